@@ -1,0 +1,183 @@
+"""One entry point for every dataset source: `builtin:mini`, local folders, and the Hub.
+
+Specs:
+- `builtin:mini` (optionally `builtin:mini?seed=3`): generated on first use into the cache
+  folder (`$COVIP_CACHE_DIR`, default `~/.cache/covip_eval`), then read from there.
+- a local folder: our parquet layout (`DIR/<config>/*.parquet`), a `datasets.save_to_disk`
+  folder (`DIR/<config>/` or `DIR/`), or JSONL (`DIR/<config>.jsonl`) with image paths
+  relative to `DIR`.
+- a Hub dataset id, `owner/name` or `owner/name@revision`; the resolved commit is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from benchmark.errors import DatasetError
+from benchmark.features import CONFIGS
+from benchmark.records import Sample
+from benchmark.rows import RowReader, folder_image_resolver
+from benchmark.storage import content_revision, read_manifest
+
+BUILTIN_PREFIX = "builtin:"
+
+
+@dataclass(frozen=True)
+class LoadedDataset:
+    """The samples of one configuration, and where exactly they came from."""
+
+    spec: str
+    config: str
+    revision: str
+    samples: tuple[Sample, ...]
+    location: str
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("COVIP_CACHE_DIR", Path.home() / ".cache" / "covip_eval"))
+
+
+def load_benchmark(spec: str, config: str, progress: bool = True) -> LoadedDataset:
+    if config not in CONFIGS:
+        raise DatasetError(spec, f"unknown configuration {config!r}; known: {', '.join(CONFIGS)}")
+    if spec.startswith(BUILTIN_PREFIX):
+        return _load_builtin(spec, config, progress)
+    path = Path(spec).expanduser()
+    if path.exists():
+        return _load_folder(spec, path, config)
+    if _looks_like_hub_id(spec):
+        return _load_hub(spec, config)
+    raise DatasetError(spec, "no such folder, and not a Hub dataset id (owner/name[@revision])")
+
+
+def builtin_folder(spec: str, progress: bool = True) -> Path:
+    """The folder holding a built-in dataset, generating it on first use."""
+    from benchmark.mini import GENERATOR_VERSION, MiniSizes, build_mini
+
+    name, _, query = spec[len(BUILTIN_PREFIX):].partition("?")
+    if name != "mini":
+        raise DatasetError(spec, f"unknown built-in dataset {name!r}; known: builtin:mini")
+    params = dict(parse_qsl(query))
+    try:
+        seed = int(params.pop("seed", 0))
+        sizes = MiniSizes(**{k: type(getattr(MiniSizes, k))(v) for k, v in params.items()})
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise DatasetError(spec, f"bad parameter: {exc}") from None
+    suffix = "-".join(f"{k}{v}" for k, v in sorted(params.items()))
+    folder = cache_dir() / "datasets" / f"mini-v{GENERATOR_VERSION}-seed{seed}{'-' + suffix if suffix else ''}"
+    if read_manifest(folder) is None:
+        build_mini(folder, seed=seed, sizes=sizes, progress=progress, overwrite=True)
+    return folder
+
+
+def _load_builtin(spec: str, config: str, progress: bool) -> LoadedDataset:
+    folder = builtin_folder(spec, progress)
+    loaded = _load_folder(spec, folder, config)
+    manifest = read_manifest(folder) or {}
+    revision = f"mini-v{manifest.get('generator_version')}-seed{manifest.get('seed')}"
+    return LoadedDataset(spec, config, f"{revision}-{loaded.revision}", loaded.samples,
+                         str(folder))
+
+
+def _read_parquet_rows(files: list[Path]) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    rows: list[dict[str, Any]] = []
+    for f in files:
+        rows.extend(pq.read_table(f).to_pylist())
+    return rows
+
+
+def _read_jsonl_rows(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for n, line in enumerate(path.read_text().splitlines()):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise DatasetError(str(path), f"not valid JSON: {exc.msg}", row=n) from None
+    return rows
+
+
+def _read_saved_rows(path: Path) -> list[dict[str, Any]]:
+    from datasets import Image, load_from_disk
+
+    ds = load_from_disk(str(path))
+    if hasattr(ds, "keys"):  # a DatasetDict: take its only split, or 'test'
+        ds = ds["test"] if "test" in ds else ds[next(iter(ds.keys()))]
+    for name, feature in ds.features.items():
+        if isinstance(feature, Image):
+            ds = ds.cast_column(name, Image(decode=False))
+    ds = ds.cast(_undecoded(ds.features))
+    return ds.to_list()
+
+
+def _undecoded(features):
+    from datasets import Features, Image, List
+
+    def walk(f):
+        if isinstance(f, Image):
+            return Image(decode=False)
+        if isinstance(f, List):
+            return List(walk(f.feature))
+        if isinstance(f, dict):
+            return {k: walk(v) for k, v in f.items()}
+        return f
+
+    return Features({k: walk(v) for k, v in features.items()})
+
+
+def _load_folder(spec: str, root: Path, config: str) -> LoadedDataset:
+    sub = root / config
+    source: Path
+    if sub.is_dir() and sorted(sub.glob("*.parquet")):
+        source = sub
+        rows = _read_parquet_rows(sorted(sub.glob("*.parquet")))
+    elif (sub / "state.json").exists() or (sub / "dataset_dict.json").exists():
+        source, rows = sub, _read_saved_rows(sub)
+    elif (root / f"{config}.jsonl").exists():
+        source = root / f"{config}.jsonl"
+        rows = _read_jsonl_rows(source)
+    elif (root / "state.json").exists() or (root / "dataset_dict.json").exists():
+        source, rows = root, _read_saved_rows(root)
+    else:
+        raise DatasetError(
+            str(root), f"no data for configuration {config!r} (expected {config}/*.parquet, "
+            f"a save_to_disk folder, or {config}.jsonl)"
+        )
+    reader = RowReader(str(source), folder_image_resolver(root))
+    samples = tuple(reader.read(config, rows))
+    return LoadedDataset(spec, config, content_revision(root), samples, str(root))
+
+
+def _looks_like_hub_id(spec: str) -> bool:
+    name = spec.split("@", 1)[0]
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not spec.startswith((".", "/", "~"))
+
+
+def _load_hub(spec: str, config: str) -> LoadedDataset:
+    repo_id, _, revision = spec.partition("@")
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+        raise DatasetError(spec, "the Hub is offline (HF_HUB_OFFLINE=1): download the dataset "
+                           "where there is network, save it to a folder, and pass that folder")
+    try:
+        from datasets import load_dataset
+        from huggingface_hub import HfApi
+
+        commit = HfApi().dataset_info(repo_id, revision=revision or None).sha
+        ds = load_dataset(repo_id, config, split="test", revision=commit)
+    except Exception as exc:  # network, auth and missing-repo errors all end the same way
+        raise DatasetError(spec, f"cannot load from the Hub ({type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0] if str(exc) else 'no details'}); check "
+                           "the id and revision, or pass a local folder") from None
+    ds = ds.cast(_undecoded(ds.features))
+    reader = RowReader(f"{repo_id}@{commit}:{config}")
+    return LoadedDataset(spec, config, commit, tuple(reader.read(config, ds.to_list())),
+                         f"hf://datasets/{repo_id}@{commit}")

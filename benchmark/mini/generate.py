@@ -1,0 +1,179 @@
+"""Procedural generation of the built-in mini benchmark, deterministic from a seed.
+
+Every sample draws from its own random stream, seeded by (seed, configuration, index), so the
+same seed gives byte-identical data whatever the sizes or the number of workers.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from benchmark.mini import vocab
+from benchmark.mini.appearance import CATEGORIES, Appearance, hard_negative, sample_appearance
+from benchmark.mini.dialogue import (
+    FACT_KINDS,
+    encounter_dialogue,
+    format_date,
+    write_dialogue,
+    write_qas,
+)
+from benchmark.mini.render import (
+    context_image,
+    draw_sprite,
+    png_bytes,
+    sample_view,
+    scene_image,
+)
+from benchmark.records import CapEvalSample, Concept, DiagnosticSample, ImageData
+
+GENERATOR_VERSION = "1"
+QAS_PER_CONCEPT = 3
+
+
+@dataclass(frozen=True)
+class MiniSizes:
+    """How many samples of each kind to generate."""
+
+    capeval_per_count: int = 50  # CapEval-QA samples for each number of concepts, 1 to 4
+    lsd: int = 100
+    lar: int = 100
+    itr: int = 100
+    negatives_per_positive: int = 2
+    hard_negative_share: float = 0.5  # of negatives beyond the first, which are always hard
+
+    def count(self, config: str) -> int:
+        return self.capeval_per_count * 4 if config == "capeval_qa" else getattr(self, config)
+
+
+def _rng(seed: int, config: str, index: int) -> random.Random:
+    return random.Random(f"covip-mini/{GENERATOR_VERSION}/{seed}/{config}/{index}")
+
+
+def _negatives(rng: random.Random, positive: Appearance, sizes: MiniSizes) -> list[Appearance]:
+    negatives = [hard_negative(rng, positive)]
+    for _ in range(sizes.negatives_per_positive - 1):
+        if rng.random() < sizes.hard_negative_share:
+            negatives.append(hard_negative(rng, positive, n_changes=rng.choice((1, 2, 3))))
+        else:
+            negatives.append(sample_appearance(rng, rng.choice(CATEGORIES)))
+    return negatives
+
+
+def _draw_facts(rng: random.Random, taken: set[str]) -> dict[str, str]:
+    facts = {}
+    for kind, (pool, _, _) in FACT_KINDS.items():
+        facts[kind] = rng.choice([v for v in pool if v not in taken])
+        taken.add(facts[kind])
+    return facts
+
+
+def capeval_sample(seed: int, index: int, sizes: MiniSizes) -> CapEvalSample:
+    """Sample `index`: its number of concepts cycles 1, 2, 3, 4."""
+    rng = _rng(seed, "capeval_qa", index)
+    n = index % 4 + 1
+    positives = [sample_appearance(rng, rng.choice(CATEGORIES)) for _ in range(n)]
+    entries = [(p, True) for p in positives]
+    for p in positives:
+        entries += [(neg, False) for neg in _negatives(rng, p, sizes)]
+    rng.shuffle(entries)
+    names = rng.sample(vocab.PSEUDONYMS, len(entries))
+    taken: set[str] = set()
+    facts = [_draw_facts(rng, taken) for _ in entries]
+    context = []
+    sprites = {}
+    for k, ((appearance, _), name, fact) in enumerate(zip(entries, names, facts)):
+        sprites[k] = draw_sprite(appearance)
+        kinds = rng.sample(sorted(FACT_KINDS), QAS_PER_CONCEPT)
+        context.append(
+            Concept(
+                name=name,
+                category=appearance.category,
+                image=ImageData(png_bytes(context_image(rng, sprites[k], sample_view(rng)))),
+                dialogue=write_dialogue(rng, name, appearance.category, fact),
+                facts=MappingProxyType(fact),
+                qas=write_qas(rng, name, fact, kinds, taken, k),
+            )
+        )
+    gts = [k for k, (_, positive) in enumerate(entries) if positive]
+    query = scene_image(rng, [sprites[k] for k in gts], [sample_view(rng) for _ in gts])
+    return CapEvalSample(
+        sample_id=f"capeval_{index:05d}",
+        query_image=ImageData(png_bytes(query)),
+        context=tuple(context),
+        positive_indices=tuple(gts),
+    )
+
+
+def _random_dates(rng: random.Random, count: int) -> list[tuple[int, int, int]]:
+    dates: set[tuple[int, int, int]] = set()
+    while len(dates) < count:
+        dates.add((rng.randint(2019, 2025), rng.randint(1, 12), rng.randint(1, 28)))
+    return list(dates)
+
+
+def diagnostic_sample(seed: int, task: str, index: int, sizes: MiniSizes) -> DiagnosticSample:
+    """Several encounters with one individual, distractor concepts, then a new view of it."""
+    rng = _rng(seed, task, index)
+    target = sample_appearance(rng, rng.choice(CATEGORIES))
+    n_encounters = rng.choice((3, 4))
+    distractors = [hard_negative(rng, target), hard_negative(rng, target),
+                   sample_appearance(rng, rng.choice(CATEGORIES))]
+    names = rng.sample(vocab.PSEUDONYMS, 1 + len(distractors))
+    people = [(target, names[0])] * n_encounters + list(zip(distractors, names[1:]))
+    dates = _random_dates(rng, len(people))
+    places = rng.sample(vocab.PLACES, len(people))
+    actions = rng.sample(vocab.ACTIONS, len(people))
+    latest = max(range(n_encounters), key=lambda k: dates[k])
+    planted = rng.randrange(n_encounters) if task == "itr" else -1
+    keyword = rng.choice(vocab.KEYWORDS) if task == "itr" else ""
+    order = list(range(len(people)))
+    rng.shuffle(order)
+    targets_in_order = [k for k in order if k < n_encounters]
+    if targets_in_order == sorted(targets_in_order, key=lambda k: dates[k]):
+        order.reverse()  # never hand the encounters over in chronological order
+    sprites = {id(a): draw_sprite(a) for a, _ in people}
+    context = []
+    for k in order:
+        appearance, name = people[k]
+        date = format_date(*dates[k])
+        kw = keyword if k == planted else ""
+        facts = {"date": "%04d-%02d-%02d" % dates[k], "place": places[k], "action": actions[k]}
+        if kw:
+            facts["keyword"] = kw
+        context.append(
+            Concept(
+                name=name,
+                category=appearance.category,
+                image=ImageData(png_bytes(context_image(rng, sprites[id(appearance)], sample_view(rng)))),
+                dialogue=encounter_dialogue(rng, name, appearance.category, date, places[k],
+                                            actions[k], kw),
+                facts=MappingProxyType(facts),
+            )
+        )
+    query = scene_image(rng, [sprites[id(target)]], [sample_view(rng)])
+    return DiagnosticSample(
+        sample_id=f"{task}_{index:05d}",
+        task=task,  # type: ignore[arg-type]
+        query_image=ImageData(png_bytes(query)),
+        context=tuple(context),
+        positive_indices=tuple(i for i, k in enumerate(order) if k < n_encounters),
+        answer=places[latest],
+        last_action=actions[latest],
+        keyword=keyword,
+    )
+
+
+def generate_sample(seed: int, config: str, index: int, sizes: MiniSizes):
+    if config == "capeval_qa":
+        return capeval_sample(seed, index, sizes)
+    return diagnostic_sample(seed, config, index, sizes)
+
+
+def describe(seed: int, sizes: MiniSizes) -> str:
+    """A stable identifier of what a build contains (the dataset revision of `builtin:mini`)."""
+    spec = json.dumps({"generator": GENERATOR_VERSION, "seed": seed, **sizes.__dict__},
+                      sort_keys=True)
+    return spec
