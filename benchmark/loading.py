@@ -69,7 +69,8 @@ def builtin_folder(spec: str, progress: bool = True) -> Path:
     except (ValueError, TypeError, AttributeError) as exc:
         raise DatasetError(spec, f"bad parameter: {exc}") from None
     suffix = "-".join(f"{k}{v}" for k, v in sorted(params.items()))
-    folder = cache_dir() / "datasets" / f"mini-v{GENERATOR_VERSION}-seed{seed}{'-' + suffix if suffix else ''}"
+    name = f"mini-v{GENERATOR_VERSION}-seed{seed}" + (f"-{suffix}" if suffix else "")
+    folder = cache_dir() / "datasets" / name
     if read_manifest(folder) is None:
         build_mini(folder, seed=seed, sizes=sizes, progress=progress, overwrite=True)
     return folder

@@ -121,7 +121,8 @@ class RowReader:
             raise self.error(index, f"{field}.options", f"option(s) {', '.join(missing)} missing")
         if "cannot be determined" not in str(options["D"]).lower():
             raise self.error(
-                index, f"{field}.options.D", f"must say 'cannot be determined', got {options['D']!r}"
+                index, f"{field}.options.D",
+                f"must say 'cannot be determined', got {options['D']!r}",
             )
         correct = str(value["correct_answer"]).strip()
         if correct not in ("A", "B", "C"):
@@ -142,7 +143,8 @@ class RowReader:
         gts = [int(g) for g in (row.get("gts") or [])]
         for g in gts:
             if not 0 <= g < n_context:
-                raise self.error(index, "gts", f"positive index {g} out of range 0..{n_context - 1}")
+                raise self.error(index, "gts",
+                                 f"positive index {g} out of range 0..{n_context - 1}")
         if len(set(gts)) != len(gts):
             raise self.error(index, "gts", f"repeated positive index in {gts}")
         return tuple(gts)

@@ -38,7 +38,9 @@ _COLOUR_ATTRS = {
 }
 _SHAPE_ATTRS = {
     "pet": {"pattern": ("plain", "spots", "stripes"), "ears": ("pointy", "round", "floppy")},
-    "person": {"shirt_pattern": ("plain", "stripes", "dots"), "hat_style": ("none", "cap", "beanie")},
+    "person": {
+        "shirt_pattern": ("plain", "stripes", "dots"), "hat_style": ("none", "cap", "beanie"),
+    },
     "toy": {"emblem": ("circle", "star", "square"), "arms": ("up", "down")},
     "plant": {"pot_shape": ("round", "square", "tall"), "flowers": ("1", "2", "3")},
     "vehicle": {"roof_shape": ("sedan", "van", "pickup"), "wheels": ("2", "3")},

@@ -140,14 +140,16 @@ def diagnostic_sample(seed: int, task: str, index: int, sizes: MiniSizes) -> Dia
         appearance, name = people[k]
         date = format_date(*dates[k])
         kw = keyword if k == planted else ""
-        facts = {"date": "%04d-%02d-%02d" % dates[k], "place": places[k], "action": actions[k]}
+        facts = {"date": "{:04d}-{:02d}-{:02d}".format(*dates[k]), "place": places[k],
+                 "action": actions[k]}
         if kw:
             facts["keyword"] = kw
         context.append(
             Concept(
                 name=name,
                 category=appearance.category,
-                image=ImageData(png_bytes(context_image(rng, sprites[id(appearance)], sample_view(rng)))),
+                image=ImageData(png_bytes(
+                    context_image(rng, sprites[id(appearance)], sample_view(rng)))),
                 dialogue=encounter_dialogue(rng, name, appearance.category, date, places[k],
                                             actions[k], kw),
                 facts=MappingProxyType(facts),

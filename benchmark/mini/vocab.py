@@ -58,7 +58,8 @@ ACTIVITIES = (
     "painting the garden fence", "baking sourdough bread", "flying a box kite",
     "solving a jigsaw puzzle", "planting tomato seedlings", "repairing a bicycle chain",
     "building a sandcastle", "knitting a wool scarf", "grilling corn on the cob",
-    "sketching the skyline", "learning to juggle", "assembling a bookshelf", "picking wild blackberries",
+    "sketching the skyline", "learning to juggle", "assembling a bookshelf",
+    "picking wild blackberries",
     "rehearsing a violin duet", "washing the car", "decorating a gingerbread house",
     "feeding the ducks", "playing frisbee", "folding paper cranes", "making lemonade",
 )

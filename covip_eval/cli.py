@@ -1,0 +1,102 @@
+"""`coviP-eval`: evaluate a vision-language model on the CoViP tasks.
+
+Flag names follow lm-eval's. Example:
+    coviP-eval --model retrieval --tasks covip --output_path results --log_samples
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from benchmark import DatasetError
+from covip_eval.errors import CovipError
+from covip_eval.models.base import parse_model_args
+from covip_eval.registry import TaskIndex
+from covip_eval.results import format_table
+from covip_eval.run import EvalSettings, default_cache_path, evaluate
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="coviP-eval", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="retrieval", help="model alias or adapter name")
+    p.add_argument("--model_args", default="", help="k=v,k2=v2 passed to the adapter")
+    p.add_argument("--tasks", default="covip", help="comma list of tasks and groups; 'list'")
+    p.add_argument("--judge", default=None,
+                   help="judge name, or any model adapter playing the judge (default on "
+                        "builtin:mini: the offline 'lexical' judge)")
+    p.add_argument("--judge_args", default="", help="k=v,... for the judge and its model")
+    p.add_argument("--dataset", default=None,
+                   help="dataset for every task instead of each task's own (builtin:mini, a "
+                        "folder, or owner/name@revision)")
+    p.add_argument("--limit", type=int, default=None, help="first N samples of each task")
+    p.add_argument("--output_path", type=Path, default=None, help="folder for result files")
+    p.add_argument("--log_samples", action="store_true", help="write per-sample JSONL files")
+    p.add_argument("--use_cache", default=None,
+                   help=f"SQLite cache file (default {default_cache_path()}); 'none' disables")
+    p.add_argument("--seed", type=int, default=0, help="seed of sampled decoding and bootstrap")
+    p.add_argument("--gen_kwargs", default="", help="override generation settings, k=v,...")
+    p.add_argument("--include_path", type=Path, action="append", default=[],
+                   help="extra folder of task YAML files (repeatable)")
+    p.add_argument("--predict_only", action="store_true",
+                   help="generate and log outputs, do not score")
+    p.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    return p
+
+
+def _cache_path(value: str | None) -> Path | None:
+    if value is None:
+        return default_cache_path()
+    return None if value.lower() == "none" else Path(value)
+
+
+def _list_tasks(include: list[Path]) -> str:
+    index = TaskIndex(include)
+    lines = ["|Task|Dataset|Config|Mode|Scorer|", "|----|-------|------|----|------|"]
+    for name, c in sorted(index.tasks.items()):
+        lines.append(f"|{name}|{c.dataset}|{c.dataset_config}|{c.mode}|{c.scorer}|")
+    lines += ["", "|Group|Tasks|", "|-----|-----|"]
+    lines += [f"|{g}|{', '.join(ts)}|" for g, ts in sorted(index.groups.items())]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.tasks == "list":
+            print(_list_tasks(args.include_path))
+            return 0
+        settings = EvalSettings(
+            model=args.model, model_args=parse_model_args(args.model_args),
+            tasks=[t.strip() for t in args.tasks.split(",") if t.strip()],
+            judge=args.judge, judge_args=parse_model_args(args.judge_args),
+            dataset=args.dataset, limit=args.limit, seed=args.seed,
+            gen_kwargs=parse_model_args(args.gen_kwargs), include_path=args.include_path,
+            cache_path=_cache_path(args.use_cache), output_path=args.output_path,
+            log_samples=args.log_samples, predict_only=args.predict_only,
+            progress=not args.no_progress,
+        )
+        outcome = evaluate(settings)
+    except (CovipError, DatasetError) as exc:
+        print(f"coviP-eval: error: {exc}", file=sys.stderr)
+        return 2
+    results = outcome.results
+    judge = results["judge"]
+    print(f"\nmodel: {settings.model} {json.dumps(results['config']['model_args'])}; judge: "
+          f"{json.dumps(judge) if judge else 'none'}; limit: {settings.limit}; "
+          f"seed: {settings.seed}")
+    if not settings.predict_only:
+        print(format_table(results))
+    failed = {t: sum(f.values()) for t, f in results["failures"].items() if f}
+    if failed:
+        print(f"failed samples (see the results file for reasons): {failed}", file=sys.stderr)
+    if outcome.results_path:
+        print(f"results written to {outcome.results_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

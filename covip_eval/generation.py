@@ -1,0 +1,97 @@
+"""Running requests through a model adapter and the cache: dedup, refusals, batches, progress."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from covip_eval.cache import RequestCache, request_key
+from covip_eval.errors import CovipError
+from covip_eval.models.base import ModelAdapter
+from covip_eval.requests import ChatRequest, Generation, TextPart
+
+
+@dataclass
+class CallStats:
+    """What a runner did: requests asked, served from cache, sent to the model, failed."""
+
+    requested: int = 0
+    unique: int = 0
+    cached: int = 0
+    called: int = 0
+    failed: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    ignored_options: Counter = field(default_factory=Counter)
+
+    def as_dict(self) -> dict:
+        out = {k: v for k, v in self.__dict__.items() if k != "ignored_options"}
+        out["ignored_options"] = dict(self.ignored_options)
+        return out
+
+
+def _length(request: ChatRequest) -> int:
+    text = sum(len(p.text) for m in request.messages for p in m.parts if isinstance(p, TextPart))
+    return text + 1000 * len(request.images)
+
+
+class GenerationRunner:
+    """Generates for many requests at once; identical requests are generated once."""
+
+    def __init__(self, adapter: ModelAdapter, cache: RequestCache, progress: bool = True):
+        self.adapter, self.cache, self.progress = adapter, cache, progress
+        self.stats = CallStats()
+        self._hints = adapter.capabilities.uses_hints
+
+    def key(self, request: ChatRequest) -> str:
+        hint = request.hints.fingerprint() if self._hints and request.hints is not None else None
+        return request_key(self.adapter.identity, request, hint)
+
+    def run(self, requests: Sequence[ChatRequest], desc: str) -> list[Generation]:
+        from tqdm import tqdm
+
+        keys = [self.key(r) for r in requests]
+        unique = dict(zip(keys, requests))
+        results = self.cache.get_many(list(unique))
+        self.stats.requested += len(requests)
+        self.stats.unique += len(unique)
+        self.stats.cached += len(results)
+        todo = []
+        for key, request in unique.items():
+            if key in results:
+                continue
+            refusal = self.adapter.refusal(request)
+            if refusal:
+                results[key] = Generation.failed(refusal)
+                continue
+            self.stats.ignored_options.update(self.adapter.ignored_options(request))
+            todo.append((key, request))
+        todo.sort(key=lambda kr: _length(kr[1]))  # similar lengths batch together
+        with tqdm(total=len(todo), desc=desc, unit="call", disable=not self.progress) as bar:
+            for start in range(0, len(todo), self.adapter.batch_size):
+                chunk = todo[start:start + self.adapter.batch_size]
+                generations = self._generate([r for _, r in chunk])
+                self.cache.put_many([(k, g) for (k, _), g in zip(chunk, generations)])
+                for (key, _), g in zip(chunk, generations):
+                    results[key] = g
+                    self.stats.input_tokens += g.input_tokens
+                    self.stats.output_tokens += g.output_tokens
+                bar.update(len(chunk))
+        self.stats.called += len(todo)
+        out = [results[k] for k in keys]
+        self.stats.failed += sum(1 for g in out if not g.ok)
+        return out
+
+    def _generate(self, requests: list[ChatRequest]) -> list[Generation]:
+        try:
+            generations = self.adapter.generate(requests)
+        except CovipError:
+            raise
+        except Exception as exc:  # one bad batch fails its requests, with the reason, not the run
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            return [Generation.failed(f"model error: {reason}") for _ in requests]
+        if len(generations) != len(requests):
+            raise CovipError(f"model {self.adapter.name!r} returned {len(generations)} outputs "
+                             f"for {len(requests)} requests")
+        return generations

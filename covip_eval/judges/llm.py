@@ -1,0 +1,131 @@
+"""A judge role played by any text model adapter, with the paper's judge settings by default.
+
+The MCQA judge sees only the caption and one question; it answers with a boxed letter. The
+LAR judge compares a response with the reference action and answers Correct or Wrong. Every
+call goes through the run's cache; with `samples=k` the judge is asked k times (sampled) and
+the majority answer wins, ties and unparsable replies being reported, never guessed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from covip_eval.generation import GenerationRunner
+from covip_eval.judges.base import Judge, LARItem, MCQAItem, Verdict
+from covip_eval.prompts import load_template
+from covip_eval.requests import ChatRequest, GenParams, Message, TextPart
+from tasks.metrics import boxed_contents
+
+JUDGE_KEYS = ("samples", "temperature", "top_p", "top_k", "min_p", "max_new_tokens", "seed",
+              "mcqa_template", "lar_template")
+
+
+class JudgeSettings(BaseModel):
+    """Defaults are the paper's judge sampling settings."""
+
+    model_config = ConfigDict(extra="forbid")
+    samples: int = Field(1, ge=1, description="judge calls per item; majority vote when > 1")
+    temperature: float = 0.7
+    top_p: float | None = 0.8
+    top_k: int | None = 20
+    min_p: float | None = 0.0
+    max_new_tokens: int = 512
+    seed: int = 0
+    mcqa_template: str = "judge_mcqa"
+    lar_template: str = "judge_lar"
+
+    def params(self) -> GenParams:
+        return GenParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature,
+                         top_p=self.top_p, top_k=self.top_k, min_p=self.min_p,
+                         seed=None if self.temperature == 0 else self.seed)
+
+
+def split_judge_args(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Separate the judge's own settings from the arguments of its model."""
+    settings = {k: v for k, v in args.items() if k in JUDGE_KEYS}
+    model_args = {k: v for k, v in args.items() if k not in JUDGE_KEYS}
+    return settings, model_args
+
+
+def parse_letter(reply: str) -> str | None:
+    for content in reversed(boxed_contents(reply)):
+        letter = content.strip().strip("()").strip().upper()[:1]
+        if letter in ("A", "B", "C", "D") and len(content.strip().strip("()").strip()) <= 3:
+            return letter
+    return None
+
+
+def parse_correctness(reply: str) -> str | None:
+    for content in reversed(boxed_contents(reply)):
+        word = content.strip().lower()
+        if word in ("correct", "wrong"):
+            return word
+    return None
+
+
+class ModelJudge(Judge):
+    name = "model"
+
+    def __init__(self, runner: GenerationRunner, settings: JudgeSettings):
+        self.runner, self.settings = runner, settings
+        self.mcqa_template = load_template(settings.mcqa_template)
+        self.lar_template = load_template(settings.lar_template)
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return {
+            "judge": "model",
+            "model": self.runner.adapter.identity,
+            "settings": self.settings.model_dump(),
+            "templates": {"mcqa": self.mcqa_template.record(), "lar": self.lar_template.record()},
+            "deterministic": self.settings.temperature == 0,
+        }
+
+    def _ask(self, prompts: list[str], parse, desc: str) -> list[Verdict]:
+        k = self.settings.samples
+        requests = [
+            ChatRequest((Message("user", (TextPart(p),)),), self.settings.params(), sample_index=i)
+            for p in prompts for i in range(k)
+        ]
+        generations = self.runner.run(requests, desc)
+        verdicts = []
+        for n in range(len(prompts)):
+            group = generations[n * k:(n + 1) * k]
+            verdicts.append(_vote([(g.text or "", g.error, parse(g.text or "")) for g in group]))
+        return verdicts
+
+    def answer_mcqa(self, items: list[MCQAItem]) -> list[Verdict]:
+        prompts = [
+            self.mcqa_template.render(
+                caption=item.caption, question=item.qa.question,
+                option_a=item.qa.options[0], option_b=item.qa.options[1],
+                option_c=item.qa.options[2], option_d=item.qa.options[3],
+            )
+            for item in items
+        ]
+        return self._ask(prompts, parse_letter, "judge (MCQA)")
+
+    def grade_lar(self, items: list[LARItem]) -> list[Verdict]:
+        prompts = [self.lar_template.render(reference=i.reference, response=i.response)
+                   for i in items]
+        return self._ask(prompts, parse_correctness, "judge (LAR)")
+
+    def close(self) -> None:
+        self.runner.adapter.close()
+
+
+def _vote(replies: list[tuple[str, str | None, str | None]]) -> Verdict:
+    raw = "\n---\n".join(text if error is None else f"[failed: {error}]"
+                         for text, error, _ in replies)
+    errors = [e for _, e, _ in replies if e is not None]
+    answers = [a for _, e, a in replies if e is None and a is not None]
+    if not answers:
+        reason = f"judge call failed: {errors[0]}" if errors else "judge reply has no boxed answer"
+        return Verdict(None, raw, reason)
+    counts = Counter(answers).most_common()
+    if len(counts) > 1 and counts[0][1] == counts[1][1]:
+        return Verdict(None, raw, f"judge samples tie: {dict(counts)}")
+    return Verdict(counts[0][0], raw)

@@ -1,0 +1,111 @@
+"""The adapter interface every model (and every judge's model) implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from covip_eval.errors import ConfigError
+from covip_eval.requests import ChatRequest, Generation
+
+ALL_SAMPLING = frozenset({"temperature", "top_p", "top_k", "min_p", "presence_penalty", "seed"})
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a model can take. Requests beyond these are refused, never silently trimmed."""
+
+    max_images: int | None = None
+    system_prompt: bool = True
+    multi_turn: bool = True
+    sampling_options: frozenset[str] = field(default=ALL_SAMPLING)
+    uses_hints: bool = False  # baselines that read ground truth (see ChatRequest.hints)
+
+
+class NoOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelAdapter(ABC):
+    """Generates text for chat requests with interleaved images.
+
+    Local adapters batch `batch_size` requests per `generate` call; API adapters run that many
+    concurrently. Either way `generate` returns one `Generation` per request, in order, with a
+    failure reason instead of text where a request failed.
+    """
+
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    Options: ClassVar[type[BaseModel]] = NoOptions
+    batch_size: int = 16
+
+    def __init__(self, **model_args: Any):
+        try:
+            self.options = self.Options(**model_args)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(f"--model_args for {self.name!r}: {key}: {first['msg']}") from None
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What identifies this model's outputs (cache key and results); no secrets."""
+        return {"adapter": self.name, **self.options.model_dump(exclude=self.identity_excludes)}
+
+    identity_excludes: ClassVar[set[str]] = set()
+
+    def refusal(self, request: ChatRequest) -> str | None:
+        """Why this model cannot serve `request` as it is, or None."""
+        caps = self.capabilities
+        n_images = len(request.images)
+        if caps.max_images is not None and n_images > caps.max_images:
+            return (f"{self.name} accepts at most {caps.max_images} images per request; this "
+                    f"request has {n_images} (no image is ever dropped)")
+        roles = [m.role for m in request.messages]
+        if "system" in roles and not caps.system_prompt:
+            return f"{self.name} does not accept a system prompt"
+        if roles.count("user") > 1 and not caps.multi_turn:
+            return f"{self.name} does not accept multi-turn conversations"
+        return None
+
+    def ignored_options(self, request: ChatRequest) -> set[str]:
+        """Sampling options set in the request that this model cannot honour."""
+        asked = set(request.params.set_options()) - {"max_new_tokens"}
+        if request.params.greedy:
+            asked -= {"top_p", "top_k", "min_p", "seed"}
+        return asked - self.capabilities.sampling_options
+
+    @abstractmethod
+    def generate(self, requests: list[ChatRequest]) -> list[Generation]:
+        """One Generation per request, in order."""
+
+    def close(self) -> None:
+        """Release what the model holds (engines, sessions)."""
+
+
+def _coerce(value: str) -> Any:
+    lowered = value.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def parse_model_args(text: str | None) -> dict[str, Any]:
+    """`k=v,k2=v2` into a dict with ints, floats and booleans recognised."""
+    args: dict[str, Any] = {}
+    for item in filter(None, (text or "").split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"bad argument {item!r}: expected key=value")
+        args[key.strip()] = _coerce(value.strip())
+    return args

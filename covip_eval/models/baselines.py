@@ -1,0 +1,136 @@
+"""Baseline models that need no weights, behind the same adapter interface.
+
+- `blind`: describes the colours of the new image, recalls nothing.
+- `text-only`: recalls every memory of the context without looking (the textual shortcut).
+- `oracle`: recalls exactly the concepts present, from the ground truth (the judge's ceiling).
+- `retrieval`: matches the new image against each context image by colour, then recalls the
+  memories of those it matched (a training-free baseline that really looks).
+
+Their answers are extractive: the user's own sentences from the dialogues, and, for LSD and
+LAR, the place and action of the latest matched encounter where the dataset states them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from benchmark import Concept
+from covip_eval.building import Hints
+from covip_eval.errors import ConfigError
+from covip_eval.models.base import Capabilities, ModelAdapter
+from covip_eval.models.visual_match import dominant_colours, hue_signature, presence_score
+from covip_eval.requests import ChatRequest, Generation
+
+_USER_TURN = re.compile(r"^\s*user\s*:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
+
+
+def recalled_sentences(concept: Concept) -> str:
+    """What the user said about a concept: the user turns of its dialogue."""
+    turns = _USER_TURN.findall(concept.dialogue)
+    return " ".join(t.strip() for t in turns) if turns else concept.dialogue.strip()
+
+
+def _latest(concepts: Sequence[Concept]) -> Concept | None:
+    dated = [c for c in concepts if c.facts.get("date")]
+    if dated:
+        return max(dated, key=lambda c: c.facts["date"])
+    return concepts[-1] if concepts else None
+
+
+class _ExtractiveBaseline(ModelAdapter):
+    """Writes every answer from the context entries that `recall` selects."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities(uses_hints=True)
+    batch_size = 64
+
+    def recall(self, request: ChatRequest, hints: Hints) -> list[Concept]:
+        raise NotImplementedError
+
+    def generate(self, requests: list[ChatRequest]) -> list[Generation]:
+        return [self._answer(r) for r in requests]
+
+    def _answer(self, request: ChatRequest) -> Generation:
+        hints = request.hints
+        if not isinstance(hints, Hints):
+            return Generation.failed(f"{self.name} needs the sample beside the request; it "
+                                     "answers benchmark requests only")
+        recalled = self.recall(request, hints)
+        if hints.kind == "lsd":
+            text = self._last_seen(recalled)
+        elif hints.kind == "lar":
+            text = self._last_action(recalled)
+        else:
+            text = self._caption(request, recalled)
+        return Generation(text=text, output_tokens=len(text.split()))
+
+    def _caption(self, request: ChatRequest, recalled: Sequence[Concept]) -> str:
+        if not recalled:
+            colours = dominant_colours(hue_signature(request.images[-1].to_pil()))
+            return (f"A photo of a few {', '.join(colours) or 'muted'} things against a plain "
+                    "background. I do not recognise anything from our earlier conversations.")
+        names = sorted({c.name for c in recalled if c.name})
+        opening = f"In this photo I can see {', '.join(names)}." if names else "I recognise this."
+        return " ".join([opening, *(recalled_sentences(c) for c in recalled)])
+
+    def _last_seen(self, recalled: Sequence[Concept]) -> str:
+        latest = _latest(recalled)
+        if latest is None:
+            return "I do not recognise who this is, so I cannot say. \\boxed{unknown}"
+        place = latest.facts.get("place") or recalled_sentences(latest)
+        when = latest.facts.get("date", "the latest conversation")
+        return (f"Going through our conversations, the most recent one about them is from "
+                f"{when}. \\boxed{{{place}}}")
+
+    def _last_action(self, recalled: Sequence[Concept]) -> str:
+        latest = _latest(recalled)
+        if latest is None:
+            return "I do not recognise who this is, so I cannot tell what you were doing."
+        action = latest.facts.get("action") or recalled_sentences(latest)
+        return f"You were {action}."
+
+
+class BlindModel(_ExtractiveBaseline):
+    name = "blind"
+
+    def recall(self, request: ChatRequest, hints: Hints) -> list[Concept]:
+        return []
+
+
+class TextOnlyModel(_ExtractiveBaseline):
+    name = "text-only"
+
+    def recall(self, request: ChatRequest, hints: Hints) -> list[Concept]:
+        return list(hints.sample.context)
+
+
+class OracleModel(_ExtractiveBaseline):
+    name = "oracle"
+
+    def recall(self, request: ChatRequest, hints: Hints) -> list[Concept]:
+        if not hints.sample.positive_indices:
+            raise ConfigError("the oracle needs datasets that say which entries are positive "
+                              f"('gts'); sample {hints.sample.sample_id} does not")
+        return [hints.sample.context[i] for i in hints.sample.positive_indices]
+
+
+class RetrievalOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    threshold: float = Field(0.9, ge=0, le=1, description="presence score needed for a match")
+
+
+class RetrievalModel(_ExtractiveBaseline):
+    """Looks at pixels only; the ground truth in the hints is never read."""
+
+    name = "retrieval"
+    Options = RetrievalOptions
+
+    def recall(self, request: ChatRequest, hints: Hints) -> list[Concept]:
+        scene = hue_signature(hints.sample.query_image.to_pil())
+        return [
+            c for c in hints.sample.context
+            if presence_score(hue_signature(c.image.to_pil()), scene) >= self.options.threshold
+        ]

@@ -1,0 +1,123 @@
+"""Provider-neutral chat requests: messages whose parts are text or images, in order.
+
+Adapters translate these into their own wire formats; nothing here knows about providers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from benchmark import ImageData
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class TextPart:
+    text: str
+
+
+@dataclass(frozen=True)
+class ImagePart:
+    image: ImageData
+
+
+Part = TextPart | ImagePart
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    parts: tuple[Part, ...]
+
+    @property
+    def text(self) -> str:
+        """The message's text parts joined (images left out)."""
+        return "".join(p.text for p in self.parts if isinstance(p, TextPart))
+
+    @property
+    def images(self) -> tuple[ImageData, ...]:
+        return tuple(p.image for p in self.parts if isinstance(p, ImagePart))
+
+
+@dataclass(frozen=True)
+class GenParams:
+    """Generation settings. `temperature == 0` means greedy decoding."""
+
+    max_new_tokens: int = 1024
+    temperature: float = 0.0
+    top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    presence_penalty: float | None = None
+    seed: int | None = None
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+    def set_options(self) -> dict[str, Any]:
+        """The options that differ from 'not set', for capability checks and records."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One generation: messages, settings, and which sample of a sampled decode it is.
+
+    `hints` carry ground truth for baselines that declare they use it (the oracle); real
+    adapters never see them, and they enter the cache key only for those baselines.
+    """
+
+    messages: tuple[Message, ...]
+    params: GenParams = field(default_factory=GenParams)
+    sample_index: int = 0
+    hints: Any = field(default=None, compare=False)
+
+    @property
+    def images(self) -> tuple[ImageData, ...]:
+        return tuple(img for m in self.messages for img in m.images)
+
+    def canonical(self) -> dict[str, Any]:
+        """A JSON-able form that identifies the request by content (image hashes, not bytes)."""
+        return {
+            "messages": [
+                {"role": m.role, "parts": [_canonical_part(p) for p in m.parts]}
+                for m in self.messages
+            ],
+            "params": asdict(self.params),
+            "sample_index": self.sample_index,
+        }
+
+
+def _canonical_part(part: Part) -> dict[str, str]:
+    if isinstance(part, TextPart):
+        return {"text": part.text}
+    return {"image_sha256": part.image.sha256}
+
+
+def stable_hash(obj: Any) -> str:
+    """SHA-256 of the canonical JSON of `obj`."""
+    blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Generation:
+    """The outcome of one request: text, or a failure with its reason. Never both."""
+
+    text: str | None
+    error: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @classmethod
+    def failed(cls, reason: str) -> Generation:
+        return cls(text=None, error=reason)

@@ -1,0 +1,124 @@
+"""Result files in lm-eval's layout (plus ours), written so that nothing half-done looks whole.
+
+- `results_<timestamp>.json`: written to a temporary file, then renamed.
+- `samples_<task>_<timestamp>.jsonl`: appended record by record to `<name>.partial`, renamed
+  when the task is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from typing import IO, Any
+
+from covip_eval.evaluator import TaskRun
+from covip_eval.requests import stable_hash
+
+
+def timestamp() -> str:
+    return datetime.now().strftime("%Y-%m-%dT%H-%M-%S.%f")
+
+
+def git_hash() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=5, cwd=Path(__file__).parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in ("covip-eval", "datasets", "numpy", "pillow", "torch", "transformers", "vllm",
+                 "openai", "anthropic", "google-genai"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+@contextmanager
+def partial_file(path: Path) -> Iterator[IO[str]]:
+    """An append-only file under `<path>.partial`, renamed to `path` when the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    with tmp.open("w") as fh:
+        yield fh
+    os.replace(tmp, path)
+
+
+def sample_record(run: TaskRun, i: int) -> dict[str, Any]:
+    sample = run.samples[i]
+    request = run.requests[i] if run.requests else None
+    target = getattr(sample, {"lsd": "answer", "lar": "last_action", "itr": "keyword"}.get(
+        run.config.dataset_config, "sample_id"), None)
+    if run.config.dataset_config == "capeval_qa":
+        target = {"positives": list(sample.positive_indices), "names": list(sample.positive_names)}
+    score = run.scores[i] if run.scores else None
+    caption = run.captions[i] if run.captions else None
+    doc = {"sample_id": sample.sample_id, "n_concepts": sample.n_concepts,
+           "names_context": [c.name for c in sample.context],
+           "query_image_sha256": sample.query_image.sha256}
+    return {
+        "doc_id": i,
+        "doc": doc,
+        "target": target,
+        "caption": caption.text if caption is not None and run.config.mode == "cag" else None,
+        "resps": [[run.finals[i].text]],
+        "filtered_resps": [run.finals[i].text],
+        "failure": run.failure(i),
+        "metrics": {k: v for k, v in (score.metrics.items() if score else [])},
+        "details": score.details if score else {},
+        "doc_hash": stable_hash(doc),
+        "prompt_hash": stable_hash(request.canonical()) if request else None,
+        "target_hash": stable_hash(target),
+    }
+
+
+def write_samples(run: TaskRun, folder: Path, stamp: str) -> Path:
+    path = folder / f"samples_{run.name}_{stamp}.jsonl"
+    with partial_file(path) as fh:
+        for i in range(len(run.samples)):
+            fh.write(json.dumps(sample_record(run, i), ensure_ascii=False, default=str) + "\n")
+    return path
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{100 * value:.1f}" if isinstance(value, float) else str(value)
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """A markdown table like lm-eval's, one row per metric, with the per-concept rows."""
+    lines = ["|Task|Version|Metric|Value| |Stderr|Scored|Failed|Judge parse fail|",
+             "|----|------:|------|----:|-|-----:|-----:|-----:|---------------:|"]
+    for name, row in results["results"].items():
+        task = name.split("/")[0]
+        version = results["versions"].get(task, "")
+        failed = sum(results["failures"].get(task, {}).values()) if "/" not in name else ""
+        metrics = [k[:-5] for k in row if k.endswith(",none") and "_stderr" not in k]
+        for metric in metrics:
+            value, err = row[f"{metric},none"], row.get(f"{metric}_stderr,none")
+            label = name if "/" not in name else f" - {name.split('/')[1]}"
+            lines.append(
+                f"|{label}|{version}|{metric}|{_fmt(value)}|±|{_fmt(err)}|{row['n_scored']}|"
+                f"{failed}|{row.get('judge_parse_failures', 0)}|"
+            )
+    return "\n".join(lines)

@@ -1,0 +1,175 @@
+"""One evaluation from settings to results: the Python entry point behind `coviP-eval`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmark.loading import BUILTIN_PREFIX, cache_dir
+from benchmark.records import image_decode_count
+from covip_eval.cache import RequestCache
+from covip_eval.errors import ConfigError
+from covip_eval.evaluator import (
+    TaskRun,
+    aggregate_run,
+    failure_counts,
+    generate_outputs,
+    prepare_runs,
+    score_runs,
+)
+from covip_eval.generation import GenerationRunner
+from covip_eval.judges.base import Judge
+from covip_eval.judges.llm import JudgeSettings, ModelJudge, split_judge_args
+from covip_eval.models.base import ModelAdapter
+from covip_eval.redaction import redact
+from covip_eval.registry import JUDGES, MODELS, TaskIndex, judge_class, model_class
+from covip_eval.results import (
+    git_hash,
+    package_versions,
+    timestamp,
+    write_json_atomic,
+    write_samples,
+)
+
+DEFAULT_OFFLINE_JUDGE = "lexical"
+
+
+@dataclass
+class EvalSettings:
+    model: str
+    model_args: dict[str, Any] = field(default_factory=dict)
+    tasks: list[str] = field(default_factory=lambda: ["covip"])
+    judge: str | None = None
+    judge_args: dict[str, Any] = field(default_factory=dict)
+    dataset: str | None = None
+    limit: int | None = None
+    seed: int = 0
+    gen_kwargs: dict[str, Any] = field(default_factory=dict)
+    include_path: list[Path] = field(default_factory=list)
+    cache_path: Path | None = None  # None: no persistent cache
+    output_path: Path | None = None
+    log_samples: bool = False
+    predict_only: bool = False
+    progress: bool = True
+
+
+def default_cache_path() -> Path:
+    return cache_dir() / "requests.sqlite"
+
+
+def make_model(name: str, args: dict[str, Any]) -> ModelAdapter:
+    return model_class(name)(**args)
+
+
+def make_judge(name: str, args: dict[str, Any], cache: RequestCache, progress: bool) -> Judge:
+    """A built-in judge by name, or the judge role played by any registered model."""
+    if name in JUDGES:
+        return judge_class(name)(**args)
+    if name not in MODELS:
+        judge_class(name)  # raises the "did you mean" error over judges and models
+    settings, model_args = split_judge_args(args)
+    runner = GenerationRunner(make_model(name, model_args), cache, progress)
+    return ModelJudge(runner, JudgeSettings(**settings))
+
+
+def _choose_judge(settings: EvalSettings, runs: list[TaskRun]) -> str | None:
+    if settings.predict_only:
+        return None
+    if settings.judge:
+        return settings.judge
+    needs = [r.name for r in runs if r.config.scorer in ("capeval_mcqa", "lar_judge")]
+    if not needs:
+        return None
+    specs = {r.dataset.spec for r in runs}
+    if all(s.startswith(BUILTIN_PREFIX) for s in specs):
+        return DEFAULT_OFFLINE_JUDGE
+    raise ConfigError(f"tasks {', '.join(needs)} need a judge and the dataset is not built in: "
+                      "name one with --judge (e.g. --judge openai-compatible --judge_args "
+                      "base_url=...,model=Qwen/Qwen3-30B-A3B-Instruct-2507, the paper's judge)")
+
+
+@dataclass
+class EvalOutcome:
+    results: dict[str, Any]
+    runs: list[TaskRun]
+    results_path: Path | None
+
+
+def evaluate(settings: EvalSettings) -> EvalOutcome:
+    index = TaskIndex(settings.include_path)
+    configs = index.resolve(settings.tasks)
+    model = make_model(settings.model, settings.model_args)
+    cache = RequestCache(settings.cache_path)
+    judge = None
+    try:
+        runs = prepare_runs(configs, settings.dataset, settings.limit, settings.progress)
+        judge_name = _choose_judge(settings, runs)
+        if judge_name:
+            judge = make_judge(judge_name, settings.judge_args, cache, settings.progress)
+        decodes_before = image_decode_count()
+        runner = GenerationRunner(model, cache, settings.progress)
+        generate_outputs(runs, runner, settings.seed, settings.gen_kwargs)
+        if not settings.predict_only:
+            score_runs(runs, judge)
+        results = _results(settings, runs, model, judge, runner, index)
+        results["usage"]["image_decodes"] = image_decode_count() - decodes_before
+        path = _write(settings, results, runs) if settings.output_path is not None else None
+        return EvalOutcome(results, runs, path)
+    finally:
+        model.close()
+        if judge is not None:
+            judge.close()
+        cache.close()
+
+
+def _results(settings: EvalSettings, runs: list[TaskRun], model: ModelAdapter,
+             judge: Judge | None, runner: GenerationRunner, index: TaskIndex) -> dict[str, Any]:
+    rows: dict[str, Any] = {}
+    if not settings.predict_only:
+        for run in runs:
+            rows.update(aggregate_run(run, settings.seed))
+    judge_runner = getattr(judge, "runner", None)
+    chosen = {r.name for r in runs}
+    return {
+        "results": rows,
+        "group_subtasks": {g: [t for t in ts if t in chosen] for g, ts in index.groups.items()
+                           if any(t in chosen for t in ts)},
+        "configs": {r.name: r.config.model_dump() for r in runs},
+        "versions": {r.name: r.config.version for r in runs},
+        "n-samples": {r.name: {"original": len(r.dataset.samples), "effective": len(r.samples)}
+                      for r in runs},
+        "config": {
+            "model": settings.model,
+            "model_args": redact(settings.model_args),
+            "model_identity": redact(model.identity),
+            "batch_size": model.batch_size,
+            "limit": settings.limit,
+            "seed": settings.seed,
+            "gen_kwargs": settings.gen_kwargs,
+            "predict_only": settings.predict_only,
+        },
+        "judge": redact(judge.identity) if judge else None,
+        "prompts": {r.name: {role: t.record() for role, t in r.prompts.items()} for r in runs},
+        "datasets": {r.name: {"spec": r.dataset.spec, "config": r.dataset.config,
+                              "revision": r.dataset.revision, "location": r.dataset.location}
+                     for r in runs},
+        "failures": {r.name: failure_counts(r) for r in runs},
+        "usage": {"model": runner.stats.as_dict(),
+                  "judge": judge_runner.stats.as_dict() if judge_runner else None},
+        "git_hash": git_hash(),
+        "date": timestamp(),
+        "package_versions": package_versions(),
+    }
+
+
+def _write(settings: EvalSettings, results: dict[str, Any], runs: list[TaskRun]) -> Path:
+    assert settings.output_path is not None
+    folder = settings.output_path / settings.model.replace("/", "__")
+    stamp = results["date"]
+    if settings.log_samples or settings.predict_only:
+        for run in runs:
+            write_samples(run, folder, stamp)
+    path = folder / f"results_{stamp}.json"
+    write_json_atomic(path, results)
+    return path

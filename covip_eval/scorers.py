@@ -1,0 +1,132 @@
+"""Scorers: from a sample and the model's final text (and judge verdicts) to metric parts.
+
+Every metric is kept as (numerator, denominator) per sample, so aggregates are ratios over
+all questions (Acc+ and Acc- are micro-averages over questions, as in the paper).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from benchmark import CapEvalSample, DiagnosticSample, Sample
+from covip_eval.judges.base import LARItem, MCQAItem, Verdict
+from covip_eval.registry import register_scorer
+from tasks.metrics import contains_keyword, extract_final_answer, recognition_f1, token_f1
+
+JudgeKind = Literal["mcqa", "lar"]
+
+
+@dataclass
+class SampleScore:
+    metrics: dict[str, tuple[float, float]]
+    details: dict[str, Any] = field(default_factory=dict)
+    counts: Counter = field(default_factory=Counter)
+
+
+class Scorer(ABC):
+    judge_kind: ClassVar[JudgeKind | None] = None
+
+    def judge_items(self, sample: Sample, text: str) -> list[MCQAItem | LARItem]:
+        return []
+
+    @abstractmethod
+    def score(self, sample: Sample, text: str, verdicts: list[Verdict]) -> SampleScore:
+        """Metric parts of one sample."""
+
+
+@register_scorer("capeval_mcqa")
+class CapEvalMCQAScorer(Scorer):
+    """Acc+ over questions of present concepts, Acc- (answered D) over absent ones.
+
+    A judge reply that cannot be parsed counts as not correct in both, and is reported."""
+
+    judge_kind = "mcqa"
+
+    def judge_items(self, sample: Sample, text: str) -> list[MCQAItem | LARItem]:
+        return [MCQAItem(text, qa) for concept in sample.context for qa in concept.qas]
+
+    def score(self, sample: Sample, text: str, verdicts: list[Verdict]) -> SampleScore:
+        assert isinstance(sample, CapEvalSample)
+        pos = [0, 0]
+        neg = [0, 0]
+        counts: Counter = Counter()
+        questions = []
+        verdict_iter = iter(verdicts)
+        for k, concept in enumerate(sample.context):
+            positive = k in sample.positive_indices
+            for qa in concept.qas:
+                verdict = next(verdict_iter)
+                expected = qa.correct_answer if positive else "D"
+                hit = verdict.answer == expected
+                bucket = pos if positive else neg
+                bucket[0] += hit
+                bucket[1] += 1
+                if verdict.failure:
+                    counts["judge_parse_failures"] += 1
+                questions.append({
+                    "concept": k, "name": concept.name, "positive": positive, "id": qa.id,
+                    "question": qa.question, "options": list(qa.options),
+                    "expected": expected, "judge_answer": verdict.answer,
+                    "judge_failure": verdict.failure, "judge_raw": verdict.raw,
+                })
+        negatives = [c.name for k, c in enumerate(sample.context)
+                     if k not in sample.positive_indices]
+        f1 = recognition_f1(text, sample.positive_names, negatives)
+        return SampleScore(
+            metrics={"acc_pos": (pos[0], pos[1]), "acc_neg": (neg[0], neg[1]),
+                     "recognition_f1": (f1, 1.0)},
+            details={"questions": questions},
+            counts=counts,
+        )
+
+
+@register_scorer("lsd_token_f1")
+class LSDScorer(Scorer):
+    """Token F1 of the extracted final answer against the last-seen place."""
+
+    def score(self, sample: Sample, text: str, verdicts: list[Verdict]) -> SampleScore:
+        assert isinstance(sample, DiagnosticSample)
+        answer = extract_final_answer(text)
+        counts: Counter = Counter()
+        if answer is None:
+            counts["extraction_failures"] += 1
+        f1 = token_f1(answer, sample.answer) if answer is not None else 0.0
+        return SampleScore({"token_f1": (f1, 1.0)},
+                           {"extracted": answer, "target": sample.answer}, counts)
+
+
+@register_scorer("lar_judge")
+class LARScorer(Scorer):
+    """The judge decides whether the response states the last action."""
+
+    judge_kind = "lar"
+
+    def judge_items(self, sample: Sample, text: str) -> list[MCQAItem | LARItem]:
+        assert isinstance(sample, DiagnosticSample)
+        return [LARItem(text, sample.last_action)]
+
+    def score(self, sample: Sample, text: str, verdicts: list[Verdict]) -> SampleScore:
+        assert isinstance(sample, DiagnosticSample)
+        verdict = verdicts[0]
+        counts: Counter = Counter()
+        if verdict.failure:
+            counts["judge_parse_failures"] += 1
+        return SampleScore(
+            {"accuracy": (float(verdict.answer == "correct"), 1.0)},
+            {"target": sample.last_action, "judge_answer": verdict.answer,
+             "judge_failure": verdict.failure, "judge_raw": verdict.raw},
+            counts,
+        )
+
+
+@register_scorer("itr_keyword")
+class ITRScorer(Scorer):
+    """1 when the planted keyword appears in the response."""
+
+    def score(self, sample: Sample, text: str, verdicts: list[Verdict]) -> SampleScore:
+        assert isinstance(sample, DiagnosticSample)
+        hit = contains_keyword(text, sample.keyword)
+        return SampleScore({"keyword_recall": (float(hit), 1.0)}, {"target": sample.keyword})

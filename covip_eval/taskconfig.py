@@ -1,0 +1,89 @@
+"""Task files: flat YAML validated against a schema, with `include:` for shared settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from benchmark import CONFIGS
+from covip_eval.errors import ConfigError
+from covip_eval.requests import GenParams
+
+
+class GenerationConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_new_tokens: int = Field(1024, gt=0)
+    temperature: float = Field(0.0, ge=0)
+    top_p: float | None = Field(None, gt=0, le=1)
+    top_k: int | None = Field(None, ge=0)
+    min_p: float | None = Field(None, ge=0, le=1)
+    presence_penalty: float | None = None
+
+    def params(self, seed: int | None) -> GenParams:
+        return GenParams(**self.model_dump(), seed=None if self.temperature == 0 else seed)
+
+
+class TaskConfig(BaseModel):
+    """One task: a dataset, a mode, prompt templates, generation settings and a scorer."""
+
+    model_config = ConfigDict(extra="forbid")
+    task: str
+    version: str = "1"
+    dataset: str = "builtin:mini"
+    dataset_config: Literal[CONFIGS]  # type: ignore[valid-type]
+    mode: Literal["caption", "direct", "cag"]
+    groups: list[str] = []
+    prompts: dict[str, str]
+    generation: GenerationConfig = GenerationConfig()
+    caption_generation: GenerationConfig = GenerationConfig()
+    scorer: str
+    metrics: list[str]
+    source: str = ""  # the file it came from (filled in by the loader)
+
+    def required_prompts(self) -> tuple[str, ...]:
+        base = ("memory_header", "memory_dialogue", "query_header", "caption")
+        return base if self.mode == "caption" else (*base, "system", "question")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a task file must be a mapping of keys to values")
+    return data
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_task_file(path: Path) -> TaskConfig:
+    data = _read_yaml(path)
+    include = data.pop("include", None)
+    if include is not None:
+        included = path.parent / str(include)
+        if not included.is_file():
+            raise ConfigError(f"{path}: key 'include': file {include!r} not found")
+        data = _merge(_read_yaml(included), data)
+    try:
+        config = TaskConfig(**data, source=str(path))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{path}: key '{key}': {first['msg']}") from None
+    missing = [p for p in config.required_prompts() if p not in config.prompts]
+    if missing:
+        raise ConfigError(f"{path}: key 'prompts': missing {', '.join(missing)} "
+                          f"(needed by mode {config.mode!r})")
+    return config
