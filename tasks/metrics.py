@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Iterable
 
 _BOXED = re.compile(r"(?:\\|//)boxed\s*\{")
-_ANSWER_LINE = re.compile(r"^\s*\**\s*(?:final\s+)?answer\s*\**\s*[:：]\s*(.+?)\s*$",
+_ANSWER_LINE = re.compile(r"^\s*\**\s*(?:final\s+)?answer\s*\**\s*[:：]\s*\**\s*(.+?)\s*$",
                           re.IGNORECASE | re.MULTILINE)
 _WORD = re.compile(r"[a-z0-9]+")
 

@@ -1,0 +1,175 @@
+"""The evaluation engine end to end: discrimination, CAG, caching, failures, result files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from covip_eval.cli import main as eval_main
+from covip_eval.errors import ConfigError, UnknownNameError
+from covip_eval.run import EvalSettings, evaluate
+
+
+def _run(**kwargs) -> dict:
+    kwargs.setdefault("progress", False)
+    return evaluate(EvalSettings(**kwargs)).results
+
+
+@pytest.fixture(scope="module")
+def baseline_results() -> dict[str, dict]:
+    """Every baseline on the full default builtin:mini, offline judge."""
+    return {m: _run(model=m, tasks=["covip"]) for m in ("blind", "text-only", "oracle",
+                                                         "retrieval")}
+
+
+def _metric(results: dict, row: str, metric: str) -> float:
+    return 100 * results["results"][row][f"{metric},none"]
+
+
+@pytest.mark.slow
+def test_benchmark_discriminates(baseline_results: dict[str, dict]) -> None:
+    blind, text, oracle, retrieval = (baseline_results[m] for m in
+                                      ("blind", "text-only", "oracle", "retrieval"))
+    for n in (1, 2, 3, 4):
+        row = f"capeval_qa/n{n}"
+        assert _metric(oracle, row, "acc_pos") >= 90 and _metric(oracle, row, "acc_neg") >= 95
+        assert _metric(blind, row, "acc_pos") <= 5 and _metric(blind, row, "acc_neg") >= 95
+        assert _metric(text, row, "acc_neg") <= _metric(oracle, row, "acc_neg") - 50
+    pos = {m: _metric(r, "capeval_qa", "acc_pos") for m, r in baseline_results.items()}
+    assert pos["blind"] < pos["retrieval"] < pos["oracle"]
+    for task, metric in (("lsd_direct", "token_f1"), ("lar_cag", "accuracy"),
+                         ("itr_direct", "keyword_recall")):
+        assert _metric(blind, task, metric) == 0
+        assert _metric(oracle, task, metric) == 100
+    assert blind["results"]["capeval_qa"]["n_scored"] == 200
+    assert blind["n-samples"]["lsd_cag"] == {"original": 100, "effective": 100}
+
+
+def test_results_are_traceable(small_dataset: Path, tmp_path: Path) -> None:
+    outcome = evaluate(EvalSettings(model="retrieval", tasks=["capeval_qa", "lsd_cag"],
+                                    dataset=str(small_dataset), judge="lexical",
+                                    output_path=tmp_path, log_samples=True, progress=False))
+    results = json.loads(outcome.results_path.read_text())
+    assert results["judge"]["judge"] == "lexical" and results["judge"]["deterministic"]
+    assert set(results["prompts"]["lsd_cag"]) >= {"caption", "question", "system"}
+    assert len(results["prompts"]["lsd_cag"]["question"]["sha256"]) == 64
+    assert results["datasets"]["capeval_qa"]["revision"].startswith("sha256:")
+    assert results["config"]["seed"] == 0 and results["package_versions"]["python"]
+    assert "acc_pos_stderr,none" in results["results"]["capeval_qa"]
+    samples = list(outcome.results_path.parent.glob("samples_lsd_cag_*.jsonl"))
+    assert len(samples) == 1 and not list(tmp_path.rglob("*.partial"))
+    records = [json.loads(line) for line in samples[0].read_text().splitlines()]
+    assert len(records) == 4 and all(r["caption"] and r["prompt_hash"] for r in records)
+
+
+def test_cag_reuses_the_caption_request(small_dataset: Path) -> None:
+    results = _run(model="blind", tasks=["lsd_cag", "lar_cag", "itr_cag"],
+                   dataset=str(small_dataset), judge="lexical")
+    usage = results["usage"]["model"]
+    # 12 samples in stage 1 but the captions of lsd, lar and itr items differ by sample only
+    assert usage["requested"] == 24 and usage["unique"] == 24
+
+
+def test_warm_cache_makes_no_model_calls(small_dataset: Path, tmp_path: Path) -> None:
+    kwargs = dict(model="retrieval", tasks=["covip"], dataset=str(small_dataset),
+                  judge="lexical", cache_path=tmp_path / "c.sqlite")
+    cold, warm = _run(**kwargs), _run(**kwargs)
+    assert cold["usage"]["model"]["called"] > 0 and warm["usage"]["model"]["called"] == 0
+    assert cold["results"] == warm["results"]
+
+
+def test_judge_reply_without_answer_is_counted(small_dataset: Path) -> None:
+    results = _run(model="oracle", tasks=["capeval_qa"], dataset=str(small_dataset),
+                   judge="scripted", judge_args={"reply": "Probably the first one."})
+    row = results["results"]["capeval_qa"]
+    n_questions = sum(3 * 3 * n for n in (1, 2, 3, 4)) * 3
+    assert row["judge_parse_failures"] == n_questions
+    assert row["acc_pos,none"] == 0 and row["acc_neg,none"] == 0  # never mapped to D
+
+
+def test_failed_generations_are_reported_not_dropped(small_dataset: Path) -> None:
+    results = _run(model="scripted", model_args={"reply": "A caption.", "fail_every": 3},
+                   tasks=["capeval_qa", "lsd_cag"], dataset=str(small_dataset), judge="lexical")
+    for task, n in (("capeval_qa", 12), ("lsd_cag", 4)):
+        failed = sum(results["failures"][task].values())
+        assert failed > 0
+        assert results["results"][task]["n_scored"] + failed == n
+    assert any(k.startswith("caption failed: scripted failure")
+               for k in results["failures"]["lsd_cag"]) or results["failures"]["lsd_cag"]
+
+
+def test_non_builtin_dataset_needs_a_named_judge(small_dataset: Path) -> None:
+    with pytest.raises(ConfigError, match="need a judge"):
+        _run(model="blind", tasks=["capeval_qa"], dataset=str(small_dataset))
+    results = _run(model="blind", tasks=["lsd_direct"], dataset=str(small_dataset))
+    assert results["judge"] is None  # LSD needs no judge
+
+
+def test_unknown_names_suggest(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(UnknownNameError, match="Did you mean 'lsd_cag'"):
+        _run(model="blind", tasks=["lsd_cga"])
+    assert eval_main(["--model", "retreival", "--tasks", "lsd", "--no_progress"]) == 2
+    assert "Did you mean 'retrieval'" in capsys.readouterr().err
+
+
+def test_malformed_task_file_names_file_and_key(tmp_path: Path) -> None:
+    (tmp_path / "mine.yaml").write_text("task: mine\ndataset_config: lsd\nmode: sideways\n"
+                                        "prompts: {}\nscorer: lsd_token_f1\nmetrics: [token_f1]\n")
+    with pytest.raises(ConfigError, match=r"mine.yaml: key 'mode'"):
+        _run(model="blind", tasks=["mine"], include_path=[tmp_path])
+    (tmp_path / "mine.yaml").write_text("task: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"mine.yaml: not valid YAML"):
+        _run(model="blind", tasks=["mine"], include_path=[tmp_path])
+
+
+def test_user_task_folder(tmp_path: Path, small_dataset: Path) -> None:
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "short.txt").write_text("---\nversion: 7\n---\nWhere? Use \\boxed{}.")
+    (tmp_path / "my_lsd.yaml").write_text(
+        f"task: my_lsd\ndataset: {small_dataset}\ndataset_config: lsd\nmode: direct\n"
+        "prompts: {memory_header: memory_header, memory_dialogue: memory_dialogue, "
+        "query_header: query_header, caption: caption_instruction, system: system_personalize,"
+        " question: prompts/short.txt}\nscorer: lsd_token_f1\nmetrics: [token_f1]\n")
+    results = _run(model="oracle", tasks=["my_lsd"], include_path=[tmp_path])
+    assert results["results"]["my_lsd"]["token_f1,none"] == 1.0
+    assert results["prompts"]["my_lsd"]["question"]["version"] == "7"
+
+
+def test_corrupt_image_in_dataset_is_a_clear_error(tmp_path: Path, small_dataset: Path,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    from benchmark import load_benchmark
+    from benchmark.rows import sample_to_row
+    from benchmark.storage import write_config
+
+    rows = [sample_to_row(s) for s in load_benchmark(str(small_dataset), "lsd").samples]
+    rows[2]["images_context"][1] = {"bytes": b"not an image", "path": None}
+    write_config(tmp_path, "lsd", rows)
+    code = eval_main(["--model", "blind", "--tasks", "lsd_direct", "--dataset", str(tmp_path),
+                      "--no_progress", "--use_cache", "none"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "row 2: field 'images_context[1]': corrupt image" in err
+
+
+def test_tasks_list(capsys: pytest.CaptureFixture) -> None:
+    assert eval_main(["--tasks", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "|lsd_cag|" in out and "|covip|" in out
+
+
+def test_secrets_never_reach_results(small_dataset: Path, tmp_path: Path) -> None:
+    secret = "sk-test-DO-NOT-LEAK-123"
+    outcome = evaluate(EvalSettings(
+        model="retrieval", tasks=["lsd_direct"], dataset=str(small_dataset),
+        judge="scripted", judge_args={"reply": "\\boxed{A}"},
+        output_path=tmp_path, log_samples=True, progress=False))
+    assert outcome.results_path is not None
+    from covip_eval.redaction import redact
+
+    assert redact({"api_key": secret, "max_new_tokens": 3}) == {"api_key": "<redacted>",
+                                                                "max_new_tokens": 3}
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert secret not in path.read_text()

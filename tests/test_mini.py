@@ -1,0 +1,87 @@
+"""The built-in mini benchmark: determinism, structure, and what it must never do."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from benchmark import CapEvalSample, DiagnosticSample, load_benchmark
+from benchmark.cli import main as build_main
+from benchmark.mini import build_mini
+from benchmark.storage import MANIFEST
+from tests.conftest import SMALL
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def test_same_seed_gives_identical_bytes(tmp_path: Path, small_dataset: Path) -> None:
+    again = build_mini(tmp_path / "again", seed=7, sizes=SMALL, workers=2, progress=False)
+    assert _files(again) == _files(small_dataset)
+
+
+def test_other_seed_gives_other_data(tmp_path: Path, small_dataset: Path) -> None:
+    other = build_mini(tmp_path / "other", seed=8, sizes=SMALL, workers=1, progress=False)
+    assert _files(other)["capeval_qa/test-00000-of-00001.parquet"] != \
+        _files(small_dataset)["capeval_qa/test-00000-of-00001.parquet"]
+
+
+def test_capeval_structure(small_dataset: Path) -> None:
+    samples = load_benchmark(str(small_dataset), "capeval_qa").samples
+    assert [s.n_concepts for s in samples] == [1, 2, 3, 4] * 3
+    for s in samples:
+        assert isinstance(s, CapEvalSample)
+        assert len(s.context) == 3 * s.n_concepts  # two negatives per positive
+        names = [c.name for c in s.context]
+        assert len(set(names)) == len(names)  # pseudonyms unique in a sample
+        context_hashes = {c.image.sha256 for c in s.context}
+        assert s.query_image.sha256 not in context_hashes
+        for c in s.context:
+            assert c.dialogue.count("User:") == 3 and c.dialogue.count("Model:") == 3
+            assert c.name in c.dialogue
+            assert len(c.qas) == 3
+            for qa in c.qas:
+                assert qa.correct_answer in "ABC"
+                assert qa.option(qa.correct_answer) in c.dialogue
+                assert "cannot be determined" in qa.options[3]
+        # hard negatives share the category of a positive
+        positive_categories = {s.context[i].category for i in s.positive_indices}
+        negatives = [c for k, c in enumerate(s.context) if k not in s.positive_indices]
+        assert any(c.category in positive_categories for c in negatives)
+
+
+def test_diagnostic_items(small_dataset: Path) -> None:
+    for task in ("lsd", "lar", "itr"):
+        for s in load_benchmark(str(small_dataset), task).samples:
+            assert isinstance(s, DiagnosticSample)
+            targets = [s.context[i] for i in s.positive_indices]
+            assert len(targets) >= 3 and len({t.name for t in targets}) == 1
+            latest = max(targets, key=lambda c: c.facts["date"])
+            assert s.answer == latest.facts["place"] and s.answer in latest.dialogue
+            assert s.last_action == latest.facts["action"]
+            dates = [t.facts["date"] for t in targets]
+            assert dates != sorted(dates)  # never handed over in chronological order
+            if task == "itr":
+                planted = [c for c in targets if s.keyword in c.dialogue]
+                assert len(planted) == 1
+
+
+def test_build_cli_writes_folder_and_contact_sheet(tmp_path: Path) -> None:
+    out = tmp_path / "cli"
+    code = build_main(["mini", "--out", str(out), "--seed", "3", "--workers", "1",
+                       "--sizes", "capeval_per_count=1,lsd=1,lar=1,itr=1"])
+    assert code == 0
+    assert (out / "contact_sheet.png").stat().st_size > 1000
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["counts"] == {"capeval_qa": 4, "lsd": 1, "lar": 1, "itr": 1}
+    assert build_main(["mini", "--out", str(out)]) == 2  # refuses to overwrite
+
+
+def test_builtin_spec_builds_once_into_cache(isolated_cache: Path) -> None:
+    spec = "builtin:mini?seed=5&capeval_per_count=1&lsd=1&lar=1&itr=1"
+    first = load_benchmark(spec, "lsd", progress=False)
+    second = load_benchmark(spec, "lsd", progress=False)
+    assert first.revision == second.revision and first.revision.startswith("mini-v1-seed5")
+    assert Path(first.location).is_relative_to(isolated_cache)
