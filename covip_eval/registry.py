@@ -20,6 +20,8 @@ MODELS: dict[str, str] = {
     "oracle": "covip_eval.models.baselines:OracleModel",
     "retrieval": "covip_eval.models.baselines:RetrievalModel",
     "scripted": "covip_eval.models.scripted:ScriptedModel",
+    "hf": "covip_eval.models.hf:HFModel",
+    "tiny-random": "covip_eval.models.tiny_random:TinyRandomModel",
 }
 
 JUDGES: dict[str, str] = {

@@ -1,0 +1,181 @@
+"""`hf`: any image-text-to-text model through transformers, batched with left padding.
+
+    --model hf --model_args pretrained=Qwen/Qwen3-VL-8B-Instruct,dtype=bfloat16,max_pixels=...
+
+The processor's chat template places each image exactly where the request has it. Greedy
+requests decode greedily; sampled ones map temperature, top_p, top_k and min_p onto
+`generate` (presence_penalty has no transformers equivalent and is reported as ignored).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from covip_eval.errors import MissingDependencyError
+from covip_eval.models.base import Capabilities, ModelAdapter
+from covip_eval.requests import ChatRequest, Generation, GenParams, ImagePart
+
+_NOT_IN_IDENTITY = {"batch_size", "device_map", "attn_implementation", "cache_implementation",
+                    "trust_remote_code"}
+
+
+class HFOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    pretrained: str = Field(..., description="hub id or local folder")
+    revision: str | None = None
+    dtype: str = Field("auto", description="auto, bfloat16, float16 or float32")
+    device_map: str | None = Field(None, description="default: auto with a GPU, else cpu")
+    max_pixels: int | None = Field(None, gt=0, description="pixel cap per image")
+    min_pixels: int | None = Field(None, gt=0)
+    max_images: int | None = Field(None, gt=0, description="refuse requests with more images")
+    batch_size: int = Field(8, ge=1)
+    trust_remote_code: bool = False
+    attn_implementation: str | None = None
+    cache_implementation: str | None = Field(None, description="e.g. static (faster decoding)")
+
+
+def require_torch() -> Any:
+    try:
+        import torch
+        import transformers  # noqa: F401
+    except ImportError as exc:
+        missing = exc.name or "torch"
+        raise MissingDependencyError("the transformers adapter", missing, "hf") from None
+    return torch
+
+
+def to_hf_messages(request: ChatRequest) -> tuple[list[dict[str, Any]], list[Any]]:
+    """Chat-template messages with image placeholders in place, and the images in order."""
+    messages, images = [], []
+    for message in request.messages:
+        if message.role != "user":
+            messages.append({"role": message.role, "content": message.text})
+            continue
+        content = []
+        for part in message.parts:
+            if isinstance(part, ImagePart):
+                content.append({"type": "image"})
+                images.append(part.image.to_pil())
+            else:
+                content.append({"type": "text", "text": part.text})
+        messages.append({"role": "user", "content": content})
+    return messages, images
+
+
+def generate_kwargs(params: GenParams) -> dict[str, Any]:
+    if params.greedy:
+        return {"max_new_tokens": params.max_new_tokens, "do_sample": False,
+                "temperature": None, "top_p": None, "top_k": None}
+    kwargs: dict[str, Any] = {"max_new_tokens": params.max_new_tokens, "do_sample": True,
+                              "temperature": params.temperature}
+    for name in ("top_p", "top_k", "min_p"):
+        value = getattr(params, name)
+        if value is not None:
+            kwargs[name] = value
+    return kwargs
+
+
+class HFModel(ModelAdapter):
+    name = "hf"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        sampling_options=frozenset({"temperature", "top_p", "top_k", "min_p", "seed"}))
+    Options = HFOptions
+    identity_excludes = _NOT_IN_IDENTITY
+
+    def __init__(self, **model_args: Any):
+        super().__init__(**model_args)
+        self.torch = require_torch()
+        self.batch_size = self.options.batch_size
+        if self.options.max_images is not None:
+            self.capabilities = Capabilities(max_images=self.options.max_images,
+                                             sampling_options=self.capabilities.sampling_options)
+        path = self._pretrained()
+        self.processor = self._load_processor(path)
+        self.model = self._load_model(path)
+
+    def _pretrained(self) -> str:
+        return self.options.pretrained
+
+    def _load_processor(self, path: str) -> Any:
+        from covip_eval.models.tiny_random import MARKER, load_tiny_processor
+
+        if (Path(path) / MARKER).exists():
+            processor = load_tiny_processor(Path(path))
+        else:
+            from transformers import AutoProcessor
+
+            processor = AutoProcessor.from_pretrained(
+                path, revision=self.options.revision,
+                trust_remote_code=self.options.trust_remote_code)
+        processor.tokenizer.padding_side = "left"
+        size = dict(getattr(processor.image_processor, "size", None) or {})
+        if self.options.max_pixels:
+            size["longest_edge"] = self.options.max_pixels
+        if self.options.min_pixels:
+            size["shortest_edge"] = self.options.min_pixels
+        if size:
+            processor.image_processor.size = size
+        return processor
+
+    def _load_model(self, path: str) -> Any:
+        from transformers import AutoModelForImageTextToText
+
+        torch = self.torch
+        device_map = self.options.device_map or ("auto" if torch.cuda.is_available() else None)
+        kwargs: dict[str, Any] = {"dtype": self.options.dtype, "revision": self.options.revision,
+                                  "trust_remote_code": self.options.trust_remote_code}
+        if device_map is not None:  # a device map needs accelerate; on CPU none is needed
+            kwargs["device_map"] = device_map
+        if self.options.attn_implementation:
+            kwargs["attn_implementation"] = self.options.attn_implementation
+        return AutoModelForImageTextToText.from_pretrained(path, **kwargs).eval()
+
+    def prepare(self, requests: list[ChatRequest]) -> Any:
+        """The processor's batched, left-padded inputs for requests (the exact model input)."""
+        texts, images = [], []
+        for request in requests:
+            messages, request_images = to_hf_messages(request)
+            texts.append(self.processor.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True))
+            images.extend(request_images)
+        return self.processor(text=texts, images=images or None, padding=True,
+                              return_tensors="pt")
+
+    def generate(self, requests: list[ChatRequest]) -> list[Generation]:
+        groups: dict[GenParams, list[int]] = defaultdict(list)
+        for i, request in enumerate(requests):
+            groups[request.params].append(i)
+        out: list[Generation | None] = [None] * len(requests)
+        for params, indices in groups.items():
+            for i, generation in zip(indices, self._generate_batch(
+                    [requests[i] for i in indices], params)):
+                out[i] = generation
+        return [g for g in out if g is not None]
+
+    def _generate_batch(self, requests: list[ChatRequest], params: GenParams) -> list[Generation]:
+        torch = self.torch
+        inputs = self.prepare(requests).to(self.model.device)
+        kwargs = generate_kwargs(params)
+        if self.options.cache_implementation:
+            kwargs["cache_implementation"] = self.options.cache_implementation
+        if params.seed is not None and not params.greedy:
+            torch.manual_seed(params.seed)
+        with torch.inference_mode():
+            output = self.model.generate(**inputs, **kwargs)
+        new_tokens = output[:, inputs["input_ids"].shape[1]:]
+        texts = self.processor.batch_decode(new_tokens, skip_special_tokens=True)
+        prompt_lengths = inputs["attention_mask"].sum(dim=1).tolist()
+        pad = self.processor.tokenizer.pad_token_id
+        produced = (new_tokens != pad).sum(dim=1).tolist() if pad is not None else \
+            [new_tokens.shape[1]] * len(requests)
+        return [Generation(text=t, input_tokens=int(n_in), output_tokens=int(n_out))
+                for t, n_in, n_out in zip(texts, prompt_lengths, produced)]
+
+    def close(self) -> None:
+        del self.model
+        if self.torch.cuda.is_available():
+            self.torch.cuda.empty_cache()
