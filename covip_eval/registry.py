@@ -22,6 +22,10 @@ MODELS: dict[str, str] = {
     "scripted": "covip_eval.models.scripted:ScriptedModel",
     "hf": "covip_eval.models.hf:HFModel",
     "tiny-random": "covip_eval.models.tiny_random:TinyRandomModel",
+    "openai": "covip_eval.models.openai_chat:OpenAIModel",
+    "openai-compatible": "covip_eval.models.openai_chat:OpenAICompatibleModel",
+    "anthropic": "covip_eval.models.anthropic_messages:AnthropicModel",
+    "gemini": "covip_eval.models.gemini:GeminiModel",
 }
 
 JUDGES: dict[str, str] = {

@@ -1,0 +1,81 @@
+"""Anthropic's messages API: the system prompt apart, base64 image blocks in place.
+
+    --model anthropic --model_args model=claude-sonnet-4-5     (key: ANTHROPIC_API_KEY)
+
+Current Claude models and SDKs take no sampling settings: by default none are sent and the
+results list them as ignored. `send_sampling=true` sends temperature, top_p and top_k for
+models that still accept them.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from covip_eval.models.api_base import APIModel, APIOptions, import_sdk
+from covip_eval.models.base import Capabilities
+from covip_eval.requests import ChatRequest, Generation, ImagePart
+
+
+def to_anthropic(request: ChatRequest) -> tuple[str | None, list[dict[str, Any]]]:
+    system = "\n\n".join(m.text for m in request.messages if m.role == "system") or None
+    messages = []
+    for message in request.messages:
+        if message.role == "system":
+            continue
+        content = []
+        for part in message.parts:
+            if isinstance(part, ImagePart):
+                content.append({"type": "image", "source": {
+                    "type": "base64", "media_type": part.image.mime_type,
+                    "data": base64.b64encode(part.image.data).decode()}})
+            else:
+                content.append({"type": "text", "text": part.text})
+        messages.append({"role": message.role, "content": content})
+    return system, messages
+
+
+class AnthropicOptions(APIOptions):
+    send_sampling: bool = Field(False, description="send temperature, top_p and top_k")
+
+
+class AnthropicModel(APIModel):
+    name = "anthropic"
+    Options = AnthropicOptions
+    default_key_env = "ANTHROPIC_API_KEY"
+    capabilities: ClassVar[Capabilities] = Capabilities(max_images=100,
+                                                        sampling_options=frozenset())
+
+    def __init__(self, **model_args: Any):
+        super().__init__(**model_args)
+        if self.options.send_sampling:
+            from dataclasses import replace
+
+            self.capabilities = replace(
+                self.capabilities, sampling_options=frozenset({"temperature", "top_p", "top_k"}))
+
+    def _client(self) -> Any:
+        anthropic = import_sdk("anthropic", "anthropic", "the anthropic adapter")
+        return anthropic.AsyncAnthropic(api_key=self.api_key, base_url=self.options.base_url,
+                                        max_retries=0, timeout=self.options.timeout)
+
+    async def _complete(self, client: Any, request: ChatRequest) -> Generation:
+        system, messages = to_anthropic(request)
+        params = request.params
+        args: dict[str, Any] = {"model": self.options.model, "messages": messages,
+                                "max_tokens": params.max_new_tokens}
+        if system:
+            args["system"] = system
+        if self.options.send_sampling:
+            names = ("temperature",) if params.greedy else ("temperature", "top_p", "top_k")
+            args["extra_body"] = {k: v for k in names if (v := getattr(params, k)) is not None}
+        response = await client.messages.create(**args)
+        blocks = getattr(response, "content", None)
+        if blocks is None:
+            raise ValueError("malformed reply: no content")
+        text = "".join(getattr(b, "text", "") for b in blocks if getattr(b, "type", "") == "text")
+        usage = getattr(response, "usage", None)
+        return Generation(text=text, input_tokens=getattr(usage, "input_tokens", 0) or 0,
+                          output_tokens=getattr(usage, "output_tokens", 0) or 0)

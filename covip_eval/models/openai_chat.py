@@ -1,0 +1,115 @@
+"""OpenAI chat completions, and any OpenAI-compatible server (vLLM first among them).
+
+    --model openai --model_args model=gpt-4o            (key: OPENAI_API_KEY)
+    --model openai-compatible --model_args base_url=http://localhost:8000/v1,model=Qwen/...
+
+Images are sent as base64 data URLs, in place between the text parts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from covip_eval.models.api_base import APIModel, APIOptions, TransientError, data_url, import_sdk
+from covip_eval.models.base import Capabilities
+from covip_eval.requests import ChatRequest, Generation, ImagePart
+
+
+class OpenAIOptions(APIOptions):
+    send_sampling: bool = Field(True, description="false for models that reject sampling "
+                                                  "settings (reasoning models)")
+
+
+def to_openai_messages(request: ChatRequest) -> list[dict[str, Any]]:
+    messages = []
+    for message in request.messages:
+        if message.role != "user":
+            messages.append({"role": message.role, "content": message.text})
+            continue
+        content = []
+        for part in message.parts:
+            if isinstance(part, ImagePart):
+                url = data_url(part.image.data, part.image.mime_type)
+                content.append({"type": "image_url", "image_url": {"url": url}})
+            else:
+                content.append({"type": "text", "text": part.text})
+        messages.append({"role": "user", "content": content})
+    return messages
+
+
+class OpenAIModel(APIModel):
+    name = "openai"
+    Options = OpenAIOptions
+    default_key_env = "OPENAI_API_KEY"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        sampling_options=frozenset({"temperature", "top_p", "presence_penalty", "seed"}))
+    max_tokens_field = "max_completion_tokens"
+
+    def __init__(self, **model_args: Any):
+        super().__init__(**model_args)
+        if not self.options.send_sampling:
+            from dataclasses import replace
+
+            self.capabilities = replace(self.capabilities, sampling_options=frozenset())
+
+    def _client(self) -> Any:
+        openai = import_sdk("openai", "openai", f"the {self.name} adapter")
+        return openai.AsyncOpenAI(api_key=self.api_key or "EMPTY", base_url=self.options.base_url,
+                                  max_retries=0, timeout=self.options.timeout)
+
+    def _arguments(self, request: ChatRequest) -> dict[str, Any]:
+        params = request.params
+        args: dict[str, Any] = {"model": self.options.model,
+                                "messages": to_openai_messages(request),
+                                self.max_tokens_field: params.max_new_tokens}
+        extra: dict[str, Any] = {}
+        allowed = self.capabilities.sampling_options
+        for name in ("temperature", "top_p", "presence_penalty", "seed", "top_k", "min_p"):
+            value = getattr(params, name)
+            if value is None or name not in allowed:
+                continue
+            if params.greedy and name in ("top_p", "top_k", "min_p", "seed"):
+                continue
+            if name in ("top_k", "min_p"):
+                extra[name] = value  # not in the OpenAI schema; servers like vLLM take them
+            else:
+                args[name] = value
+        if extra:
+            args["extra_body"] = extra
+        return args
+
+    async def _complete(self, client: Any, request: ChatRequest) -> Generation:
+        response = await client.chat.completions.create(**self._arguments(request))
+        choices = getattr(response, "choices", None)
+        if not choices or choices[0].message is None:
+            raise ValueError("malformed reply: no choices")
+        text = choices[0].message.content
+        if text is None:
+            if getattr(choices[0], "finish_reason", None) in (None, "error"):
+                raise TransientError("reply with no content")
+            text = ""
+        usage = getattr(response, "usage", None)
+        return Generation(text=text,
+                          input_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+                          output_tokens=getattr(usage, "completion_tokens", 0) or 0)
+
+
+class OpenAICompatibleModel(OpenAIModel):
+    name = "openai-compatible"
+    default_key_env = "OPENAI_COMPATIBLE_API_KEY"
+    requires_key = False
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        sampling_options=frozenset({"temperature", "top_p", "top_k", "min_p",
+                                    "presence_penalty", "seed"}))
+    max_tokens_field = "max_tokens"
+    identity_excludes = APIModel.identity_excludes
+
+    def __init__(self, **model_args: Any):
+        super().__init__(**model_args)
+        if not self.options.base_url:
+            from covip_eval.errors import ConfigError
+
+            raise ConfigError("openai-compatible needs base_url=http://HOST:PORT/v1 in "
+                              "--model_args (e.g. the address of `vllm serve`)")
