@@ -26,6 +26,7 @@ MODELS: dict[str, str] = {
     "openai-compatible": "covip_eval.models.openai_chat:OpenAICompatibleModel",
     "anthropic": "covip_eval.models.anthropic_messages:AnthropicModel",
     "gemini": "covip_eval.models.gemini:GeminiModel",
+    "vllm": "covip_eval.models.vllm_engine:VLLMModel",
 }
 
 JUDGES: dict[str, str] = {
@@ -50,7 +51,9 @@ def import_object(path: str) -> Any:
 
 def model_class(name: str) -> type:
     if name not in MODELS:
-        raise UnknownNameError("model", name, MODELS)
+        from covip_eval.aliases import aliases
+
+        raise UnknownNameError("model", name, [*MODELS, *aliases()])
     return import_object(MODELS[name])
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from benchmark.loading import BUILTIN_PREFIX, cache_dir
 from benchmark.records import image_decode_count
+from covip_eval.aliases import aliases, cost_estimate, resolve_alias
 from covip_eval.cache import RequestCache
 from covip_eval.errors import ConfigError
 from covip_eval.evaluator import (
@@ -59,14 +61,18 @@ def default_cache_path() -> Path:
 
 
 def make_model(name: str, args: dict[str, Any]) -> ModelAdapter:
-    return model_class(name)(**args)
+    """An adapter by registered name or alias (an open-weights alias picks vLLM or hf)."""
+    adapter, adapter_args, note = resolve_alias(name, args)
+    if note:
+        print(f"coviP-eval: {note}", file=sys.stderr)
+    return model_class(adapter)(**adapter_args)
 
 
 def make_judge(name: str, args: dict[str, Any], cache: RequestCache, progress: bool) -> Judge:
     """A built-in judge by name, or the judge role played by any registered model."""
     if name in JUDGES:
         return judge_class(name)(**args)
-    if name not in MODELS:
+    if name not in MODELS and name not in aliases():
         judge_class(name)  # raises the "did you mean" error over judges and models
     settings, model_args = split_judge_args(args)
     runner = GenerationRunner(make_model(name, model_args), cache, progress)
@@ -155,12 +161,19 @@ def _results(settings: EvalSettings, runs: list[TaskRun], model: ModelAdapter,
                               "revision": r.dataset.revision, "location": r.dataset.location}
                      for r in runs},
         "failures": {r.name: failure_counts(r) for r in runs},
-        "usage": {"model": runner.stats.as_dict(),
-                  "judge": judge_runner.stats.as_dict() if judge_runner else None},
+        "usage": {"model": _usage(runner), "judge": _usage(judge_runner) if judge_runner else None},
         "git_hash": git_hash(),
         "date": timestamp(),
         "package_versions": package_versions(),
     }
+
+
+def _usage(runner: GenerationRunner) -> dict[str, Any]:
+    stats = runner.stats.as_dict()
+    model_name = getattr(runner.adapter.options, "model", None)
+    stats["cost_usd_estimate"] = cost_estimate(model_name, stats["input_tokens"],
+                                               stats["output_tokens"])
+    return stats
 
 
 def _write(settings: EvalSettings, results: dict[str, Any], runs: list[TaskRun]) -> Path:
