@@ -20,7 +20,7 @@ from covip_eval.models.base import Capabilities, ModelAdapter
 from covip_eval.requests import ChatRequest, Generation, GenParams, ImagePart
 
 _NOT_IN_IDENTITY = {"batch_size", "device_map", "attn_implementation", "cache_implementation",
-                    "trust_remote_code"}
+                    "compile_fullgraph", "trust_remote_code"}
 
 
 class HFOptions(BaseModel):
@@ -36,6 +36,8 @@ class HFOptions(BaseModel):
     trust_remote_code: bool = False
     attn_implementation: str | None = None
     cache_implementation: str | None = Field(None, description="e.g. static (faster decoding)")
+    compile_fullgraph: bool = Field(False, description="with a static cache, compile the whole "
+                                                       "step into one graph")
 
 
 def require_torch() -> Any:
@@ -86,16 +88,19 @@ class HFModel(ModelAdapter):
     Options = HFOptions
     identity_excludes = _NOT_IN_IDENTITY
 
-    def __init__(self, **model_args: Any):
+    def __init__(self, processor: Any = None, model: Any = None, **model_args: Any):
+        """Loads `pretrained`, unless an already loaded processor and model are given (the
+        trainer and the benchmarks pass their own)."""
         super().__init__(**model_args)
         self.torch = require_torch()
         self.batch_size = self.options.batch_size
         if self.options.max_images is not None:
             self.capabilities = Capabilities(max_images=self.options.max_images,
                                              sampling_options=self.capabilities.sampling_options)
-        path = self._pretrained()
-        self.processor = self._load_processor(path)
-        self.model = self._load_model(path)
+        if processor is None or model is None:
+            path = self._pretrained()
+            processor, model = self._load_processor(path), self._load_model(path)
+        self.processor, self.model = processor, model
 
     def _pretrained(self) -> str:
         return self.options.pretrained
@@ -162,6 +167,10 @@ class HFModel(ModelAdapter):
         kwargs = generate_kwargs(params)
         if self.options.cache_implementation:
             kwargs["cache_implementation"] = self.options.cache_implementation
+            if self.options.compile_fullgraph:
+                from transformers import CompileConfig
+
+                kwargs["compile_config"] = CompileConfig(fullgraph=True)
         if params.seed is not None and not params.greedy:
             torch.manual_seed(params.seed)
         with torch.inference_mode():

@@ -1,0 +1,147 @@
+"""The transformers adapter on a Qwen3-VL-8B-shaped model with random weights (bf16, one GPU)
+over 4-concept CapEval-QA samples: samples/s one at a time against batched, generated
+tokens/s, batch-1 decode time per token against the memory-bandwidth bound, peak GPU memory.
+
+Random weights time the same as trained ones; the text they produce is noise. The prompt is
+tokenized by the offline byte-level tokenizer of `tiny-random`, which makes text about four
+times longer in tokens than Qwen's BPE would: prompts here are longer than real ones.
+
+    python bench/bench_hf_gpu.py --dataset DIR [--samples 16] [--max_new_tokens 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from benchmark import load_benchmark
+from covip_eval.building import caption_request
+from covip_eval.models.hf import HFModel
+from covip_eval.models.tiny_random import build_processor
+from covip_eval.prompts import load_template
+from covip_eval.requests import GenParams
+
+# Qwen3-VL-8B-Instruct's published dimensions.
+TEXT_8B = {"vocab_size": 151936, "hidden_size": 4096, "intermediate_size": 12288,
+           "num_hidden_layers": 36, "num_attention_heads": 32, "num_key_value_heads": 8,
+           "head_dim": 128, "max_position_embeddings": 262144,
+           "rope_parameters": {"rope_type": "default", "rope_theta": 5000000.0,
+                               "mrope_section": [24, 20, 20], "mrope_interleaved": True}}
+VISION_8B = {"depth": 27, "hidden_size": 1152, "intermediate_size": 4304, "num_heads": 16,
+             "out_hidden_size": 4096, "patch_size": 16, "spatial_merge_size": 2,
+             "temporal_patch_size": 2, "deepstack_visual_indexes": [8, 16, 24],
+             "num_position_embeddings": 2304}
+HBM_BYTES_PER_S = 4.8e12  # H200 datasheet
+ROLES = {"memory_header": "memory_header", "memory_dialogue": "memory_dialogue",
+         "query_header": "query_header", "caption": "caption_instruction"}
+
+
+def build_model(tokenizer, device: str):
+    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
+
+    ids = {k: tokenizer.convert_tokens_to_ids(t) for k, t in (
+        ("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>"),
+        ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>"))}
+    config = Qwen3VLConfig(text_config={**TEXT_8B, "pad_token_id": tokenizer.pad_token_id},
+                           vision_config=VISION_8B, tie_word_embeddings=False, **ids)
+    with torch.device(device):
+        model = Qwen3VLForConditionalGeneration._from_config(config, dtype=torch.bfloat16)
+    model.eval()
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = None  # run every request to max_new_tokens
+    return model
+
+
+def timed(fn) -> float:
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    fn()
+    sync()
+    return time.perf_counter() - start
+
+
+def reset_peak() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_bytes() -> int:
+    return torch.cuda.max_memory_allocated() if torch.cuda.is_available() else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--samples", type=int, default=16)
+    parser.add_argument("--max_new_tokens", type=int, default=64)
+    parser.add_argument("--batch_sizes", default="8,16")
+    parser.add_argument("--max_pixels", type=int, default=160 * 160)
+    parser.add_argument("--device", default="cuda")
+    args = parser.parse_args()
+
+    processor = build_processor(max_pixels=args.max_pixels)
+    model = build_model(processor.tokenizer, args.device)
+    text_params = sum(p.numel() for n, p in model.named_parameters() if "visual" not in n)
+    adapter = HFModel(processor=processor, model=model, pretrained="random-qwen3-vl-8b",
+                      dtype="bfloat16")
+    prompts = {role: load_template(ref) for role, ref in ROLES.items()}
+    samples = [s for s in load_benchmark(args.dataset, "capeval_qa").samples
+               if s.n_concepts == 4][:args.samples]
+    params = GenParams(max_new_tokens=args.max_new_tokens)
+    requests = [caption_request(s, prompts, params) for s in samples]
+    prompt_tokens = adapter.prepare(requests[:1])["input_ids"].shape[1]
+    print(f"model: {sum(p.numel() for p in model.parameters()) / 1e9:.2f} B parameters "
+          f"({text_params / 1e9:.2f} B outside the vision tower); {len(requests)} samples of "
+          f"4 concepts, 13 images each; first prompt {prompt_tokens} tokens; "
+          f"{args.max_new_tokens} new tokens per sample")
+
+    adapter.generate(requests[:2])  # warm-up
+    rows = []
+    reset_peak()
+    seconds = timed(lambda: [adapter.generate([r]) for r in requests])
+    rows.append(("one at a time", 1, seconds, peak_bytes()))
+    batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    for cache, sizes in ((None, batch_sizes), ("static", batch_sizes[-1:])):
+        adapter.options.cache_implementation = cache
+        for batch in sizes:
+            chunks = [requests[i:i + batch] for i in range(0, len(requests), batch)]
+            if cache:
+                adapter.generate(chunks[0])  # compile for this shape first
+            reset_peak()
+            seconds = timed(lambda c=chunks: [adapter.generate(chunk) for chunk in c])
+            rows.append((f"batched, {cache or 'dynamic'} cache", batch, seconds, peak_bytes()))
+    print("\n| mode | batch | samples/s | generated tokens/s | speed-up | peak GPU GiB |")
+    print("|------|------:|----------:|-------------------:|---------:|-------------:|")
+    base = rows[0][2]
+    for mode, batch, seconds, peak in rows:
+        n = len(requests)
+        print(f"| {mode} | {batch} | {n / seconds:.2f} | "
+              f"{n * args.max_new_tokens / seconds:.0f} | {base / seconds:.1f}x | "
+              f"{peak / 2**30:.1f} |")
+
+    bound_ms = 2 * text_params / HBM_BYTES_PER_S * 1000
+    print(f"\nbatch-1 decode, one request; bound from weight bytes at 4.8 TB/s: {bound_ms:.2f} ms")
+    print("| KV cache | ms per new token | share of the bandwidth bound |")
+    print("|----------|-----------------:|-----------------------------:|")
+    first = caption_request(samples[0], prompts, GenParams(max_new_tokens=1))
+    longer = caption_request(samples[0], prompts, GenParams(max_new_tokens=1 + args.max_new_tokens))
+    for cache, fullgraph in ((None, False), ("static", False), ("static", True)):
+        adapter.options.cache_implementation = cache
+        adapter.options.compile_fullgraph = fullgraph
+        label = (cache or "dynamic") + (", one graph" if fullgraph else "")
+        try:
+            adapter.generate([longer])  # warm-up (compiles the static-cache step)
+            prefill = min(timed(lambda: adapter.generate([first])) for _ in range(2))
+            total = min(timed(lambda: adapter.generate([longer])) for _ in range(2))
+        except Exception as exc:  # a variant that cannot compile is reported, not fatal
+            print(f"| {label} | failed: {type(exc).__name__}: {str(exc)[:80]} | |")
+            continue
+        per_token = (total - prefill) / args.max_new_tokens * 1000
+        print(f"| {label} | {per_token:.2f} | {bound_ms / per_token:.0%} |")
+
+
+if __name__ == "__main__":
+    main()
