@@ -18,7 +18,7 @@ from benchmark.loading import cache_dir
 from benchmark.storage import AtomicFolder
 from covip_eval.models.hf import HFModel, HFOptions
 
-FACTORY_VERSION = "1"
+FACTORY_VERSION = "2"
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>",
                   "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
 MARKER = "covip_tiny_random.json"
@@ -84,9 +84,9 @@ def build_model(tokenizer, seed: int):
         text_config={
             "vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 128,
             "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-            "head_dim": 16, "max_position_embeddings": 8192,
+            "head_dim": 32, "max_position_embeddings": 32768,
             "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
-                                "mrope_section": [4, 2, 2], "mrope_interleaved": True},
+                                "mrope_section": [8, 4, 4], "mrope_interleaved": True},
             "pad_token_id": tokenizer.pad_token_id, "initializer_range": 0.5,
             "eos_token_id": tokenizer.eos_token_id,
         },
@@ -115,11 +115,24 @@ def tiny_random_path(seed: int = 0) -> Path:
     return folder
 
 
-def save_tiny_random(folder: Path, seed: int = 0) -> Path:
+def servable_processor(processor):
+    """The same processor as the standard Qwen3-VL one (with a video processor), which servers
+    such as vLLM load with AutoProcessor. Needs an importable torchvision."""
+    from transformers import Qwen3VLProcessor
+    from transformers.models.qwen3_vl import Qwen3VLVideoProcessor
+
+    video = Qwen3VLVideoProcessor(patch_size=16, merge_size=2, temporal_patch_size=2)
+    return Qwen3VLProcessor(processor.image_processor, processor.tokenizer, video,
+                            chat_template=processor.chat_template)
+
+
+def save_tiny_random(folder: Path, seed: int = 0, servable: bool = False) -> Path:
+    """Write the tiny model and its processor; `servable` writes the standard Qwen3-VL
+    processor instead of the image-only one (see `servable_processor`)."""
     processor = build_processor()
     model = build_model(processor.tokenizer, seed)
     model.save_pretrained(folder)
-    processor.save_pretrained(folder)
+    (servable_processor(processor) if servable else processor).save_pretrained(folder)
     (folder / MARKER).write_text(json.dumps({"factory_version": FACTORY_VERSION, "seed": seed}))
     return folder
 

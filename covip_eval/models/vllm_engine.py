@@ -35,6 +35,7 @@ class VLLMOptions(BaseModel):
     max_pixels: int | None = Field(None, gt=0)
     min_pixels: int | None = Field(None, gt=0)
     enforce_eager: bool = False
+    enable_chunked_prefill: bool | None = Field(None, description="default: vLLM's choice")
     seed: int = 0
     batch_size: int = Field(1024, ge=1, description="requests handed to the engine at once")
     trust_remote_code: bool = False
@@ -46,7 +47,8 @@ class VLLMModel(ModelAdapter):
     capabilities: ClassVar[Capabilities] = Capabilities()
     identity_excludes = {"tensor_parallel_size", "pipeline_parallel_size", "batch_size",
                          "distributed_executor_backend", "gpu_memory_utilization",
-                         "kv_cache_memory_bytes", "enforce_eager", "trust_remote_code"}
+                         "kv_cache_memory_bytes", "enforce_eager", "enable_chunked_prefill",
+                         "trust_remote_code"}
 
     def __init__(self, **model_args: Any):
         super().__init__(**model_args)
@@ -73,7 +75,8 @@ class VLLMModel(ModelAdapter):
         }
         optional = {"max_model_len": opts.max_model_len,
                     "kv_cache_memory_bytes": opts.kv_cache_memory_bytes,
-                    "distributed_executor_backend": opts.distributed_executor_backend}
+                    "distributed_executor_backend": opts.distributed_executor_backend,
+                    "enable_chunked_prefill": opts.enable_chunked_prefill}
         args.update({k: v for k, v in optional.items() if v is not None})
         pixels = {k: v for k, v in (("max_pixels", opts.max_pixels),
                                     ("min_pixels", opts.min_pixels)) if v is not None}
