@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from benchmark import LoadedDataset, Sample, load_benchmark
 from covip_eval.aggregate import bootstrap_stderr, ratio
 from covip_eval.building import cag_request, caption_request, direct_request
-from covip_eval.errors import CovipError
+from covip_eval.errors import ConfigError, CovipError, UnknownNameError
 from covip_eval.generation import GenerationRunner
 from covip_eval.judges.base import Judge
 from covip_eval.prompts import PromptTemplate, load_template
@@ -62,6 +64,7 @@ def prepare_runs(configs: Iterable[TaskConfig], dataset_override: str | None,
         if key not in loaded:
             loaded[key] = load_benchmark(spec, config.dataset_config, progress=progress)
         dataset = loaded[key]
+        _check_scorer(config)
         base = Path(config.source).parent if config.source else None
         prompts = {role: load_template(ref, base) for role, ref in config.prompts.items()}
         samples = dataset.samples[:limit] if limit is not None else dataset.samples
@@ -69,8 +72,24 @@ def prepare_runs(configs: Iterable[TaskConfig], dataset_override: str | None,
     return runs
 
 
+def _check_scorer(config: TaskConfig) -> None:
+    if config.scorer not in SCORERS:
+        raise UnknownNameError("scorer", config.scorer, SCORERS)
+    produced = SCORERS[config.scorer].metrics
+    unknown = [m for m in config.metrics if m not in produced]
+    if unknown:
+        raise ConfigError(f"{config.source}: key 'metrics': {', '.join(unknown)} not produced by "
+                          f"scorer {config.scorer!r} (it gives {', '.join(produced)})")
+
+
 def _params(gen: GenerationConfig, overrides: dict[str, Any], seed: int) -> GenParams:
-    return gen.model_copy(update=overrides).params(seed)
+    try:
+        merged = GenerationConfig(**{**gen.model_dump(), **overrides})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"--gen_kwargs: {'.'.join(map(str, first['loc']))}: {first['msg']}"
+                          ) from None
+    return merged.params(seed)
 
 
 def generate_outputs(runs: list[TaskRun], runner: GenerationRunner, seed: int,

@@ -18,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
+from benchmark import CapEvalSample, Sample
 from covip_eval.evaluator import TaskRun
 from covip_eval.requests import stable_hash
 
@@ -66,10 +67,7 @@ def partial_file(path: Path) -> Iterator[IO[str]]:
 def sample_record(run: TaskRun, i: int) -> dict[str, Any]:
     sample = run.samples[i]
     request = run.requests[i] if run.requests else None
-    target = getattr(sample, {"lsd": "answer", "lar": "last_action", "itr": "keyword"}.get(
-        run.config.dataset_config, "sample_id"), None)
-    if run.config.dataset_config == "capeval_qa":
-        target = {"positives": list(sample.positive_indices), "names": list(sample.positive_names)}
+    target = _target(sample)
     score = run.scores[i] if run.scores else None
     caption = run.captions[i] if run.captions else None
     doc = {"sample_id": sample.sample_id, "n_concepts": sample.n_concepts,
@@ -89,6 +87,13 @@ def sample_record(run: TaskRun, i: int) -> dict[str, Any]:
         "prompt_hash": stable_hash(request.canonical()) if request else None,
         "target_hash": stable_hash(target),
     }
+
+
+def _target(sample: Sample) -> Any:
+    """What a sample is scored against, for the samples file."""
+    if isinstance(sample, CapEvalSample):
+        return {"positives": list(sample.positive_indices), "names": list(sample.positive_names)}
+    return {"lsd": sample.answer, "lar": sample.last_action, "itr": sample.keyword}[sample.task]
 
 
 def write_samples(run: TaskRun, folder: Path, stamp: str) -> Path:

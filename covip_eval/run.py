@@ -25,7 +25,7 @@ from covip_eval.judges.base import Judge
 from covip_eval.judges.llm import JudgeSettings, ModelJudge, split_judge_args
 from covip_eval.models.base import ModelAdapter
 from covip_eval.redaction import redact
-from covip_eval.registry import JUDGES, MODELS, TaskIndex, judge_class, model_class
+from covip_eval.registry import JUDGES, MODELS, SCORERS, TaskIndex, judge_class, model_class
 from covip_eval.results import (
     git_hash,
     package_versions,
@@ -84,7 +84,7 @@ def _choose_judge(settings: EvalSettings, runs: list[TaskRun]) -> str | None:
         return None
     if settings.judge:
         return settings.judge
-    needs = [r.name for r in runs if r.config.scorer in ("capeval_mcqa", "lar_judge")]
+    needs = [r.name for r in runs if SCORERS[r.config.scorer].judge_kind is not None]
     if not needs:
         return None
     specs = {r.dataset.spec for r in runs}

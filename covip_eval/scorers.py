@@ -28,6 +28,7 @@ class SampleScore:
 
 class Scorer(ABC):
     judge_kind: ClassVar[JudgeKind | None] = None
+    metrics: ClassVar[tuple[str, ...]]
 
     def judge_items(self, sample: Sample, text: str) -> list[MCQAItem | LARItem]:
         return []
@@ -44,6 +45,7 @@ class CapEvalMCQAScorer(Scorer):
     A judge reply that cannot be parsed counts as not correct in both, and is reported."""
 
     judge_kind = "mcqa"
+    metrics = ("acc_pos", "acc_neg", "recognition_f1")
 
     def judge_items(self, sample: Sample, text: str) -> list[MCQAItem | LARItem]:
         return [MCQAItem(text, qa) for concept in sample.context for qa in concept.qas]
@@ -87,6 +89,8 @@ class CapEvalMCQAScorer(Scorer):
 class LSDScorer(Scorer):
     """Token F1 of the extracted final answer against the last-seen place."""
 
+    metrics = ("token_f1",)
+
     def score(self, sample: Sample, text: str, verdicts: list[Verdict]) -> SampleScore:
         assert isinstance(sample, DiagnosticSample)
         answer = extract_final_answer(text)
@@ -103,6 +107,7 @@ class LARScorer(Scorer):
     """The judge decides whether the response states the last action."""
 
     judge_kind = "lar"
+    metrics = ("accuracy",)
 
     def judge_items(self, sample: Sample, text: str) -> list[MCQAItem | LARItem]:
         assert isinstance(sample, DiagnosticSample)
@@ -125,6 +130,8 @@ class LARScorer(Scorer):
 @register_scorer("itr_keyword")
 class ITRScorer(Scorer):
     """1 when the planted keyword appears in the response."""
+
+    metrics = ("keyword_recall",)
 
     def score(self, sample: Sample, text: str, verdicts: list[Verdict]) -> SampleScore:
         assert isinstance(sample, DiagnosticSample)

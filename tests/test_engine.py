@@ -173,3 +173,21 @@ def test_secrets_never_reach_results(small_dataset: Path, tmp_path: Path) -> Non
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert secret not in path.read_text()
+
+
+def test_task_naming_an_unknown_scorer_or_metric(tmp_path: Path, small_dataset: Path) -> None:
+    base = (f"task: mine\ndataset: {small_dataset}\ndataset_config: lsd\nmode: direct\n"
+            "include: " + str(Path(__file__).parent.parent / "tasks" / "_context.yaml") + "\n"
+            "prompts: {question: lsd_question}\n")
+    (tmp_path / "mine.yaml").write_text(base + "scorer: lsd_f1\nmetrics: [token_f1]\n")
+    with pytest.raises(UnknownNameError, match="Did you mean 'lsd_token_f1'"):
+        _run(model="blind", tasks=["mine"], include_path=[tmp_path])
+    (tmp_path / "mine.yaml").write_text(base + "scorer: lsd_token_f1\nmetrics: [bleu]\n")
+    with pytest.raises(ConfigError, match=r"mine.yaml: key 'metrics': bleu not produced"):
+        _run(model="blind", tasks=["mine"], include_path=[tmp_path])
+
+
+def test_bad_gen_kwargs_are_refused(small_dataset: Path) -> None:
+    with pytest.raises(ConfigError, match="--gen_kwargs: temprature: Extra inputs"):
+        _run(model="blind", tasks=["lsd_direct"], dataset=str(small_dataset),
+             gen_kwargs={"temprature": 0})

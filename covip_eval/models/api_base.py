@@ -85,6 +85,7 @@ class APIModel(ModelAdapter):
 
     Options = APIOptions
     default_key_env: str = ""
+    requires_key: bool = True
     identity_excludes = {"api_key_env", "max_concurrency", "max_retries", "backoff_base",
                          "backoff_max", "timeout", "max_images"}
 
@@ -100,8 +101,6 @@ class APIModel(ModelAdapter):
             from dataclasses import replace
 
             self.capabilities = replace(self.capabilities, max_images=self.options.max_images)
-
-    requires_key: bool = True
 
     @abstractmethod
     def _client(self) -> Any:

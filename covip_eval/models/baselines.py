@@ -13,6 +13,7 @@ LAR, the place and action of the latest matched encounter where the dataset stat
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -47,8 +48,9 @@ class _ExtractiveBaseline(ModelAdapter):
     capabilities: ClassVar[Capabilities] = Capabilities(uses_hints=True)
     batch_size = 64
 
+    @abstractmethod
     def recall(self, request: ChatRequest, hints: Hints) -> list[Concept]:
-        raise NotImplementedError
+        """The context entries this baseline brings back for the request."""
 
     def generate(self, requests: list[ChatRequest]) -> list[Generation]:
         return [self._answer(r) for r in requests]

@@ -154,12 +154,11 @@ class HFModel(ModelAdapter):
         groups: dict[GenParams, list[int]] = defaultdict(list)
         for i, request in enumerate(requests):
             groups[request.params].append(i)
-        out: list[Generation | None] = [None] * len(requests)
+        out: dict[int, Generation] = {}
         for params, indices in groups.items():
-            for i, generation in zip(indices, self._generate_batch(
-                    [requests[i] for i in indices], params)):
-                out[i] = generation
-        return [g for g in out if g is not None]
+            batch = self._generate_batch([requests[i] for i in indices], params)
+            out.update(zip(indices, batch))
+        return [out[i] for i in range(len(requests))]
 
     def _generate_batch(self, requests: list[ChatRequest], params: GenParams) -> list[Generation]:
         torch = self.torch
