@@ -1,0 +1,1 @@
+"""Leaderboard: the paper's tables and figure, and an HTML report, from result files."""

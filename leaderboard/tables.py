@@ -1,0 +1,160 @@
+"""The paper's Table 2 (CapEval-QA) and Table 3 (downstream) layouts, reported and measured rows.
+
+Scores are percentages with one decimal, as in the paper. Reported rows keep the paper's model
+names and say where they come from; measured rows name their result file.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from leaderboard.runs import ResultFileError, Run
+
+REFERENCE_DIR = Path(__file__).parent / "reference"
+REPORTED = "reported (paper)"
+PAPER_BASE, PAPER_TARGET = "Qwen3-VL-8B", "Qwen3-VL-8B + CoViP"
+GROUP_ORDER = ("proprietary", "open", "post-trained", "ours", "measured")
+
+CAPEVAL_COLUMNS = [(f"{m}_{n}", f"{'Acc+' if m == 'acc_pos' else 'Acc-'} ({n})")
+                   for n in (1, 2, 3, 4) for m in ("acc_pos", "acc_neg")]
+DOWNSTREAM_COLUMNS = [(f"{t}_{mode}", f"{t.upper()} {'Direct' if mode == 'direct' else 'CAG'}")
+                      for t in ("lsd", "lar", "itr") for mode in ("direct", "cag")]
+DOWNSTREAM_METRIC = {"lsd": "token_f1", "lar": "accuracy", "itr": "keyword_recall"}
+
+
+@dataclass
+class Row:
+    label: str
+    group: str
+    source: str
+    values: dict[str, float | None]
+    delta: bool = False
+
+    @property
+    def reported(self) -> bool:
+        return self.source == REPORTED
+
+
+@dataclass
+class Table:
+    name: str
+    title: str
+    columns: list[tuple[str, str]]
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def best(self) -> dict[tuple[bool, str], float]:
+        """The best value of each column (higher is better), among reported rows and among
+        measured rows apart: numbers from different protocols do not compete."""
+        best: dict[tuple[bool, str], float] = {}
+        for reported in (True, False):
+            rows = [r for r in self.rows if not r.delta and r.reported == reported]
+            for key, _ in self.columns:
+                present = [v for r in rows if (v := r.values.get(key)) is not None]
+                if present:
+                    best[(reported, key)] = max(present)
+        return best
+
+
+def _reference_rows(table: str) -> list[Row]:
+    rows: dict[str, Row] = {}
+    if table == "capeval":
+        with (REFERENCE_DIR / "paper_table2_capeval_qa.csv").open() as fh:
+            for rec in csv.DictReader(fh):
+                row = rows.setdefault(rec["model"], Row(rec["model"], rec["group"], REPORTED, {}))
+                row.values[f"acc_pos_{rec['n_concepts']}"] = float(rec["acc_pos"])
+                row.values[f"acc_neg_{rec['n_concepts']}"] = float(rec["acc_neg"])
+    else:
+        with (REFERENCE_DIR / "paper_table3_downstream.csv").open() as fh:
+            for rec in csv.DictReader(fh):
+                row = rows.setdefault(rec["model"], Row(rec["model"], rec["group"], REPORTED, {}))
+                row.values[f"{rec['task']}_{rec['mode']}"] = float(rec["score"])
+    return list(rows.values())
+
+
+def _percent(value: float | None) -> float | None:
+    return None if value is None else round(100 * value, 1)
+
+
+def _measured_row(run: Run, table: str) -> Row:
+    if table == "capeval":
+        values = {f"{m}_{n}": _percent(run.metric(f"capeval_qa/n{n}", m))
+                  for n in (1, 2, 3, 4) for m in ("acc_pos", "acc_neg")}
+    else:
+        values = {f"{t}_{mode}": _percent(run.metric(f"{t}_{mode}", DOWNSTREAM_METRIC[t]))
+                  for t in ("lsd", "lar", "itr") for mode in ("direct", "cag")}
+    return Row(run.model, "measured", f"measured: {run.path.name}", values)
+
+
+def _tasks(table: str) -> list[str]:
+    if table == "capeval":
+        return ["capeval_qa"]
+    return [f"{t}_{m}" for t in ("lsd", "lar", "itr") for m in ("direct", "cag")]
+
+
+def _check_comparable(runs: list[Run], table: str) -> None:
+    """Refuse to put numbers measured under different protocols in one column."""
+    protocols = {run.protocol(_tasks(table)): run for run in runs}
+    if len(protocols) > 1:
+        (first, a), (second, b) = list(protocols.items())[:2]
+        differing = [x for x in first if x not in second] or [x for x in second if x not in first]
+        raise ResultFileError(
+            f"{a.path} and {b.path} were measured under different judges, prompts or dataset "
+            f"revisions ({differing[0][:200]}...), so their numbers do not share a column; make "
+            "one leaderboard per protocol")
+
+
+def _measured_note(run: Run) -> str:
+    judge = run.data["judge"] or {}
+    name = judge.get("judge", "none")
+    if name == "model":
+        name = f"{judge['model'].get('adapter')} {judge['model'].get('model', '')}".strip()
+    kind = " (offline, deterministic)" if judge.get("deterministic") and name == "lexical" else ""
+    specs = sorted({d["spec"] for d in run.data["datasets"].values()})
+    return f"Measured rows: judge {name}{kind}; dataset {', '.join(specs)}."
+
+
+def _delta(rows: list[Row], base: str, target: str, columns: list[tuple[str, str]]) -> Row:
+    by_label = {r.label: r for r in rows}
+    for name in (base, target):
+        if name not in by_label:
+            raise ResultFileError(f"--base/--target: no row named {name!r}; rows: "
+                                  f"{', '.join(by_label)}")
+    values = {}
+    for key, _ in columns:
+        a, b = by_label[target].values.get(key), by_label[base].values.get(key)
+        values[key] = None if a is None or b is None else round(a - b, 1)
+    return Row(f"Δ {target} vs {base}", "", "difference", values, delta=True)
+
+
+def build_table(table: str, runs: list[Run], reference: bool, base: str | None,
+                target: str | None) -> Table:
+    columns = CAPEVAL_COLUMNS if table == "capeval" else DOWNSTREAM_COLUMNS
+    title = ("CapEval-QA: Acc+ / Acc- (%) by number of concepts" if table == "capeval"
+             else "Downstream tasks (%): LSD token F1, LAR accuracy, ITR keyword recall")
+    result = Table(table, title, columns)
+    relevant = [r for r in runs if any(t in r.data["results"] for t in _tasks(table))]
+    _check_comparable(relevant, table)
+    if reference:
+        result.rows += _reference_rows(table)
+        result.notes.append("Reported rows: numbers from the CoViP paper (Oh et al., 2026), "
+                            "measured by its authors with their own judge and data.")
+    measured = [_measured_row(r, table) for r in relevant]
+    labels = [m.label for m in measured]
+    for row in measured:
+        if labels.count(row.label) > 1:
+            row.label = f"{row.label} [{row.source.removeprefix('measured: ')}]"
+    result.rows += measured
+    result.rows.sort(key=lambda r: GROUP_ORDER.index(r.group) if r.group in GROUP_ORDER else 99)
+    if relevant:
+        result.notes.append(_measured_note(relevant[0]))
+    if base is None and reference:
+        base, target = PAPER_BASE, target or PAPER_TARGET
+    if base is not None:
+        target = target or (measured[-1].label if measured else None)
+        if target is None:
+            raise ResultFileError("--base needs --target or a measured run to compare with")
+        result.rows.append(_delta(result.rows, base, target, columns))
+    return result

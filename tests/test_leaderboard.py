@@ -1,0 +1,130 @@
+"""coviP-leaderboard: the paper's tables cell by cell, measured runs, the figure, the report."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from covip_eval.run import EvalSettings, evaluate
+from leaderboard.cli import main
+from leaderboard.tables import REFERENCE_DIR
+
+PAPER_DELTA = {"capeval": ("Qwen3-VL-8B + CoViP", "Qwen3-VL-8B")}
+
+
+def _csv(capsys, *args: str) -> list[dict[str, str]]:
+    assert main(list(args)) == 0
+    return list(csv.DictReader(io.StringIO(capsys.readouterr().out.strip())))
+
+
+def test_table2_reproduces_the_paper(capsys) -> None:
+    rows = {r["model"]: r for r in _csv(capsys, "--reference", "paper", "--table", "capeval",
+                                        "--format", "csv")}
+    with (REFERENCE_DIR / "paper_table2_capeval_qa.csv").open() as fh:
+        reference = list(csv.DictReader(fh))
+    for ref in reference:
+        row = rows[ref["model"]]
+        assert row["group"] == ref["group"] and row["source"] == "reported (paper)"
+        n = ref["n_concepts"]
+        assert float(row[f"acc_pos_{n}"]) == float(ref["acc_pos"])
+        assert float(row[f"acc_neg_{n}"]) == float(ref["acc_neg"])
+    delta = rows["Δ Qwen3-VL-8B + CoViP vs Qwen3-VL-8B"]
+    assert [delta[f"acc_pos_{n}"] for n in (1, 2, 3, 4)] == ["+38.4", "+42.8", "+41.9", "+41.1"]
+    assert len(rows) == 10
+
+
+def test_table3_reproduces_the_paper(capsys) -> None:
+    rows = {r["model"]: r for r in _csv(capsys, "--reference", "paper", "--table",
+                                        "downstream", "--format", "csv")}
+    with (REFERENCE_DIR / "paper_table3_downstream.csv").open() as fh:
+        for ref in csv.DictReader(fh):
+            assert float(rows[ref["model"]][f"{ref['task']}_{ref['mode']}"]) == float(ref["score"])
+    delta = rows["Δ Qwen3-VL-8B + CoViP vs Qwen3-VL-8B"]
+    assert delta["lsd_cag"] == "+9.4" and delta["itr_direct"] == "+18.6"
+
+
+def test_latex_and_markdown_mark_the_best(capsys) -> None:
+    assert main(["--reference", "paper", "--table", "capeval", "--format", "latex"]) == 0
+    latex = capsys.readouterr().out
+    assert r"\toprule" in latex and r"\textbf{77.4}" in latex and r"\textbf{99.5}" in latex
+    assert main(["--reference", "paper", "--table", "downstream"]) == 0
+    assert "**89.3**" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def runs(small_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("runs")
+    for model in ("blind", "oracle", "retrieval"):
+        evaluate(EvalSettings(model=model, tasks=["covip"], dataset=str(small_dataset),
+                              judge="lexical", output_path=out, log_samples=True,
+                              progress=False))
+    return out
+
+
+def test_measured_rows_equal_the_result_files(runs: Path, capsys) -> None:
+    rows = {r["model"]: r for r in _csv(capsys, str(runs), "--table", "capeval", "--format",
+                                        "csv", "--base", "blind", "--target", "oracle")}
+    downstream = {r["model"]: r for r in _csv(capsys, str(runs), "--table", "downstream",
+                                              "--format", "csv")}
+    for path in runs.rglob("results_*.json"):
+        results = json.loads(path.read_text())
+        row = rows[results["config"]["model"]]
+        assert row["source"] == f"measured: {path.name}"
+        for n in (1, 2, 3, 4):
+            value = results["results"][f"capeval_qa/n{n}"]["acc_pos,none"]
+            assert float(row[f"acc_pos_{n}"]) == round(100 * value, 1)
+        lsd = results["results"]["lsd_cag"]["token_f1,none"]
+        assert float(downstream[results["config"]["model"]]["lsd_cag"]) == round(100 * lsd, 1)
+    assert rows["Δ oracle vs blind"]["acc_pos_1"] == "+100.0"
+
+
+def test_different_judges_are_not_merged(runs: Path, small_dataset: Path, tmp_path: Path,
+                                         capsys) -> None:
+    other = tmp_path / "other"
+    evaluate(EvalSettings(model="blind", tasks=["capeval_qa"], dataset=str(small_dataset),
+                          judge="scripted", judge_args={"reply": "\\boxed{D}"},
+                          output_path=other, progress=False))
+    assert main([str(runs), str(other), "--table", "capeval"]) == 2
+    assert "different judges, prompts or dataset revisions" in capsys.readouterr().err
+
+
+def test_malformed_result_files(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "results_x.json"
+    bad.write_text("{not json")
+    assert main([str(bad)]) == 2
+    assert f"{bad}: not a JSON file" in capsys.readouterr().err
+    bad.write_text(json.dumps({"results": {}}))
+    assert main([str(bad)]) == 2
+    assert "missing config, judge, prompts, datasets, date" in capsys.readouterr().err
+    assert main([str(tmp_path / "nowhere")]) == 2
+
+
+def test_figure_and_report_in_a_browser(runs: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "board"
+    assert main([str(runs), "--reference", "paper", "--out", str(out), "--figure", "--report",
+                 "--max_samples", "3"]) == 0
+    assert (out / "figure5.png").stat().st_size > 10_000 and (out / "figure5.svg").exists()
+    page = (out / "report.html").read_text()
+    assert "figure5" not in page and "data:image/png;base64" in page  # self-contained
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("headless Chromium is not installed (Debian package: chromium)")
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]
+    url = (out / "report.html").as_uri()
+    subprocess.run([*flags, "--window-size=1400,2000", f"--screenshot={tmp_path / 'shot.png'}",
+                    url], check=True, capture_output=True, timeout=120)
+    assert (tmp_path / "shot.png").stat().st_size > 20_000
+    dom = subprocess.run([*flags, "--dump-dom", url], check=True, capture_output=True,
+                         text=True, timeout=120).stdout
+    oracle = json.loads(next((runs / "oracle").glob("results_*.json")).read_text())
+    value = 100 * oracle["results"]["capeval_qa/n2"]["acc_pos,none"]
+    assert f"<strong>{value:.1f}</strong>" in dom
+    assert "capeval_00001" in dom and "77.4" in dom  # a sample, and a reported number
