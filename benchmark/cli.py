@@ -38,6 +38,27 @@ def _parser() -> argparse.ArgumentParser:
                       help="e.g. capeval_per_count=50,lsd=100,lar=100,itr=100")
     mini.add_argument("--workers", type=int, default=None, help="processes (default: cores)")
     mini.add_argument("--overwrite", action="store_true")
+
+    push = sub.add_parser("push", help="upload a dataset folder to the Hugging Face Hub "
+                                       "(token: HF_TOKEN or `hf auth login`, never a flag)")
+    push.add_argument("dataset_dir", type=Path)
+    push.add_argument("--repo-id", required=True)
+    push.add_argument("--private", action="store_true")
+    push.add_argument("--revision", default=None, help="branch to upload to")
+    push.add_argument("--dry-run", action="store_true",
+                      help="write the repository folder to --out instead of uploading")
+    push.add_argument("--out", type=Path, default=None)
+
+    imp = sub.add_parser("import-official", help="import the official CapEval test layout")
+    imp.add_argument("--benchmark", type=Path, required=True,
+                     help="folder with sample_<k>/concepts/concept_<j>.png and query.png")
+    imp.add_argument("--dialogues", type=Path, required=True, help="JSON list of dialogue lists")
+    imp.add_argument("--qas", type=Path, required=True, help="QA ground truth (QAS_GT_test.json)")
+    imp.add_argument("--out", type=Path, required=True)
+
+    exp = sub.add_parser("export-official", help="write a dataset in the official layouts")
+    exp.add_argument("--dataset", required=True, help="builtin:mini, a folder or a Hub id")
+    exp.add_argument("--out", type=Path, required=True)
     return parser
 
 
@@ -59,10 +80,54 @@ def _run_mini(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_push(args: argparse.Namespace) -> int:
+    from benchmark.publish import prepare_repo_folder, push
+
+    if args.dry_run:
+        if args.out is None:
+            raise DatasetError(str(args.dataset_dir), "--dry-run writes to --out DIR: give one")
+        prepare_repo_folder(args.dataset_dir, args.repo_id, args.out)
+        print(f"wrote the repository folder for {args.repo_id} to {args.out} (nothing uploaded)")
+        return 0
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = push(args.dataset_dir, args.repo_id, args.private, args.revision,
+                   Path(tmp) / "repo")
+    print(f"uploaded {args.dataset_dir} to {args.repo_id}: {url}")
+    return 0
+
+
+def _run_import(args: argparse.Namespace) -> int:
+    from benchmark.official import import_capeval
+
+    report = import_capeval(args.benchmark, args.dialogues, args.qas, args.out)
+    print(f"imported {report.imported} samples into {args.out}; skipped {len(report.skipped)}")
+    for skip in report.skipped:
+        print(f"  skipped {skip['sample']}: {skip['reason']}")
+    return 0
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from benchmark.loading import load_benchmark
+    from benchmark.official import export_capeval, export_downstream
+
+    export_capeval(load_benchmark(args.dataset, "capeval_qa").samples, args.out / "capeval")
+    for task in ("lsd", "lar", "itr"):
+        export_downstream(load_benchmark(args.dataset, task).samples, args.out / task)
+    print(f"wrote {args.out}/capeval (folder, dialogues.json, QAS_GT_test.json) and "
+          f"{args.out}/lsd, lar, itr (datasets folders)")
+    return 0
+
+
+COMMANDS = {"mini": _run_mini, "push": _run_push, "import-official": _run_import,
+            "export-official": _run_export}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return _run_mini(args)
+        return COMMANDS[args.command](args)
     except DatasetError as exc:
         print(f"coviP-build: error: {exc}", file=sys.stderr)
         return 2

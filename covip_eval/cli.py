@@ -47,6 +47,50 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _score_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="coviP-eval score",
+        description="Judge captions written elsewhere (a coviP-eval samples file, or the "
+                    "official caption JSON keyed by sample or listed in sample order) with the "
+                    "CapEval-QA pipeline.")
+    p.add_argument("--captions", type=Path, required=True)
+    p.add_argument("--dataset", required=True, help="the dataset the captions describe")
+    p.add_argument("--judge", default=None)
+    p.add_argument("--judge_args", default="")
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--output_path", type=Path, default=None)
+    p.add_argument("--log_samples", action="store_true")
+    p.add_argument("--use_cache", default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no_progress", action="store_true")
+    return p
+
+
+def _settings(argv: list[str] | None) -> EvalSettings | str:
+    """Evaluation settings from the command line, or the text to print for `--tasks list`."""
+    if argv and argv[0] == "score":
+        args = _score_parser().parse_args(argv[1:])
+        return EvalSettings(
+            model="captions", model_args={"path": str(args.captions)}, tasks=["capeval_qa"],
+            judge=args.judge, judge_args=parse_model_args(args.judge_args),
+            dataset=args.dataset, limit=args.limit, seed=args.seed,
+            cache_path=_cache_path(args.use_cache), output_path=args.output_path,
+            log_samples=args.log_samples, progress=not args.no_progress)
+    args = _parser().parse_args(argv)
+    if args.tasks == "list":
+        return _list_tasks(args.include_path)
+    return EvalSettings(
+        model=args.model, model_args=parse_model_args(args.model_args),
+        tasks=[t.strip() for t in args.tasks.split(",") if t.strip()],
+        judge=args.judge, judge_args=parse_model_args(args.judge_args),
+        dataset=args.dataset, limit=args.limit, seed=args.seed,
+        gen_kwargs=parse_model_args(args.gen_kwargs), include_path=args.include_path,
+        cache_path=_cache_path(args.use_cache), output_path=args.output_path,
+        log_samples=args.log_samples, predict_only=args.predict_only,
+        progress=not args.no_progress,
+    )
+
+
 def _cache_path(value: str | None) -> Path | None:
     if value is None:
         return default_cache_path()
@@ -64,28 +108,20 @@ def _list_tasks(include: list[Path]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        if args.tasks == "list":
-            print(_list_tasks(args.include_path))
+        settings = _settings(argv)
+        if isinstance(settings, str):
+            print(settings)
             return 0
-        settings = EvalSettings(
-            model=args.model, model_args=parse_model_args(args.model_args),
-            tasks=[t.strip() for t in args.tasks.split(",") if t.strip()],
-            judge=args.judge, judge_args=parse_model_args(args.judge_args),
-            dataset=args.dataset, limit=args.limit, seed=args.seed,
-            gen_kwargs=parse_model_args(args.gen_kwargs), include_path=args.include_path,
-            cache_path=_cache_path(args.use_cache), output_path=args.output_path,
-            log_samples=args.log_samples, predict_only=args.predict_only,
-            progress=not args.no_progress,
-        )
         outcome = evaluate(settings)
     except (CovipError, DatasetError) as exc:
         print(f"coviP-eval: error: {exc}", file=sys.stderr)
         return 2
     results = outcome.results
     judge = results["judge"]
-    print(f"\nmodel: {settings.model} {json.dumps(results['config']['model_args'])}; judge: "
+    model_args = json.dumps(results["config"]["model_args"], default=str)
+    print(f"\nmodel: {settings.model} {model_args}; judge: "
           f"{json.dumps(judge) if judge else 'none'}; limit: {settings.limit}; "
           f"seed: {settings.seed}")
     if not settings.predict_only:

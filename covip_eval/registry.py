@@ -20,6 +20,7 @@ MODELS: dict[str, str] = {
     "oracle": "covip_eval.models.baselines:OracleModel",
     "retrieval": "covip_eval.models.baselines:RetrievalModel",
     "scripted": "covip_eval.models.scripted:ScriptedModel",
+    "captions": "covip_eval.models.caption_file:CaptionFileModel",
     "hf": "covip_eval.models.hf:HFModel",
     "tiny-random": "covip_eval.models.tiny_random:TinyRandomModel",
     "openai": "covip_eval.models.openai_chat:OpenAIModel",
