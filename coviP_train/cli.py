@@ -1,0 +1,82 @@
+"""`coviP-train`: RL post-training of a VLM for contextualized personalization.
+
+    coviP-train --config gspo --max_steps 20 per_device_train_batch_size=4
+    coviP-train --config my.yaml --model Qwen/Qwen3-VL-8B-Instruct --judge openai-compatible \\
+        --judge_args base_url=http://localhost:8001/v1,model=Qwen/Qwen3-30B-A3B-Instruct-2507
+    coviP-train merge --adapter runs/x/final --out runs/x/merged
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from benchmark import DatasetError
+from covip_eval.errors import CovipError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="coviP-train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", required=True, help="preset (grpo, dr_grpo, gspo) or YAML file")
+    p.add_argument("--model", help="tiny-random, a folder or a Hub id")
+    p.add_argument("--dataset", help="dataset spec (default builtin:mini)")
+    p.add_argument("--judge", help="judge name or model adapter (default lexical)")
+    p.add_argument("--judge_args", help="k=v,... for the judge")
+    p.add_argument("--output_dir")
+    p.add_argument("--max_steps", type=int)
+    p.add_argument("overrides", nargs="*", help="key=value for any field of the config")
+    return p
+
+
+def _merge_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="coviP-train merge",
+                                description="merge a LoRA adapter into its base model")
+    p.add_argument("--adapter", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if argv and argv[0] == "merge":
+            from coviP_train.trainer import merge_lora
+
+            args = _merge_parser().parse_args(argv[1:])
+            print(f"merged model written to {merge_lora(args.adapter, args.out)}")
+            return 0
+        return _train(_parser().parse_args(argv))
+    except (CovipError, DatasetError) as exc:
+        print(f"coviP-train: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _train(args: argparse.Namespace) -> int:
+    from coviP_train.config import load_config
+    from coviP_train.trainer import build_trainer, save
+
+    flags = {k: getattr(args, k) for k in ("model", "dataset", "judge", "judge_args",
+                                          "output_dir", "max_steps")
+             if getattr(args, k) is not None}
+    config = load_config(args.config, [*args.overrides, *(f"{k}={v}" for k, v in flags.items())])
+    trainer, reward, skipped = build_trainer(config)
+    if skipped:
+        print(f"coviP-train: left out {len(skipped)} samples over the image cap", file=sys.stderr)
+    trainer.train()
+    out = save(trainer, config, skipped)
+    rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
+    print(json.dumps({"saved": str(out), "steps": trainer.state.global_step,
+                      "reward_first": rewards[0] if rewards else None,
+                      "reward_last": rewards[-1] if rewards else None,
+                      "judge_seconds": round(reward.judge_seconds, 2)}))
+    print(f"evaluate it with: coviP-eval --model hf --model_args pretrained={out}"
+          + ("  (merge the LoRA adapter first: coviP-train merge --adapter "
+             f"{out} --out {out.parent / 'merged'})" if config.use_lora else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

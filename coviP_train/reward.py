@@ -1,0 +1,110 @@
+"""The caption reward: the paper's shape, computed from any judge of the harness.
+
+For a caption of a sample with P positive-concept questions and N negative-concept questions:
+    positive    = +reward_positive for each positive question the judge answers correctly
+    negative    = -reward_negative / N for each negative question not answered D
+    degenerate  = -reward_degenerate if the caption repeats itself heavily or hit the length cap
+Each term is its own reward function, so TRL logs them apart; the three share one judge call
+per training step, over every generation of the step.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from benchmark import QA
+from covip_eval.judges import Judge, MCQAItem
+from tasks.metrics import tokens
+
+
+@dataclass(frozen=True)
+class RewardWeights:
+    positive: float = 1 / 3
+    negative: float = 1.0
+    degenerate: float = 1.0
+    repetition_threshold: float = 0.5
+
+
+def qa_items(sample_qas: str) -> list[tuple[QA, bool]]:
+    """(question, is it about a present concept) from the dataset column `qa_items`."""
+    return [(QA(q["id"], q["question"], tuple(q["options"]), q["correct_answer"]), q["positive"])
+            for q in json.loads(sample_qas)]
+
+
+def repeats_itself(text: str, threshold: float) -> bool:
+    """Heavy repetition: few distinct 4-grams among all 4-grams of the caption."""
+    words = tokens(text)
+    grams = [tuple(words[i:i + 4]) for i in range(len(words) - 3)]
+    return len(grams) >= 8 and len(set(grams)) / len(grams) < threshold
+
+
+def completion_text(completion: Any) -> str:
+    """TRL passes conversational completions as message lists."""
+    if isinstance(completion, list):
+        return "".join(m.get("content", "") if isinstance(m.get("content"), str) else
+                       "".join(p.get("text", "") for p in m["content"]) for m in completion)
+    return str(completion)
+
+
+class CaptionReward:
+    """Computes the three terms for a step's completions, judging each caption once."""
+
+    def __init__(self, judge: Judge, weights: RewardWeights, max_completion_length: int):
+        self.judge, self.weights = judge, weights
+        self.max_completion_length = max_completion_length
+        self._memo: dict[tuple[str, str], tuple[float, float, float]] = {}
+        self.judge_seconds = 0.0
+
+    def terms(self, completions: Sequence[Any], qa_columns: Sequence[str],
+              completion_ids: Sequence[Sequence[int]] | None) -> list[tuple[float, float, float]]:
+        texts = [completion_text(c) for c in completions]
+        keys = list(zip(texts, qa_columns))
+        missing = [k for k in dict.fromkeys(keys) if k not in self._memo]
+        if missing:  # a new step: keep only this step's judgements
+            self._memo = {k: v for k, v in self._memo.items() if k in set(keys)}
+            self._judge(missing)
+        out = []
+        for i, key in enumerate(keys):
+            positive, negative, _ = self._memo[key]
+            length = len(completion_ids[i]) if completion_ids is not None else 0
+            degenerate = (repeats_itself(key[0], self.weights.repetition_threshold)
+                          or length >= self.max_completion_length)
+            out.append((positive, negative, -self.weights.degenerate if degenerate else 0.0))
+        return out
+
+    def _judge(self, keys: list[tuple[str, str]]) -> None:
+        import time
+
+        items, owners = [], []
+        for n, (text, column) in enumerate(keys):
+            for qa, positive in qa_items(column):
+                items.append(MCQAItem(text, qa))
+                owners.append((n, qa, positive))
+        start = time.perf_counter()
+        verdicts = self.judge.answer_mcqa(items)  # one batched call for the whole step
+        self.judge_seconds += time.perf_counter() - start
+        scores = [[0.0, 0.0, 0] for _ in keys]
+        for (n, qa, positive), verdict in zip(owners, verdicts):
+            if positive:
+                scores[n][0] += self.weights.positive * (verdict.answer == qa.correct_answer)
+            else:
+                scores[n][1] += verdict.answer != "D"  # a parse failure leaks too
+                scores[n][2] += 1
+        for key, (pos, leaked, n_neg) in zip(keys, scores):
+            neg = -self.weights.negative * leaked / n_neg if n_neg else 0.0
+            self._memo[key] = (pos, neg, 0.0)
+
+    def reward_functions(self) -> list:
+        """Three TRL reward functions (positive, negative, degenerate) sharing this object."""
+        def make(index: int, name: str):
+            def reward(prompts, completions, qa_items, completion_ids=None, **_: Any):
+                return [t[index] for t in self.terms(completions, qa_items, completion_ids)]
+
+            reward.__name__ = name
+            return reward
+
+        return [make(0, "reward_positive"), make(1, "reward_negative"),
+                make(2, "reward_degenerate")]

@@ -1,0 +1,136 @@
+"""coviP-train: configuration checks, exact reward values, a few steps of every preset on
+tiny-random, and a checkpoint that coviP-eval evaluates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("trl")
+pytest.importorskip("peft")
+
+from benchmark import CANNOT_DETERMINE, QA  # noqa: E402
+from covip_eval.errors import ConfigError  # noqa: E402
+from covip_eval.judges.lexical import LexicalJudge  # noqa: E402
+from covip_eval.run import EvalSettings, evaluate  # noqa: E402
+from coviP_train.cli import main as train_main  # noqa: E402
+from coviP_train.config import TrainConfig, load_config  # noqa: E402
+from coviP_train.reward import CaptionReward, RewardWeights, repeats_itself  # noqa: E402
+
+
+def test_presets_carry_the_paper_settings() -> None:
+    gspo = load_config("gspo", [])
+    assert (gspo.lora_r, gspo.lora_alpha, gspo.num_generations, gspo.beta) == (64, 128, 4, 0.0)
+    assert (gspo.learning_rate, gspo.num_train_epochs) == (5e-6, 2)
+    assert (gspo.epsilon, gspo.epsilon_high, gspo.importance_sampling_level) == (
+        3e-4, 4e-4, "sequence")
+    assert gspo.num_iterations > 1  # off-policy, or GSPO would equal GRPO
+    dr = load_config("dr_grpo", ["learning_rate=1e-5", "use_lora=false"])
+    assert (dr.epsilon, dr.epsilon_high, dr.loss_type) == (0.2, 0.28, "dr_grpo")
+    assert dr.learning_rate == 1e-5 and dr.use_lora is False
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["num_iterations=1"], "fully on-policy, where GSPO equals GRPO"),
+    (["importance_sampling_level=token"], "GSPO is sequence-level"),
+    (["per_device_train_batch_size=3"], "= 3 is not a multiple of num_generations=4"),
+    (["epsilon_high=0.0001"], "epsilon_high=0.0001 is below epsilon=0.0003"),
+    (["learning_rate=fast"], "learning_rate='fast': expected a float"),
+    (["no_such_key=1"], "override 'no_such_key=1'"),
+])
+def test_configuration_errors_name_values_and_fix(overrides, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config("gspo", overrides)
+
+
+def _qa(n: int, options: tuple[str, str, str]) -> QA:
+    return QA(f"q{n}", f"Question {n} about Ashby?", (*options, CANNOT_DETERMINE), "A")
+
+
+def _column(positives: list[QA], negatives: list[QA]) -> str:
+    return json.dumps([{"id": q.id, "question": q.question, "options": list(q.options),
+                        "correct_answer": q.correct_answer, "positive": p}
+                       for qs, p in ((positives, True), (negatives, False)) for q in qs])
+
+
+@pytest.fixture
+def reward() -> CaptionReward:
+    return CaptionReward(LexicalJudge(), RewardWeights(), max_completion_length=50)
+
+
+POS = [_qa(1, ("Lisbon", "Kyoto", "Oslo")), _qa(2, ("pancakes", "sorbet", "fudge")),
+       _qa(3, ("a kite festival", "a meteor shower", "a flash mob"))]
+NEG = [_qa(4, ("Bergen", "Madrid", "Napa")), _qa(5, ("violin", "bicycle", "scarf"))]
+
+
+@pytest.mark.parametrize(("caption", "ids", "expected"), [
+    ("We went to Lisbon, ate pancakes and watched a kite festival.", 10, (1.0, 0.0, 0.0)),
+    ("We went to Kyoto, ate sorbet and saw a meteor shower.", 10, (0.0, 0.0, 0.0)),
+    ("We went to Lisbon. Later, Bergen.", 10, (1 / 3, -0.5, 0.0)),
+    ("Lisbon " * 12, 10, (1 / 3, 0.0, -1.0)),
+    ("Lisbon.", 50, (1 / 3, 0.0, -1.0)),
+])
+def test_reward_values(reward: CaptionReward, caption: str, ids: int, expected) -> None:
+    terms = reward.terms([caption], [_column(POS, NEG)], [[0] * ids])[0]
+    assert terms == pytest.approx(expected)
+
+
+def test_reward_functions_share_one_judge_call(reward: CaptionReward) -> None:
+    calls = []
+    judge = reward.judge
+    reward.judge = type("Counting", (), {"answer_mcqa": lambda self, items: calls.append(
+        len(items)) or judge.answer_mcqa(items)})()
+    funcs = reward.reward_functions()
+    completions = [[{"role": "assistant", "content": "We went to Lisbon."}]] * 4
+    column = [_column(POS, NEG)] * 4
+    values = [f(None, completions, column, [[0] * 5] * 4) for f in funcs]
+    assert [f.__name__ for f in funcs] == ["reward_positive", "reward_negative",
+                                           "reward_degenerate"]
+    assert values[0] == [pytest.approx(1 / 3)] * 4 and calls == [5]  # identical captions: one
+
+
+def test_repetition() -> None:
+    assert repeats_itself("la la la la la la la la la la la la la la", 0.5)
+    assert not repeats_itself("A quiet photo of a red robot beside a blue car in a garden.", 0.5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["grpo", "dr_grpo", "gspo"])
+def test_a_few_steps_of_each_preset(preset: str, tmp_path: Path, small_dataset: Path,
+                                    capsys) -> None:
+    code = train_main(["--config", preset, "--max_steps", "2", "--dataset", str(small_dataset),
+                       "--output_dir", str(tmp_path), "concept_counts=1",
+                       "per_device_train_batch_size=4", "max_completion_length=16"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out.splitlines()[-2])
+    assert summary["steps"] == 2 and summary["reward_first"] is not None
+    saved = json.loads((tmp_path / "final" / "covip_train.json").read_text())
+    assert saved["config"]["algorithm"] == preset
+    assert any("rewards/reward_degenerate/mean" in h for h in saved["log_history"])
+    assert (tmp_path / "final" / "adapter_config.json").exists()  # LoRA by default
+
+
+@pytest.mark.slow
+def test_checkpoints_evaluate_in_coviP_eval(tmp_path: Path, small_dataset: Path) -> None:
+    assert train_main(["--config", "grpo", "--max_steps", "1", "--dataset", str(small_dataset),
+                       "--output_dir", str(tmp_path / "lora"), "concept_counts=1",
+                       "per_device_train_batch_size=4", "max_completion_length=8"]) == 0
+    assert train_main(["merge", "--adapter", str(tmp_path / "lora" / "final"),
+                       "--out", str(tmp_path / "merged")]) == 0
+    assert train_main(["--config", "grpo", "--max_steps", "1", "--dataset", str(small_dataset),
+                       "--output_dir", str(tmp_path / "full"), "use_lora=false",
+                       "concept_counts=1", "per_device_train_batch_size=4",
+                       "max_completion_length=8"]) == 0
+    for folder in (tmp_path / "merged", tmp_path / "full" / "final"):
+        results = evaluate(EvalSettings(model="hf", model_args={"pretrained": str(folder)},
+                                        tasks=["capeval_qa"], dataset=str(small_dataset),
+                                        judge="lexical", limit=1,
+                                        gen_kwargs={"max_new_tokens": 8}, progress=False)).results
+        assert results["results"]["capeval_qa"]["n_scored"] == 1
+        assert results["config"]["model_identity"]["pretrained"] == str(folder)
+
+
+def test_config_defaults_are_valid() -> None:
+    TrainConfig(algorithm="grpo")
