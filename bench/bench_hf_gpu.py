@@ -15,41 +15,23 @@ import argparse
 import time
 
 import torch
+from qwen3vl_shapes import TEXT_8B, VISION_8B
 
 from benchmark import load_benchmark
 from covip_eval.building import caption_request
 from covip_eval.models.hf import HFModel
-from covip_eval.models.tiny_random import build_processor
+from covip_eval.models.tiny_random import build_processor, random_qwen3vl
 from covip_eval.prompts import load_template
 from covip_eval.requests import GenParams
 
-# Qwen3-VL-8B-Instruct's published dimensions.
-TEXT_8B = {"vocab_size": 151936, "hidden_size": 4096, "intermediate_size": 12288,
-           "num_hidden_layers": 36, "num_attention_heads": 32, "num_key_value_heads": 8,
-           "head_dim": 128, "max_position_embeddings": 262144,
-           "rope_parameters": {"rope_type": "default", "rope_theta": 5000000.0,
-                               "mrope_section": [24, 20, 20], "mrope_interleaved": True}}
-VISION_8B = {"depth": 27, "hidden_size": 1152, "intermediate_size": 4304, "num_heads": 16,
-             "out_hidden_size": 4096, "patch_size": 16, "spatial_merge_size": 2,
-             "temporal_patch_size": 2, "deepstack_visual_indexes": [8, 16, 24],
-             "num_position_embeddings": 2304}
 HBM_BYTES_PER_S = 4.8e12  # H200 datasheet
 ROLES = {"memory_header": "memory_header", "memory_dialogue": "memory_dialogue",
          "query_header": "query_header", "caption": "caption_instruction"}
 
 
 def build_model(tokenizer, device: str):
-    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
-
-    ids = {k: tokenizer.convert_tokens_to_ids(t) for k, t in (
-        ("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>"),
-        ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>"))}
-    config = Qwen3VLConfig(text_config={**TEXT_8B, "pad_token_id": tokenizer.pad_token_id},
-                           vision_config=VISION_8B, tie_word_embeddings=False, **ids)
-    with torch.device(device):
-        model = Qwen3VLForConditionalGeneration._from_config(config, dtype=torch.bfloat16)
-    model.eval()
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model = random_qwen3vl(tokenizer, TEXT_8B, VISION_8B, tie=False, device=device,
+                           dtype="bfloat16")
     model.generation_config.eos_token_id = None  # run every request to max_new_tokens
     return model
 

@@ -12,34 +12,16 @@ import tempfile
 import time
 
 import torch
+from qwen3vl_shapes import TEXT_2B, VISION_2B
 
-from covip_eval.models.tiny_random import build_processor
+from covip_eval.models.tiny_random import build_processor, random_qwen3vl
 from coviP_train.config import load_config
 from coviP_train.trainer import build_trainer
 
-# Qwen3-VL-2B-Instruct's published dimensions.
-TEXT_2B = {"vocab_size": 151936, "hidden_size": 2048, "intermediate_size": 6144,
-           "num_hidden_layers": 28, "num_attention_heads": 16, "num_key_value_heads": 8,
-           "head_dim": 128, "max_position_embeddings": 262144,
-           "rope_parameters": {"rope_type": "default", "rope_theta": 5000000.0,
-                               "mrope_section": [24, 20, 20], "mrope_interleaved": True}}
-VISION_2B = {"depth": 24, "hidden_size": 1024, "intermediate_size": 4096, "num_heads": 16,
-             "out_hidden_size": 2048, "patch_size": 16, "spatial_merge_size": 2,
-             "temporal_patch_size": 2, "deepstack_visual_indexes": [5, 11, 17],
-             "num_position_embeddings": 2304}
-
 
 def build_model(tokenizer):
-    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
-
-    ids = {k: tokenizer.convert_tokens_to_ids(t) for k, t in (
-        ("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>"),
-        ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>"))}
-    config = Qwen3VLConfig(text_config={**TEXT_2B, "pad_token_id": tokenizer.pad_token_id},
-                           vision_config=VISION_2B, tie_word_embeddings=True, **ids)
-    with torch.device("cuda"):
-        model = Qwen3VLForConditionalGeneration._from_config(config, dtype=torch.bfloat16)
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model = random_qwen3vl(tokenizer, TEXT_2B, VISION_2B, tie=True, device="cuda",
+                           dtype="bfloat16")
     model.generation_config.eos_token_id = None  # every completion runs to the cap
     return model
 

@@ -18,10 +18,22 @@ from benchmark.loading import cache_dir
 from benchmark.storage import AtomicFolder
 from covip_eval.models.hf import HFModel, HFOptions
 
-FACTORY_VERSION = "2"
+FACTORY_VERSION = "3"
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>",
                   "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
 MARKER = "covip_tiny_random.json"
+TINY_TEXT = {
+    "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+    "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 32,
+    "max_position_embeddings": 32768, "initializer_range": 0.5,
+    "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
+                        "mrope_section": [8, 4, 4], "mrope_interleaved": True},
+}
+TINY_VISION = {
+    "depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "patch_size": 16,
+    "spatial_merge_size": 2, "temporal_patch_size": 2, "out_hidden_size": 64,
+    "deepstack_visual_indexes": [1], "num_position_embeddings": 64,
+}
 CHAT_TEMPLATE = Path(__file__).parent.parent / "data" / "qwen3_vl_chat_template.jinja"
 
 
@@ -72,7 +84,9 @@ def build_processor(max_pixels: int = 64 * 64 * 4):
                              chat_template=CHAT_TEMPLATE.read_text())
 
 
-def build_model(tokenizer, seed: int):
+def random_qwen3vl(tokenizer, text_config: dict, vision_config: dict, *, tie: bool,
+                   device: str = "cpu", dtype: str = "float32"):
+    """A Qwen3-VL with random weights, its special token ids taken from `tokenizer`."""
     import torch
     from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
 
@@ -81,29 +95,23 @@ def build_model(tokenizer, seed: int):
         ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>"),
     )}
     config = Qwen3VLConfig(
-        text_config={
-            "vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 128,
-            "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-            "head_dim": 32, "max_position_embeddings": 32768,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
-                                "mrope_section": [8, 4, 4], "mrope_interleaved": True},
-            "pad_token_id": tokenizer.pad_token_id, "initializer_range": 0.5,
-            "eos_token_id": tokenizer.eos_token_id,
-        },
-        vision_config={
-            "depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2,
-            "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2,
-            "out_hidden_size": 64, "deepstack_visual_indexes": [1],
-            "num_position_embeddings": 64,
-        },
-        tie_word_embeddings=True,
-        **ids,
-    )
-    torch.manual_seed(seed)
-    model = Qwen3VLForConditionalGeneration(config).eval()
+        text_config={**text_config, "pad_token_id": tokenizer.pad_token_id,
+                     "eos_token_id": tokenizer.eos_token_id},
+        vision_config=vision_config, tie_word_embeddings=tie, **ids)
+    with torch.device(device):
+        model = Qwen3VLForConditionalGeneration._from_config(config, dtype=getattr(torch, dtype))
+    model.eval()
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model
+
+
+def build_model(tokenizer, seed: int):
+    import torch
+
+    torch.manual_seed(seed)
+    return random_qwen3vl(tokenizer, TINY_TEXT | {"vocab_size": len(tokenizer)}, TINY_VISION,
+                          tie=True)
 
 
 def tiny_random_path(seed: int = 0) -> Path:
