@@ -137,30 +137,37 @@ def _generate_cag(runs: list[TaskRun], runner: GenerationRunner, seed: int,
             run.finals[i] = generation
 
 
+@dataclass(frozen=True)
+class _Slice:
+    """Where one sample's judge items sit in the run-wide list of their kind."""
+
+    run: TaskRun
+    index: int
+    scorer: Scorer
+    start: int
+    count: int
+
+
 def score_runs(runs: list[TaskRun], judge: Judge | None) -> None:
     """Score every task; judge items of all tasks go to the judge in one call per kind."""
     pending: dict[str, list] = {"mcqa": [], "lar": []}
-    plans: list[tuple[TaskRun, int, Scorer, str | None, int, int]] = []
+    slices: list[_Slice] = []
     for run in runs:
         scorer: Scorer = SCORERS[run.config.scorer]()
+        run.scores = [None] * len(run.samples)
         for i, sample in enumerate(run.samples):
             if run.failure(i) is not None:
-                plans.append((run, i, scorer, None, 0, 0))
-                continue
+                continue  # reported with its reason, never scored
             items = scorer.judge_items(sample, run.text(i))
-            kind = scorer.judge_kind
-            start = len(pending[kind]) if kind else 0
-            if kind:
-                pending[kind].extend(items)
-            plans.append((run, i, scorer, kind, start, len(items)))
+            queue = pending[scorer.judge_kind] if scorer.judge_kind else []
+            slices.append(_Slice(run, i, scorer, len(queue), len(items)))
+            queue.extend(items)
     verdicts = _judge_all(pending, judge)
-    for run in runs:
-        run.scores = [None] * len(run.samples)
-    for run, i, scorer, kind, start, count in plans:
-        if run.failure(i) is not None:
-            continue
-        mine = verdicts[kind][start:start + count] if kind else []
-        run.scores[i] = scorer.score(run.samples[i], run.text(i), mine)
+    for part in slices:
+        kind = part.scorer.judge_kind
+        mine = verdicts[kind][part.start:part.start + part.count] if kind else []
+        part.run.scores[part.index] = part.scorer.score(part.run.samples[part.index],
+                                                        part.run.text(part.index), mine)
 
 
 def _judge_all(pending: dict[str, list], judge: Judge | None) -> dict[str, list]:
