@@ -60,7 +60,11 @@ class FakeProviders:
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 length = int(self.headers.get("content-length", 0))
                 raw = self.rfile.read(length)
-                body = json.loads(raw or b"{}")
+                if "multipart/form-data" in self.headers.get("content-type", ""):
+                    body = {"multipart_files": raw.count(b'filename="'),
+                            "multipart_prompt": b'name="prompt"' in raw}
+                else:
+                    body = json.loads(raw or b"{}")
                 with server.lock:
                     server.calls.append({"path": self.path,
                                          "headers": {k.lower(): v for k, v in self.headers.items()},
@@ -77,6 +81,18 @@ class FakeProviders:
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+    @staticmethod
+    def image_b64() -> str:
+        """A small PNG, as an image model would return."""
+        import base64
+        import io
+
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.new("RGB", (64, 48), (200, 120, 40)).save(buf, format="PNG")
+        return base64.b64encode(buf.getvalue()).decode()
 
     @property
     def url(self) -> str:
@@ -100,8 +116,15 @@ class FakeProviders:
         else:
             text = action[1] if action else (self.reply_text or
                                              f"I saw {_count_images(body)} images.")
-            if handler.path.startswith("/v1/messages"):
+            if handler.path.startswith("/v1/images/edits"):
+                reply = {"created": 0, "data": [{"b64_json": self.image_b64()}]}
+            elif handler.path.startswith("/v1/messages"):
                 reply = anthropic_reply(body, text)
+            elif ":generateContent" in handler.path and "IMAGE" in json.dumps(
+                    body.get("generationConfig", {})):
+                reply = {"candidates": [{"content": {"role": "model", "parts": [
+                    {"inlineData": {"mimeType": "image/png", "data": self.image_b64()}}]},
+                    "finishReason": "STOP"}]}
             elif ":generateContent" in handler.path:
                 reply = gemini_reply(body, text)
             else:
