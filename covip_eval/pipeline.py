@@ -186,6 +186,29 @@ def _questions(dialogues: dict[str, str], runner, settings, log) -> dict[str, tu
         "questions", settings.max_retries, log)
 
 
+def _scene_store(settings: PipelineSettings) -> Path:
+    """Generated scenes are kept beside the output, so a resumed run pays for none twice."""
+    return settings.out.with_name(settings.out.name + ".scenes")
+
+
+def _generate_scenes(generator, jobs: list[SceneJob], store: Path) -> list:
+    from covip_eval.models.image_generation import SceneResult
+    from covip_eval.requests import stable_hash
+
+    keys = [stable_hash({"generator": generator.identity, "prompt": j.prompt, "seed": j.seed,
+                         "images": [i.sha256 for i in j.images]}) for j in jobs]
+    results: dict[str, Any] = {k: SceneResult(ImageData((store / f"{k}.png").read_bytes()))
+                               for k in keys if (store / f"{k}.png").exists()}
+    todo = [(k, j) for k, j in zip(keys, jobs) if k not in results]
+    if todo:
+        store.mkdir(parents=True, exist_ok=True)
+        for (key, _), result in zip(todo, generator.generate([j for _, j in todo])):
+            if result.image is not None:
+                (store / f"{key}.png").write_bytes(result.image.data)
+            results[key] = result
+    return [results[k] for k in keys]
+
+
 def _scenes(concepts, plans, filter_runner, settings, log) -> dict[int, ImageData]:
     generator = make_image_generator(settings.image_generator, settings.image_args)
     scenes: dict[int, ImageData] = {}
@@ -196,7 +219,7 @@ def _scenes(concepts, plans, filter_runner, settings, log) -> dict[int, ImageDat
         jobs = [SceneJob(prompt("scene", count=len(plans[p].positives))[0],
                          tuple(concepts[c].images[i] for c, i in plans[p].query_images),
                          seed=settings.seed * 1000 + p * 10 + attempt) for p in pending]
-        results = generator.generate(jobs)
+        results = _generate_scenes(generator, jobs, _scene_store(settings))
         passed = []
         for p, result in zip(pending, results):
             if result.image is None:
@@ -310,6 +333,9 @@ def _diagnostic_item(task, n, target, concepts, runner, settings, rng, log):
                      rng.sample(vocab.PSEUDONYMS, len(slots))))
     order = list(range(len(slots)))
     rng.shuffle(order)
+    targets = [k for k in order if k < 3]
+    if targets == sorted(targets, key=lambda k: slots[k]["sortable"]):
+        order.reverse()  # never hand the encounters over in chronological order
     context = tuple(Concept(
         name=names[slots[k]["concept"].key], category=slots[k]["concept"].category,
         image=slots[k]["concept"].images[slots[k]["image"]],
@@ -334,7 +360,13 @@ def _write(settings, samples, diagnostics, log, runners) -> dict[str, Any]:
     if not samples:
         raise DatasetError(str(settings.out), "no sample passed validation; nothing written "
                            f"(rejections: {dict(log.counts)})")
-    usage = {role: r.stats.as_dict() for role, r in runners.items()}
+    usage = {}
+    for role, runner in runners.items():
+        stats = runner.stats.as_dict()
+        stats["cost_usd_estimate"] = cost_estimate(
+            getattr(runner.adapter.options, "model", None), stats["input_tokens"],
+            stats["output_tokens"])
+        usage[role] = stats
     with AtomicFolder(settings.out, overwrite=True) as tmp:
         write_config(tmp, "capeval_qa", [sample_to_row(s) for s in samples])
         for task, items in diagnostics.items():

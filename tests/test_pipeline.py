@@ -92,13 +92,26 @@ def test_end_to_end_with_scripted_models(concepts: Path, tmp_path: Path) -> None
     # scripted text cannot carry the encounter slots: every diagnostic item is rejected
     assert stages["diagnostic_rejected"] == 3 and "is not in the dialogue" in reasons
     assert not (out / "lsd").exists()
+    assert len(list(out.with_name("bench.scenes").glob("*.png"))) >= 5  # kept for a resume
+    again = main(["pipeline", "--concepts", str(concepts), "--out", str(out),
+                  "--dialogue-model", "scripted", "--dialogue-args",
+                  _replies(tmp_path, "d", VALID_DIALOGUES * 3 + BAD_DIALOGUES),
+                  "--qa-model", "scripted", "--qa-args",
+                  _replies(tmp_path, "q", [VALID_QAS] * 3 + BAD_QAS),
+                  "--filter-model", "scripted", "--filter-args",
+                  _replies(tmp_path, "f", ["yes", "Yes, it is.", "yes", "no"]),
+                  "--sizes", "1=3,2=2", "--max-retries", "6"])
+    assert again == 0
+    usage = read_manifest(out)["usage"]
+    assert usage["dialogue"]["called"] == 0 and usage["qa"]["called"] == 0  # all from cache
+    assert load_benchmark(str(out), "capeval_qa").samples == samples
 
 
 def test_tiny_random_garbage_is_rejected_and_nothing_written(concepts: Path,
                                                              tmp_path: Path, capsys) -> None:
     out = tmp_path / "garbage"
     code = main(["pipeline", "--concepts", str(concepts), "--out", str(out), "--sizes", "1=1",
-                 "--max-retries", "0", "--dialogue-args", "batch_size=8"])
+                 "--max-retries", "0", "--filter-model", "tiny-random"])
     assert code == 2 and not out.exists()
     assert "no sample passed validation" in capsys.readouterr().err
     rejections = rejections_path(out).read_text().splitlines()
