@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from benchmark.loading import BUILTIN_PREFIX, cache_dir
 from benchmark.records import image_decode_count
 from covip_eval.aliases import aliases, cost_estimate, resolve_alias
@@ -75,8 +77,14 @@ def make_judge(name: str, args: dict[str, Any], cache: RequestCache, progress: b
     if name not in MODELS and name not in aliases():
         judge_class(name)  # raises the "did you mean" error over judges and models
     settings, model_args = split_judge_args(args)
+    try:
+        judge_settings = JudgeSettings(**settings)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"--judge_args: {'.'.join(map(str, first['loc']))}: {first['msg']}"
+                          ) from None
     runner = GenerationRunner(make_model(name, model_args), cache, progress)
-    return ModelJudge(runner, JudgeSettings(**settings))
+    return ModelJudge(runner, judge_settings)
 
 
 def _choose_judge(settings: EvalSettings, runs: list[TaskRun]) -> str | None:

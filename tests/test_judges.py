@@ -77,3 +77,10 @@ def test_model_judge_majority_vote(tmp_path: Path) -> None:
     assert all(v.answer in ("A", "B") or v.failure for v in verdicts)
     assert judge.identity["settings"]["samples"] == 5
     assert judge.runner.stats.unique == 30
+
+
+def test_bad_judge_settings_are_one_line_errors() -> None:
+    from covip_eval.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--judge_args: samples: Input should be greater"):
+        make_judge("scripted", {"reply": "x", "samples": 0}, RequestCache(None), False)
