@@ -329,8 +329,8 @@ def _diagnostic_item(task, n, target, concepts, runner, settings, rng, log):
     if len(written) < len(slots):
         log.reject("diagnostic", f"{task} item {n}", "an encounter dialogue was not valid")
         return None
-    names = dict(zip((c.key for c in {s["concept"].key: s["concept"] for s in slots}.values()),
-                     rng.sample(vocab.PSEUDONYMS, len(slots))))
+    keys = list(dict.fromkeys(s["concept"].key for s in slots))
+    names = dict(zip(keys, rng.sample(vocab.PSEUDONYMS, len(keys))))
     order = list(range(len(slots)))
     rng.shuffle(order)
     targets = [k for k in order if k < 3]
