@@ -66,8 +66,28 @@ def _score_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _export_lmeval(argv: list[str]) -> str:
+    from covip_eval.lmeval_export import export_lmeval
+
+    p = argparse.ArgumentParser(prog="coviP-eval export-lmeval",
+                                description="write an lm-eval task folder for the direct tasks")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--dataset", default="builtin:mini")
+    p.add_argument("--judge", default="lexical")
+    p.add_argument("--judge_args", default="")
+    args = p.parse_args(argv)
+    folder = export_lmeval(args.out, args.dataset, args.judge, parse_model_args(args.judge_args))
+    system = f"{folder}/system_instruction.txt"
+    return (f"wrote {folder}; run e.g. lm_eval --include_path {folder} --tasks "
+            "covip_lsd_direct --model hf-multimodal --model_args pretrained=... "
+            f"--apply_chat_template --system_instruction \"$(cat {system})\"")
+
+
 def _settings(argv: list[str] | None) -> EvalSettings | str:
-    """Evaluation settings from the command line, or the text to print for `--tasks list`."""
+    """Evaluation settings from the command line, or the text to print for `--tasks list`
+    and `export-lmeval`."""
+    if argv and argv[0] == "export-lmeval":
+        return _export_lmeval(argv[1:])
     if argv and argv[0] == "score":
         args = _score_parser().parse_args(argv[1:])
         return EvalSettings(

@@ -1,0 +1,100 @@
+"""What the exported lm-eval task folder calls: documents, prompts with `<image>` placeholders,
+images, batched judging as an lm-eval filter, and per-document scores, all through
+covip-eval's own loader, request builder, judges and scorers, so that both harnesses agree.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from benchmark import Sample, load_benchmark
+from covip_eval.building import caption_request, direct_request
+from covip_eval.cache import RequestCache
+from covip_eval.prompts import PromptTemplate, load_template
+from covip_eval.registry import SCORERS, TaskIndex
+from covip_eval.requests import ChatRequest, GenParams, ImagePart
+from covip_eval.scorers import SampleScore
+
+IMAGE_PLACEHOLDER = "<image>"  # lm-eval's default, replaced in place by hf-multimodal
+
+
+@cache
+def _samples(spec: str, config: str) -> tuple[Sample, ...]:
+    return load_benchmark(spec, config, progress=False).samples
+
+
+@cache
+def _prompts(task: str) -> dict[str, PromptTemplate]:
+    config = TaskIndex().tasks[task]
+    return {role: load_template(ref) for role, ref in config.prompts.items()}
+
+
+def _sample(spec: str, task: str, doc: dict[str, Any]) -> Sample:
+    return _samples(spec, TaskIndex().tasks[task].dataset_config)[doc["idx"]]
+
+
+def load_docs(spec: str, task: str) -> dict[str, Any]:
+    """A `test` split of light documents (ids and index); the rest is fetched by index."""
+    from datasets import Dataset
+
+    samples = _samples(spec, TaskIndex().tasks[task].dataset_config)
+    return {"test": Dataset.from_list([{"idx": i, "sample_id": s.sample_id}
+                                       for i, s in enumerate(samples)])}
+
+
+def request(spec: str, task: str, doc: dict[str, Any]) -> ChatRequest:
+    """The same request coviP-eval sends (direct mode or the caption)."""
+    sample, prompts = _sample(spec, task, doc), _prompts(task)
+    if TaskIndex().tasks[task].mode == "caption":
+        return caption_request(sample, prompts, GenParams())
+    return direct_request(sample, prompts, GenParams())
+
+
+def doc_to_text(spec: str, task: str, doc: dict[str, Any]) -> str:
+    """The user turn, each image replaced by the placeholder at its place."""
+    user = [m for m in request(spec, task, doc).messages if m.role == "user"][-1]
+    return "".join(IMAGE_PLACEHOLDER if isinstance(p, ImagePart) else p.text for p in user.parts)
+
+
+def doc_to_image(spec: str, task: str, doc: dict[str, Any]) -> list[Any]:
+    return [image.to_pil() for image in request(spec, task, doc).images]
+
+
+def system_instruction(task: str) -> str | None:
+    prompts = _prompts(task)
+    return prompts["system"].render() if TaskIndex().tasks[task].mode == "direct" else None
+
+
+def judge_filter(spec: str, task: str, judge: str, judge_args: dict[str, Any],
+                 resps: list[list[str]], docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """All documents of the task judged in one batched call; each gets its metric parts."""
+    from covip_eval.run import make_judge
+
+    scorer = SCORERS[TaskIndex().tasks[task].scorer]()
+    texts = [r[0] if r else "" for r in resps]
+    samples = [_sample(spec, task, d) for d in docs]
+    items = [scorer.judge_items(s, t) for s, t in zip(samples, texts)]
+    flat = [i for group in items for i in group]
+    judge_role = make_judge(judge, dict(judge_args), RequestCache(None), progress=False)
+    verdicts = {"mcqa": judge_role.answer_mcqa, "lar": judge_role.grade_lar}[
+        scorer.judge_kind](flat) if flat else []
+    out, start = [], 0
+    for sample, text, group in zip(samples, texts, items):
+        score = scorer.score(sample, text, verdicts[start:start + len(group)])
+        start += len(group)
+        out.append(score.metrics)
+    return out
+
+
+def score(spec: str, task: str, doc: dict[str, Any], text: str) -> dict[str, Any]:
+    """Metric parts of a document whose scorer needs no judge (LSD, ITR)."""
+    scorer = SCORERS[TaskIndex().tasks[task].scorer]()
+    result: SampleScore = scorer.score(_sample(spec, task, doc), text, [])
+    return result.metrics
+
+
+def ratio(items: list[tuple[float, float]]) -> float:
+    """Micro ratio over documents (Acc+ and Acc- count questions, not documents)."""
+    den = sum(d for _, d in items)
+    return sum(n for n, _ in items) / den if den else float("nan")

@@ -1,0 +1,117 @@
+"""The exported lm-eval tasks against coviP-eval, same model, same samples, greedy decoding.
+
+The tiny model's processor has no video processor (that needs torchvision), so transformers'
+AutoProcessor cannot load it; the test hands lm-eval the same processor our adapter uses.
+Real Qwen-VL checkpoints load through AutoProcessor as they are.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("lm_eval")
+pytest.importorskip("torch")
+
+from covip_eval.lmeval_bridge import request  # noqa: E402
+from covip_eval.lmeval_export import export_lmeval  # noqa: E402
+from covip_eval.models.hf import to_hf_messages  # noqa: E402
+from covip_eval.models.tiny_random import (  # noqa: E402
+    MARKER,
+    TinyRandomModel,
+    load_tiny_processor,
+    tiny_random_path,
+)
+from covip_eval.run import EvalSettings, evaluate  # noqa: E402
+
+LIMIT = 2
+
+
+@pytest.fixture(scope="module")
+def lmeval_run(small_dataset: Path, tmp_path_factory: pytest.TempPathFactory):
+    import transformers
+    from lm_eval import simple_evaluate
+    from lm_eval.tasks import TaskManager
+
+    folder = tiny_random_path(0)
+    out = export_lmeval(tmp_path_factory.mktemp("lmeval") / "tasks", str(small_dataset),
+                        "lexical", {})
+    original = transformers.AutoProcessor.from_pretrained
+
+    def from_pretrained(path, *args, **kwargs):
+        if (Path(str(path)) / MARKER).exists():
+            return load_tiny_processor(Path(str(path)))
+        return original(path, *args, **kwargs)
+
+    def run(tasks: list[str], system: str | None) -> dict:
+        return simple_evaluate(
+            model="hf-multimodal",
+            model_args={"pretrained": str(folder), "max_images": 99, "batch_size": 1,
+                        "device": "cpu"},
+            tasks=tasks, task_manager=TaskManager(include_path=str(out), include_defaults=False),
+            limit=LIMIT, apply_chat_template=True, log_samples=True,
+            gen_kwargs="max_gen_toks=8,do_sample=False", system_instruction=system)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(transformers.AutoProcessor, "from_pretrained", from_pretrained)
+    try:
+        # lm-eval's system instruction is run-wide: the caption task has none, the direct
+        # tasks have ours, so they run apart
+        caption = run(["covip_capeval_qa"], None)
+        direct = run(["covip_lsd_direct", "covip_itr_direct", "covip_lar_direct"],
+                     (out / "system_instruction.txt").read_text())
+    finally:
+        mp.undo()
+    return {"samples": {**caption["samples"], **direct["samples"]},
+            "results": {**caption["results"], **direct["results"]}}, out
+
+
+@pytest.fixture(scope="module")
+def covip_run(small_dataset: Path):
+    return evaluate(EvalSettings(
+        model="tiny-random", model_args={"batch_size": 1},
+        tasks=["capeval_qa", "lsd_direct", "itr_direct", "lar_direct"],
+        dataset=str(small_dataset), judge="lexical", limit=LIMIT,
+        gen_kwargs={"max_new_tokens": 8, "temperature": 0}, progress=False))
+
+
+def test_export_writes_flat_tasks(lmeval_run) -> None:
+    _, out = lmeval_run
+    assert sorted(p.name for p in out.glob("*.yaml")) == [
+        "covip_capeval_qa.yaml", "covip_itr_direct.yaml", "covip_lar_direct.yaml",
+        "covip_lsd_direct.yaml"]
+    assert "judge_capeval_qa" in (out / "covip_capeval_qa.yaml").read_text()
+    assert json.loads((out / "covip_export.json").read_text())["judge"] == "lexical"
+
+
+def test_prompts_agree_image_positions_included(lmeval_run, covip_run, small_dataset) -> None:
+    results, _ = lmeval_run
+    model = TinyRandomModel()
+    for task in ("capeval_qa", "lsd_direct"):
+        for record in results["samples"][f"covip_{task}"]:
+            ours = request(str(small_dataset), task, record["doc"])
+            messages, images = to_hf_messages(ours)
+            expected = model.processor.apply_chat_template(messages, tokenize=False,
+                                                           add_generation_prompt=True)
+            context = record["arguments"][0][0]
+            assert context == expected
+            assert context.count("<|vision_start|>") == len(images)
+
+
+def test_outputs_and_scores_agree(lmeval_run, covip_run) -> None:
+    results, _ = lmeval_run
+    runs = {run.name: run for run in covip_run.runs}
+    for task, metrics in (("capeval_qa", ("acc_pos", "acc_neg", "recognition_f1")),
+                          ("lsd_direct", ("token_f1",)), ("itr_direct", ("keyword_recall",)),
+                          ("lar_direct", ("accuracy",))):
+        run = runs[task]
+        for record in results["samples"][f"covip_{task}"]:
+            i = record["doc"]["idx"]
+            # lm-eval cuts at the stop string; our adapter stops at EOS and drops special
+            # tokens: the same greedy tokens give the same text
+            assert record["resps"][0][0] == run.finals[i].text
+            ours = run.scores[i].metrics
+            for metric in metrics:  # (numerator, denominator) in both harnesses
+                assert tuple(record[metric]) == tuple(ours[metric])
