@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 HEAVY = ("torch", "transformers", "vllm", "openai", "anthropic", "google.genai", "trl", "peft",
+         "lm_eval",
          "matplotlib")
 
 
