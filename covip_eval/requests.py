@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -103,6 +104,21 @@ def stable_hash(obj: Any) -> str:
     """SHA-256 of the canonical JSON of `obj`."""
     blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def chat_dicts(request: ChatRequest, image_part: Callable[[ImageData], dict[str, Any]]
+               ) -> list[dict[str, Any]]:
+    """OpenAI-style chat messages: system and assistant turns as plain text, user turns as
+    typed parts in order, each image written by `image_part`."""
+    messages: list[dict[str, Any]] = []
+    for message in request.messages:
+        if message.role != "user":
+            messages.append({"role": message.role, "content": message.text})
+            continue
+        content = [image_part(p.image) if isinstance(p, ImagePart) else
+                   {"type": "text", "text": p.text} for p in message.parts]
+        messages.append({"role": "user", "content": content})
+    return messages
 
 
 @dataclass(frozen=True)

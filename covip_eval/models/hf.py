@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from covip_eval.errors import MissingDependencyError
 from covip_eval.models.base import Capabilities, ModelAdapter
-from covip_eval.requests import ChatRequest, Generation, GenParams, ImagePart
+from covip_eval.requests import ChatRequest, Generation, GenParams, chat_dicts
 
 _NOT_IN_IDENTITY = {"batch_size", "device_map", "attn_implementation", "cache_implementation",
                     "compile_fullgraph", "trust_remote_code"}
@@ -52,20 +52,8 @@ def require_torch() -> Any:
 
 def to_hf_messages(request: ChatRequest) -> tuple[list[dict[str, Any]], list[Any]]:
     """Chat-template messages with image placeholders in place, and the images in order."""
-    messages, images = [], []
-    for message in request.messages:
-        if message.role != "user":
-            messages.append({"role": message.role, "content": message.text})
-            continue
-        content = []
-        for part in message.parts:
-            if isinstance(part, ImagePart):
-                content.append({"type": "image"})
-                images.append(part.image.to_pil())
-            else:
-                content.append({"type": "text", "text": part.text})
-        messages.append({"role": "user", "content": content})
-    return messages, images
+    messages = chat_dicts(request, lambda _: {"type": "image"})
+    return messages, [image.to_pil() for image in request.images]
 
 
 def generate_kwargs(params: GenParams) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from covip_eval.models.api_base import APIModel, APIOptions, TransientError, data_url, import_sdk
 from covip_eval.models.base import Capabilities
-from covip_eval.requests import ChatRequest, Generation, ImagePart
+from covip_eval.requests import ChatRequest, Generation, chat_dicts
 
 
 class OpenAIOptions(APIOptions):
@@ -23,20 +23,8 @@ class OpenAIOptions(APIOptions):
 
 
 def to_openai_messages(request: ChatRequest) -> list[dict[str, Any]]:
-    messages = []
-    for message in request.messages:
-        if message.role != "user":
-            messages.append({"role": message.role, "content": message.text})
-            continue
-        content = []
-        for part in message.parts:
-            if isinstance(part, ImagePart):
-                url = data_url(part.image.data, part.image.mime_type)
-                content.append({"type": "image_url", "image_url": {"url": url}})
-            else:
-                content.append({"type": "text", "text": part.text})
-        messages.append({"role": "user", "content": content})
-    return messages
+    return chat_dicts(request, lambda image: {
+        "type": "image_url", "image_url": {"url": data_url(image.data, image.mime_type)}})
 
 
 class OpenAIModel(APIModel):
