@@ -46,7 +46,7 @@ class RowReader:
 
     def image(self, value: Any, index: int, field: str) -> ImageData:
         data = self._image_bytes(value, index, field)
-        _check_image(data, lambda msg: self.error(index, field, msg))
+        check_image(data, lambda msg: self.error(index, field, msg))
         return ImageData(data)
 
     def _image_bytes(self, value: Any, index: int, field: str) -> bytes:
@@ -201,7 +201,8 @@ def _optional_list(
     return list(values)
 
 
-def _check_image(data: bytes, fail: Callable[[str], DatasetError]) -> None:
+def check_image(data: bytes, fail: Callable[[str], DatasetError]) -> None:
+    """Raise `fail(reason)` unless `data` is a readable image (checked without decoding)."""
     from PIL import Image, UnidentifiedImageError
 
     try:

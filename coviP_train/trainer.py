@@ -24,17 +24,13 @@ def _require_trl() -> Any:
 
 
 def load_model_and_processor(config: TrainConfig) -> tuple[Any, Any]:
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoModelForImageTextToText
 
-    from covip_eval.models.tiny_random import MARKER, load_tiny_processor, tiny_random_path
+    from covip_eval.models.hf import load_processor
+    from covip_eval.models.tiny_random import tiny_random_path
 
-    path = Path(tiny_random_path(config.seed)) if config.model == "tiny-random" else None
-    source = str(path) if path else config.model
-    if (Path(source) / MARKER).exists():
-        processor = load_tiny_processor(Path(source))
-    else:
-        processor = AutoProcessor.from_pretrained(source)
-    processor.tokenizer.padding_side = "left"
+    source = str(tiny_random_path(config.seed)) if config.model == "tiny-random" else config.model
+    processor = load_processor(source)
     dtype = "bfloat16" if config.bf16 else "float32"
     model = AutoModelForImageTextToText.from_pretrained(source, dtype=dtype)
     return model, processor

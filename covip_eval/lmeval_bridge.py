@@ -15,6 +15,7 @@ from covip_eval.prompts import PromptTemplate, load_template
 from covip_eval.registry import SCORERS, TaskIndex
 from covip_eval.requests import ChatRequest, GenParams, ImagePart
 from covip_eval.scorers import SampleScore
+from covip_eval.taskconfig import TaskConfig
 
 IMAGE_PLACEHOLDER = "<image>"  # lm-eval's default, replaced in place by hf-multimodal
 
@@ -25,20 +26,26 @@ def _samples(spec: str, config: str) -> tuple[Sample, ...]:
 
 
 @cache
+def _task(task: str) -> TaskConfig:
+    """Task files are read once per process, not once per document."""
+    return TaskIndex().tasks[task]
+
+
+@cache
 def _prompts(task: str) -> dict[str, PromptTemplate]:
-    config = TaskIndex().tasks[task]
+    config = _task(task)
     return {role: load_template(ref) for role, ref in config.prompts.items()}
 
 
 def _sample(spec: str, task: str, doc: dict[str, Any]) -> Sample:
-    return _samples(spec, TaskIndex().tasks[task].dataset_config)[doc["idx"]]
+    return _samples(spec, _task(task).dataset_config)[doc["idx"]]
 
 
 def load_docs(spec: str, task: str) -> dict[str, Any]:
     """A `test` split of light documents (ids and index); the rest is fetched by index."""
     from datasets import Dataset
 
-    samples = _samples(spec, TaskIndex().tasks[task].dataset_config)
+    samples = _samples(spec, _task(task).dataset_config)
     return {"test": Dataset.from_list([{"idx": i, "sample_id": s.sample_id}
                                        for i, s in enumerate(samples)])}
 
@@ -46,7 +53,7 @@ def load_docs(spec: str, task: str) -> dict[str, Any]:
 def request(spec: str, task: str, doc: dict[str, Any]) -> ChatRequest:
     """The same request coviP-eval sends (direct mode or the caption)."""
     sample, prompts = _sample(spec, task, doc), _prompts(task)
-    if TaskIndex().tasks[task].mode == "caption":
+    if _task(task).mode == "caption":
         return caption_request(sample, prompts, GenParams())
     return direct_request(sample, prompts, GenParams())
 
@@ -63,7 +70,7 @@ def doc_to_image(spec: str, task: str, doc: dict[str, Any]) -> list[Any]:
 
 def system_instruction(task: str) -> str | None:
     prompts = _prompts(task)
-    return prompts["system"].render() if TaskIndex().tasks[task].mode == "direct" else None
+    return prompts["system"].render() if _task(task).mode == "direct" else None
 
 
 def judge_filter(spec: str, task: str, judge: str, judge_args: dict[str, Any],
@@ -71,7 +78,7 @@ def judge_filter(spec: str, task: str, judge: str, judge_args: dict[str, Any],
     """All documents of the task judged in one batched call; each gets its metric parts."""
     from covip_eval.run import make_judge
 
-    scorer = SCORERS[TaskIndex().tasks[task].scorer]()
+    scorer = SCORERS[_task(task).scorer]()
     texts = [r[0] if r else "" for r in resps]
     samples = [_sample(spec, task, d) for d in docs]
     items = [scorer.judge_items(s, t) for s, t in zip(samples, texts)]
@@ -89,7 +96,7 @@ def judge_filter(spec: str, task: str, judge: str, judge_args: dict[str, Any],
 
 def score(spec: str, task: str, doc: dict[str, Any], text: str) -> dict[str, Any]:
     """Metric parts of a document whose scorer needs no judge (LSD, ITR)."""
-    scorer = SCORERS[TaskIndex().tasks[task].scorer]()
+    scorer = SCORERS[_task(task).scorer]()
     result: SampleScore = scorer.score(_sample(spec, task, doc), text, [])
     return result.metrics
 

@@ -22,7 +22,7 @@ TASKS = ("capeval_qa", "lsd_direct", "lar_direct", "itr_direct")
 STOP = "<|im_end|>"
 
 
-def _utils(dataset: str, judge: str, judge_args: dict[str, Any]) -> str:
+def _utils(tasks: dict[str, Any], dataset: str, judge: str, judge_args: dict[str, Any]) -> str:
     lines = [
         '"""Written by `coviP-eval export-lmeval`: lm-eval calls these, they call covip-eval."""',
         "",
@@ -43,7 +43,7 @@ def _utils(dataset: str, judge: str, judge_args: dict[str, Any]) -> str:
                   f"    return bridge.doc_to_text(DATASET, {task!r}, doc)",
                   "", "", f"def image_{task}(doc):",
                   f"    return bridge.doc_to_image(DATASET, {task!r}, doc)"]
-        if SCORERS[TaskIndex().tasks[task].scorer].judge_kind:
+        if SCORERS[tasks[task].scorer].judge_kind:
             lines += ["", "", f"def judge_{task}(resps, docs):",
                       f"    return bridge.judge_filter(DATASET, {task!r}, JUDGE, JUDGE_ARGS, "
                       "resps, docs)",
@@ -63,8 +63,8 @@ def _function_representer(dumper: yaml.Dumper, value: _Function) -> Any:
     return dumper.represent_scalar("!function", str(value))
 
 
-def _task_yaml(task: str) -> dict[str, Any]:
-    config = TaskIndex().tasks[task]
+def _task_yaml(config: Any) -> dict[str, Any]:
+    task = config.task
     gen = config.caption_generation if config.mode == "caption" else config.generation
     generation: dict[str, Any] = {"until": [STOP], "max_gen_toks": gen.max_new_tokens,
                                   "do_sample": gen.temperature > 0}
@@ -98,10 +98,11 @@ def export_lmeval(out: Path, dataset: str, judge: str, judge_args: dict[str, Any
     dumper = type("Dumper", (yaml.SafeDumper,), {})
     dumper.add_representer(_Function, _function_representer)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "utils.py").write_text(_utils(dataset, judge, judge_args))
+    tasks = TaskIndex().tasks
+    (out / "utils.py").write_text(_utils(tasks, dataset, judge, judge_args))
     for task in TASKS:
         (out / f"covip_{task}.yaml").write_text(
-            yaml.dump(_task_yaml(task), Dumper=dumper, sort_keys=False))
+            yaml.dump(_task_yaml(tasks[task]), Dumper=dumper, sort_keys=False))
     (out / "system_instruction.txt").write_text(system_instruction("lsd_direct") or "")
     write_json_atomic(out / "covip_export.json", {"dataset": dataset, "judge": judge,
                                                   "tasks": [f"covip_{t}" for t in TASKS]})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -49,14 +50,17 @@ def _img(data: bytes, size: int = THUMB) -> str:
 
 def _dataset_samples(run: Run, task: str) -> dict[str, Any]:
     """The dataset's samples by id, when the dataset can still be loaded here."""
+    info = run.data["datasets"].get(task)
+    return _load_samples(info.get("location") or info["spec"], info["config"]) if info else {}
+
+
+@cache
+def _load_samples(spec: str, config: str) -> dict[str, Any]:
+    """Loaded once per dataset, however many runs and tasks share it."""
     from benchmark import DatasetError, load_benchmark
 
-    info = run.data["datasets"].get(task)
-    if not info:
-        return {}
     try:
-        loaded = load_benchmark(info.get("location") or info["spec"], info["config"],
-                                progress=False)
+        loaded = load_benchmark(spec, config, progress=False)
     except (DatasetError, OSError):
         return {}
     return {s.sample_id: s for s in loaded.samples}

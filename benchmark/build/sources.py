@@ -13,7 +13,7 @@ from pathlib import Path
 
 from benchmark.errors import DatasetError
 from benchmark.records import ImageData
-from benchmark.rows import _check_image
+from benchmark.rows import check_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -40,7 +40,7 @@ def read_concepts(folder: Path) -> list[ConceptSource]:
         for path in sorted(sub.iterdir()):
             if path.suffix.lower() in IMAGE_SUFFIXES:
                 data = path.read_bytes()
-                _check_image(data, lambda msg, p=path: DatasetError(str(p), msg))
+                check_image(data, lambda msg, p=path: DatasetError(str(p), msg))
                 images.append(ImageData(data))
         if not images:
             raise DatasetError(str(sub), "no images (png, jpg, jpeg, webp)")

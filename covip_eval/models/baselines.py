@@ -15,11 +15,12 @@ from __future__ import annotations
 import re
 from abc import abstractmethod
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from benchmark import Concept
+from benchmark import Concept, ImageData
 from covip_eval.building import Hints
 from covip_eval.errors import ConfigError
 from covip_eval.models.base import Capabilities, ModelAdapter
@@ -130,9 +131,18 @@ class RetrievalModel(_ExtractiveBaseline):
     name = "retrieval"
     Options = RetrievalOptions
 
+    def __init__(self, **model_args: Any):
+        super().__init__(**model_args)
+        self._signatures: dict[str, np.ndarray] = {}
+
+    def _signature(self, image: ImageData) -> np.ndarray:
+        """Hue histograms by image content: the caption, direct and CAG requests of a sample
+        look at the same images."""
+        if image.sha256 not in self._signatures:
+            self._signatures[image.sha256] = hue_signature(image.to_pil())
+        return self._signatures[image.sha256]
+
     def recall(self, request: ChatRequest, hints: Hints) -> list[Concept]:
-        scene = hue_signature(hints.sample.query_image.to_pil())
-        return [
-            c for c in hints.sample.context
-            if presence_score(hue_signature(c.image.to_pil()), scene) >= self.options.threshold
-        ]
+        scene = self._signature(hints.sample.query_image)
+        return [c for c in hints.sample.context
+                if presence_score(self._signature(c.image), scene) >= self.options.threshold]

@@ -56,6 +56,22 @@ def to_hf_messages(request: ChatRequest) -> tuple[list[dict[str, Any]], list[Any
     return messages, [image.to_pil() for image in request.images]
 
 
+def load_processor(path: str, revision: str | None = None, trust_remote_code: bool = False
+                   ) -> Any:
+    """A model's processor, left-padding; a `tiny-random` folder gets its offline processor."""
+    from covip_eval.models.tiny_random import MARKER, load_tiny_processor
+
+    if (Path(path) / MARKER).exists():
+        processor = load_tiny_processor(Path(path))
+    else:
+        from transformers import AutoProcessor
+
+        processor = AutoProcessor.from_pretrained(path, revision=revision,
+                                                  trust_remote_code=trust_remote_code)
+    processor.tokenizer.padding_side = "left"
+    return processor
+
+
 def generate_kwargs(params: GenParams) -> dict[str, Any]:
     if params.greedy:
         return {"max_new_tokens": params.max_new_tokens, "do_sample": False,
@@ -94,17 +110,7 @@ class HFModel(ModelAdapter):
         return self.options.pretrained
 
     def _load_processor(self, path: str) -> Any:
-        from covip_eval.models.tiny_random import MARKER, load_tiny_processor
-
-        if (Path(path) / MARKER).exists():
-            processor = load_tiny_processor(Path(path))
-        else:
-            from transformers import AutoProcessor
-
-            processor = AutoProcessor.from_pretrained(
-                path, revision=self.options.revision,
-                trust_remote_code=self.options.trust_remote_code)
-        processor.tokenizer.padding_side = "left"
+        processor = load_processor(path, self.options.revision, self.options.trust_remote_code)
         size = dict(getattr(processor.image_processor, "size", None) or {})
         if self.options.max_pixels:
             size["longest_edge"] = self.options.max_pixels
