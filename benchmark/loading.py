@@ -107,19 +107,17 @@ def _read_jsonl_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def _read_saved_rows(path: Path) -> list[dict[str, Any]]:
-    from datasets import Image, load_from_disk
+    from datasets import load_from_disk
 
     ds = load_from_disk(str(path))
     if hasattr(ds, "keys"):  # a DatasetDict: take its only split, or 'test'
         ds = ds["test"] if "test" in ds else ds[next(iter(ds.keys()))]
-    for name, feature in ds.features.items():
-        if isinstance(feature, Image):
-            ds = ds.cast_column(name, Image(decode=False))
-    ds = ds.cast(_undecoded(ds.features))
+    ds = ds.cast(_undecoded(ds.features))  # images stay encoded bytes
     return ds.to_list()
 
 
 def _undecoded(features):
+    """The same features with every Image (nested ones too) left undecoded."""
     from datasets import Features, Image, List
 
     def walk(f):
