@@ -25,3 +25,12 @@ def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small mini benchmark folder (12 CapEval-QA samples, 4 items per diagnostic task)."""
     out = tmp_path_factory.mktemp("data") / "mini_small"
     return build_mini(out, seed=7, sizes=SMALL, workers=1, progress=False)
+
+
+@pytest.fixture(scope="session")
+def baseline_results(isolated_cache: Path) -> dict[str, dict]:
+    """Every baseline on the full default builtin:mini with the offline judge (normalized as
+    in the golden file)."""
+    from golden_results import baseline_results as run_baselines
+
+    return run_baselines()

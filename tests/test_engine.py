@@ -17,13 +17,6 @@ def _run(**kwargs) -> dict:
     return evaluate(EvalSettings(**kwargs)).results
 
 
-@pytest.fixture(scope="module")
-def baseline_results() -> dict[str, dict]:
-    """Every baseline on the full default builtin:mini, offline judge."""
-    return {m: _run(model=m, tasks=["covip"]) for m in ("blind", "text-only", "oracle",
-                                                         "retrieval")}
-
-
 def _metric(results: dict, row: str, metric: str) -> float:
     return 100 * results["results"][row][f"{metric},none"]
 
