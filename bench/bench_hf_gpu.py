@@ -18,11 +18,11 @@ import torch
 from qwen3vl_shapes import TEXT_8B, VISION_8B
 
 from benchmark import load_benchmark
-from covip_eval.building import caption_request
 from covip_eval.models.hf import HFModel
-from covip_eval.models.tiny_random import build_processor, random_qwen3vl
 from covip_eval.prompts import load_template
+from covip_eval.request_builder import caption_request
 from covip_eval.requests import GenParams
+from covip_eval.tiny_models import build_processor, random_qwen3vl
 
 HBM_BYTES_PER_S = 4.8e12  # H200 datasheet
 ROLES = {"memory_header": "memory_header", "memory_dialogue": "memory_dialogue",

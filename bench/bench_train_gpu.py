@@ -14,7 +14,7 @@ import time
 import torch
 from qwen3vl_shapes import TEXT_2B, VISION_2B
 
-from covip_eval.models.tiny_random import build_processor, random_qwen3vl
+from covip_eval.tiny_models import build_processor, random_qwen3vl
 from coviP_train.config import load_config
 from coviP_train.trainer import build_trainer
 

@@ -1,36 +1,32 @@
-"""`coviP-build`: build benchmark datasets."""
+"""The dataset commands of `coviP-build` (mini, push, import-official, export-official).
+
+They need no model, so they live with the data; `covip_eval.build_cli` adds them to the
+`coviP-build` parser beside the commands that drive models.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from benchmark.errors import DatasetError
 from benchmark.mini.generate import MiniSizes
+from benchmark.options import parse_options
 
 
 def _sizes(text: str) -> MiniSizes:
     """Parse `capeval_per_count=10,lsd=20,...` into sizes."""
     fields = MiniSizes.__dataclass_fields__
-    values = {}
-    for item in filter(None, text.split(",")):
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or key not in fields:
+    values = parse_options(text, "--sizes")
+    for key, value in values.items():
+        if key not in fields or not isinstance(value, int):
             raise argparse.ArgumentTypeError(
-                f"bad size {item!r}; use key=value with keys {', '.join(fields)}"
-            )
-        try:
-            values[key] = type(fields[key].default)(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"bad value for {key}: {value!r}") from None
+                f"bad size {key}={value}; use key=int with keys {', '.join(fields)}")
     return MiniSizes(**values)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="coviP-build", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_dataset_commands(sub: argparse._SubParsersAction) -> None:
+    """Add the dataset commands to a `coviP-build` parser; each sets `run(args) -> int`."""
     mini = sub.add_parser("mini", help="generate the built-in mini benchmark into a folder")
     mini.add_argument("--out", type=Path, required=True, help="folder to write (must not exist)")
     mini.add_argument("--seed", type=int, default=0)
@@ -38,16 +34,18 @@ def _parser() -> argparse.ArgumentParser:
                       help="e.g. capeval_per_count=50,lsd=100,lar=100,itr=100")
     mini.add_argument("--workers", type=int, default=None, help="processes (default: cores)")
     mini.add_argument("--overwrite", action="store_true")
+    mini.set_defaults(run=_run_mini)
 
     push = sub.add_parser("push", help="upload a dataset folder to the Hugging Face Hub "
                                        "(token: HF_TOKEN or `hf auth login`, never a flag)")
     push.add_argument("dataset_dir", type=Path)
-    push.add_argument("--repo-id", required=True)
+    push.add_argument("--repo_id", "--repo-id", required=True)
     push.add_argument("--private", action="store_true")
     push.add_argument("--revision", default=None, help="branch to upload to")
-    push.add_argument("--dry-run", action="store_true",
+    push.add_argument("--dry_run", "--dry-run", action="store_true",
                       help="write the repository folder to --out instead of uploading")
     push.add_argument("--out", type=Path, default=None)
+    push.set_defaults(run=_run_push)
 
     imp = sub.add_parser("import-official", help="import the official CapEval test layout")
     imp.add_argument("--benchmark", type=Path, required=True,
@@ -55,11 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--dialogues", type=Path, required=True, help="JSON list of dialogue lists")
     imp.add_argument("--qas", type=Path, required=True, help="QA ground truth (QAS_GT_test.json)")
     imp.add_argument("--out", type=Path, required=True)
+    imp.set_defaults(run=_run_import)
 
     exp = sub.add_parser("export-official", help="write a dataset in the official layouts")
     exp.add_argument("--dataset", required=True, help="builtin:mini, a folder or a Hub id")
     exp.add_argument("--out", type=Path, required=True)
-    return parser
+    exp.set_defaults(run=_run_export)
 
 
 def _run_mini(args: argparse.Namespace) -> int:
@@ -118,20 +117,3 @@ def _run_export(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}/capeval (folder, dialogues.json, QAS_GT_test.json) and "
           f"{args.out}/lsd, lar, itr (datasets folders)")
     return 0
-
-
-COMMANDS = {"mini": _run_mini, "push": _run_push, "import-official": _run_import,
-            "export-official": _run_export}
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        return COMMANDS[args.command](args)
-    except DatasetError as exc:
-        print(f"coviP-build: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,7 +13,6 @@ import json
 import sys
 from pathlib import Path
 
-from benchmark import DatasetError
 from covip_eval.errors import CovipError
 
 
@@ -49,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"merged model written to {merge_lora(args.adapter, args.out)}")
             return 0
         return _train(_parser().parse_args(argv))
-    except (CovipError, DatasetError) as exc:
+    except CovipError as exc:
         print(f"coviP-train: error: {exc}", file=sys.stderr)
         return 2
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from benchmark.options import parse_options
 from covip_eval.errors import ConfigError
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -131,9 +132,7 @@ def _coerce(name: str, value: str, current: Any) -> Any:
         items = [v for v in value.split(",") if v]
         return [int(v) for v in items] if name == "concept_counts" else items
     if isinstance(current, dict):
-        from covip_eval.models.base import parse_model_args
-
-        return parse_model_args(value)
+        return parse_options(value, name)
     if value.lower() in ("none", "null"):
         return None
     for kind in (int, float):

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmark import CapEvalSample, load_benchmark
-from covip_eval.building import caption_request
 from covip_eval.prompts import load_template
+from covip_eval.request_builder import caption_request
 from covip_eval.requests import ChatRequest, GenParams, ImagePart
 
 CAPTION_PROMPTS = {"memory_header": "memory_header", "memory_dialogue": "memory_dialogue",

@@ -27,7 +27,7 @@ def load_model_and_processor(config: TrainConfig) -> tuple[Any, Any]:
     from transformers import AutoModelForImageTextToText
 
     from covip_eval.models.hf import load_processor
-    from covip_eval.models.tiny_random import tiny_random_path
+    from covip_eval.tiny_models import tiny_random_path
 
     source = str(tiny_random_path(config.seed)) if config.model == "tiny-random" else config.model
     processor = load_processor(source)
@@ -96,7 +96,7 @@ def save(trainer: Any, config: TrainConfig, skipped: dict[str, str]) -> Path:
     trainer.save_model(str(out))
     trainer.processing_class.save_pretrained(str(out))
     if config.model == "tiny-random":
-        from covip_eval.models.tiny_random import MARKER, tiny_random_path
+        from covip_eval.tiny_models import MARKER, tiny_random_path
 
         shutil.copy2(tiny_random_path(config.seed) / MARKER, out / MARKER)
     (out / "covip_train.json").write_text(json.dumps(

@@ -2,6 +2,8 @@
 
 Flag names follow lm-eval's. Example:
     coviP-eval --model retrieval --tasks covip --output_path results --log_samples
+
+Commands beside evaluation: `score` (judge captions written elsewhere) and `export-lmeval`.
 """
 
 from __future__ import annotations
@@ -11,15 +13,14 @@ import json
 import sys
 from pathlib import Path
 
-from benchmark import DatasetError
+from benchmark.options import parse_options
 from covip_eval.errors import CovipError
-from covip_eval.models.base import parse_model_args
 from covip_eval.registry import TaskIndex
 from covip_eval.results import format_table
 from covip_eval.run import EvalSettings, default_cache_path, evaluate
 
 
-def _parser() -> argparse.ArgumentParser:
+def _eval_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="coviP-eval", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="retrieval", help="model alias or adapter name")
@@ -47,9 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _score_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="coviP-eval score",
+def _add_score(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "score", help="judge captions written elsewhere with the CapEval-QA pipeline",
         description="Judge captions written elsewhere (a coviP-eval samples file, or the "
                     "official caption JSON keyed by sample or listed in sample order) with the "
                     "CapEval-QA pipeline.")
@@ -63,52 +64,63 @@ def _score_parser() -> argparse.ArgumentParser:
     p.add_argument("--use_cache", default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no_progress", action="store_true")
-    return p
+    p.set_defaults(run=_run_score)
 
 
-def _export_lmeval(argv: list[str]) -> str:
-    from covip_eval.lmeval_export import export_lmeval
-
-    p = argparse.ArgumentParser(prog="coviP-eval export-lmeval",
-                                description="write an lm-eval task folder for the direct tasks")
+def _add_export_lmeval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export-lmeval", help="write an lm-eval task folder for the direct tasks",
+                       description="Write an lm-eval task folder for the direct tasks.")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--dataset", default="builtin:mini")
     p.add_argument("--judge", default="lexical")
     p.add_argument("--judge_args", default="")
-    args = p.parse_args(argv)
-    folder = export_lmeval(args.out, args.dataset, args.judge, parse_model_args(args.judge_args))
+    p.set_defaults(run=_run_export_lmeval)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _eval_parser()
+    sub = p.add_subparsers(dest="command", metavar="COMMAND",
+                           help="without a command: evaluate (the flags above)")
+    _add_score(sub)
+    _add_export_lmeval(sub)
+    p.set_defaults(run=_run_evaluate)
+    return p
+
+
+def _run_export_lmeval(args: argparse.Namespace) -> int:
+    from covip_eval.lmeval_export import export_lmeval
+
+    folder = export_lmeval(args.out, args.dataset, args.judge,
+                           parse_options(args.judge_args, "--judge_args"))
     system = f"{folder}/system_instruction.txt"
-    return (f"wrote {folder}; run e.g. lm_eval --include_path {folder} --tasks "
-            "covip_lsd_direct --model hf-multimodal --model_args pretrained=... "
-            f"--apply_chat_template --system_instruction \"$(cat {system})\"")
+    print(f"wrote {folder}; run e.g. lm_eval --include_path {folder} --tasks "
+          "covip_lsd_direct --model hf-multimodal --model_args pretrained=... "
+          f"--apply_chat_template --system_instruction \"$(cat {system})\"")
+    return 0
 
 
-def _settings(argv: list[str] | None) -> EvalSettings | str:
-    """Evaluation settings from the command line, or the text to print for `--tasks list`
-    and `export-lmeval`."""
-    if argv and argv[0] == "export-lmeval":
-        return _export_lmeval(argv[1:])
-    if argv and argv[0] == "score":
-        args = _score_parser().parse_args(argv[1:])
-        return EvalSettings(
-            model="captions", model_args={"path": str(args.captions)}, tasks=["capeval_qa"],
-            judge=args.judge, judge_args=parse_model_args(args.judge_args),
-            dataset=args.dataset, limit=args.limit, seed=args.seed,
-            cache_path=_cache_path(args.use_cache), output_path=args.output_path,
-            log_samples=args.log_samples, progress=not args.no_progress)
-    args = _parser().parse_args(argv)
-    if args.tasks == "list":
-        return _list_tasks(args.include_path)
-    return EvalSettings(
-        model=args.model, model_args=parse_model_args(args.model_args),
-        tasks=[t.strip() for t in args.tasks.split(",") if t.strip()],
-        judge=args.judge, judge_args=parse_model_args(args.judge_args),
+def _run_score(args: argparse.Namespace) -> int:
+    return _evaluate_and_print(EvalSettings(
+        model="captions", model_args={"path": str(args.captions)}, tasks=["capeval_qa"],
+        judge=args.judge, judge_args=parse_options(args.judge_args, "--judge_args"),
         dataset=args.dataset, limit=args.limit, seed=args.seed,
-        gen_kwargs=parse_model_args(args.gen_kwargs), include_path=args.include_path,
         cache_path=_cache_path(args.use_cache), output_path=args.output_path,
-        log_samples=args.log_samples, predict_only=args.predict_only,
-        progress=not args.no_progress,
-    )
+        log_samples=args.log_samples, progress=not args.no_progress))
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    if args.tasks == "list":
+        print(_list_tasks(args.include_path))
+        return 0
+    return _evaluate_and_print(EvalSettings(
+        model=args.model, model_args=parse_options(args.model_args, "--model_args"),
+        tasks=[t.strip() for t in args.tasks.split(",") if t.strip()],
+        judge=args.judge, judge_args=parse_options(args.judge_args, "--judge_args"),
+        dataset=args.dataset, limit=args.limit, seed=args.seed,
+        gen_kwargs=parse_options(args.gen_kwargs, "--gen_kwargs"),
+        include_path=args.include_path, cache_path=_cache_path(args.use_cache),
+        output_path=args.output_path, log_samples=args.log_samples,
+        predict_only=args.predict_only, progress=not args.no_progress))
 
 
 def _cache_path(value: str | None) -> Path | None:
@@ -128,16 +140,16 @@ def _list_tasks(include: list[Path]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        settings = _settings(argv)
-        if isinstance(settings, str):
-            print(settings)
-            return 0
-        outcome = evaluate(settings)
-    except (CovipError, DatasetError) as exc:
-        print(f"coviP-eval: error: {exc}", file=sys.stderr)
+        return args.run(args)
+    except CovipError as exc:
+        print(f"coviP-eval: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
+
+
+def _evaluate_and_print(settings: EvalSettings) -> int:
+    outcome = evaluate(settings)
     results = outcome.results
     judge = results["judge"]
     model_args = json.dumps(results["config"]["model_args"], default=str)

@@ -1,17 +1,14 @@
-"""The harness's exceptions. Each message says what is wrong and what to do."""
+"""The engine's exceptions, all under the project's one root, `CovipError`."""
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
 
+from benchmark.errors import ConfigError, CovipError, DatasetError
 
-class CovipError(Exception):
-    """A problem the user can fix; the CLI prints it as one line and exits non-zero."""
-
-
-class ConfigError(CovipError):
-    """A task file, an option string or a flag is invalid."""
+__all__ = ["ConfigError", "CovipError", "DatasetError", "MissingDependencyError",
+           "UnknownNameError", "UnsupportedRequestError"]
 
 
 class UnknownNameError(CovipError):

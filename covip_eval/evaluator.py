@@ -15,13 +15,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from benchmark import LoadedDataset, Sample, load_benchmark
+from benchmark.options import validation_message
 from covip_eval.aggregate import bootstrap_stderr, ratio
-from covip_eval.building import cag_request, caption_request, direct_request
 from covip_eval.errors import ConfigError, CovipError, UnknownNameError
 from covip_eval.generation import GenerationRunner
 from covip_eval.judges.base import Judge
 from covip_eval.prompts import PromptTemplate, load_template
 from covip_eval.registry import SCORERS
+from covip_eval.request_builder import cag_request, caption_request, direct_request
 from covip_eval.requests import ChatRequest, Generation, GenParams
 from covip_eval.scorers import SampleScore, Scorer
 from covip_eval.taskconfig import GenerationConfig, TaskConfig
@@ -86,9 +87,7 @@ def _params(gen: GenerationConfig, overrides: dict[str, Any], seed: int) -> GenP
     try:
         merged = GenerationConfig(**{**gen.model_dump(), **overrides})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(f"--gen_kwargs: {'.'.join(map(str, first['loc']))}: {first['msg']}"
-                          ) from None
+        raise ConfigError(validation_message(exc, "--gen_kwargs")) from None
     return merged.params(seed)
 
 

@@ -9,10 +9,10 @@ from functools import cache
 from typing import Any
 
 from benchmark import Sample, load_benchmark
-from covip_eval.building import caption_request, direct_request
 from covip_eval.cache import RequestCache
 from covip_eval.prompts import PromptTemplate, load_template
 from covip_eval.registry import SCORERS, TaskIndex
+from covip_eval.request_builder import caption_request, direct_request
 from covip_eval.requests import ChatRequest, GenParams, ImagePart
 from covip_eval.scorers import SampleScore
 from covip_eval.taskconfig import TaskConfig

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from benchmark.loading import BUILTIN_PREFIX, cache_dir
+from benchmark.options import validation_message
 from benchmark.records import image_decode_count
 from covip_eval.aliases import aliases, cost_estimate, resolve_alias
 from covip_eval.cache import RequestCache
@@ -80,9 +81,7 @@ def make_judge(name: str, args: dict[str, Any], cache: RequestCache, progress: b
     try:
         judge_settings = JudgeSettings(**settings)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(f"--judge_args: {'.'.join(map(str, first['loc']))}: {first['msg']}"
-                          ) from None
+        raise ConfigError(validation_message(exc, "--judge_args")) from None
     runner = GenerationRunner(make_model(name, model_args), cache, progress)
     return ModelJudge(runner, judge_settings)
 

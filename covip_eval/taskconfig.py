@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from benchmark import CONFIGS
+from benchmark.options import validation_message
 from covip_eval.errors import ConfigError
 from covip_eval.requests import GenParams
 
@@ -79,9 +80,7 @@ def load_task_file(path: Path) -> TaskConfig:
     try:
         config = TaskConfig(**data, source=str(path))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{path}: key '{key}': {first['msg']}") from None
+        raise ConfigError(validation_message(exc, str(path))) from None
     missing = [p for p in config.required_prompts() if p not in config.prompts]
     if missing:
         raise ConfigError(f"{path}: key 'prompts': missing {', '.join(missing)} "

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmark.errors import CovipError
+
 REQUIRED_KEYS = ("results", "config", "judge", "prompts", "datasets", "date")
 
 
-class ResultFileError(ValueError):
+class ResultFileError(CovipError):
     """A result file that cannot be read or used; the message names the file."""
 
 

@@ -11,9 +11,9 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from benchmark import load_benchmark  # noqa: E402
-from covip_eval.building import cag_request, caption_request  # noqa: E402
 from covip_eval.models.tiny_random import TinyRandomModel  # noqa: E402
 from covip_eval.prompts import load_template  # noqa: E402
+from covip_eval.request_builder import cag_request, caption_request  # noqa: E402
 from covip_eval.requests import GenParams, ImagePart, TextPart  # noqa: E402
 from covip_eval.run import EvalSettings, evaluate  # noqa: E402
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from benchmark import DatasetError, load_benchmark
-from benchmark.cli import main as build_main
+from covip_eval.build_cli import main as build_main
 from benchmark.loading import _undecoded
 from benchmark.official import export_capeval, export_downstream, guess_name, import_capeval
 from benchmark.rows import RowReader

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from benchmark import load_benchmark
-from benchmark.build.validate import Rejected, parse_dialogue, parse_qas
+from benchmark.construction.validate import Rejected, parse_dialogue, parse_qas
 from benchmark.mini.appearance import sample_appearance
 from benchmark.mini.render import context_image, draw_sprite, sample_view
 from benchmark.records import ImageData
 from benchmark.storage import read_manifest
 from covip_eval.build_cli import main
-from covip_eval.models.image_generation import SceneJob, make_image_generator
-from covip_eval.pipeline import rejections_path
+from covip_eval.construction.image_generation import SceneJob, make_image_generator
+from covip_eval.construction.pipeline import rejections_path
 from tests.fake_providers import FakeProviders
 
 VALID_DIALOGUES = [
@@ -69,13 +69,13 @@ def _replies(tmp: Path, name: str, replies: list[str]) -> str:
 def test_end_to_end_with_scripted_models(concepts: Path, tmp_path: Path) -> None:
     out = tmp_path / "bench"
     code = main(["pipeline", "--concepts", str(concepts), "--out", str(out),
-                 "--dialogue-model", "scripted", "--dialogue-args",
+                 "--dialogue_model", "scripted", "--dialogue_args",
                  _replies(tmp_path, "d", VALID_DIALOGUES * 3 + BAD_DIALOGUES),
-                 "--qa-model", "scripted", "--qa-args", _replies(tmp_path, "q",
+                 "--qa_model", "scripted", "--qa_args", _replies(tmp_path, "q",
                                                                  [VALID_QAS] * 3 + BAD_QAS),
-                 "--filter-model", "scripted", "--filter-args",
+                 "--filter_model", "scripted", "--filter_args",
                  _replies(tmp_path, "f", ["yes", "Yes, it is.", "yes", "no"]),
-                 "--sizes", "1=3,2=2", "--max-retries", "6", "--diagnostic-items", "1"])
+                 "--sizes", "1=3,2=2", "--max_retries", "6", "--diagnostic_items", "1"])
     assert code == 0
     samples = load_benchmark(str(out), "capeval_qa").samples  # passes the data model's checks
     assert samples and all(s.query_image not in [c.image for c in s.context] for s in samples)
@@ -94,13 +94,13 @@ def test_end_to_end_with_scripted_models(concepts: Path, tmp_path: Path) -> None
     assert not (out / "lsd").exists()
     assert len(list(out.with_name("bench.scenes").glob("*.png"))) >= 5  # kept for a resume
     again = main(["pipeline", "--concepts", str(concepts), "--out", str(out),
-                  "--dialogue-model", "scripted", "--dialogue-args",
+                  "--dialogue_model", "scripted", "--dialogue_args",
                   _replies(tmp_path, "d", VALID_DIALOGUES * 3 + BAD_DIALOGUES),
-                  "--qa-model", "scripted", "--qa-args",
+                  "--qa_model", "scripted", "--qa_args",
                   _replies(tmp_path, "q", [VALID_QAS] * 3 + BAD_QAS),
-                  "--filter-model", "scripted", "--filter-args",
+                  "--filter_model", "scripted", "--filter_args",
                   _replies(tmp_path, "f", ["yes", "Yes, it is.", "yes", "no"]),
-                  "--sizes", "1=3,2=2", "--max-retries", "6"])
+                  "--sizes", "1=3,2=2", "--max_retries", "6"])
     assert again == 0
     usage = read_manifest(out)["usage"]
     assert usage["dialogue"]["called"] == 0 and usage["qa"]["called"] == 0  # all from cache
@@ -111,7 +111,7 @@ def test_tiny_random_garbage_is_rejected_and_nothing_written(concepts: Path,
                                                              tmp_path: Path, capsys) -> None:
     out = tmp_path / "garbage"
     code = main(["pipeline", "--concepts", str(concepts), "--out", str(out), "--sizes", "1=1",
-                 "--max-retries", "0", "--filter-model", "tiny-random"])
+                 "--max_retries", "0", "--filter_model", "tiny-random"])
     assert code == 2 and not out.exists()
     assert "no sample passed validation" in capsys.readouterr().err
     rejections = rejections_path(out).read_text().splitlines()
@@ -122,8 +122,8 @@ def test_estimate_needs_no_key_and_makes_no_call(concepts: Path, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     assert main(["pipeline", "--concepts", str(concepts), "--out", str(tmp_path / "x"),
-                 "--image-generator", "gpt-image-1", "--dialogue-model", "gpt-4o",
-                 "--dialogue-args", "model=gpt-4o", "--sizes", "1=10,2=10", "--estimate"]) == 0
+                 "--image_generator", "gpt-image-1", "--dialogue_model", "gpt-4o",
+                 "--dialogue_args", "model=gpt-4o", "--sizes", "1=10,2=10", "--estimate"]) == 0
     table = {row["stage"]: row for row in json.loads(capsys.readouterr().out)}
     assert table["scene"]["calls"] == 20 and table["dialogue"]["cost_usd"] > 0
     assert not (tmp_path / "x").exists()

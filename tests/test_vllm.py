@@ -22,8 +22,8 @@ import pytest
 pytest.importorskip("vllm")
 pytestmark = pytest.mark.vllm
 
-from covip_eval.models.tiny_random import save_tiny_random  # noqa: E402
 from covip_eval.run import EvalSettings, evaluate, make_model  # noqa: E402
+from covip_eval.tiny_models import save_tiny_random  # noqa: E402
 
 ENGINE_ARGS = {"max_model_len": 16384, "kv_cache_memory_bytes": 256 * 2**20,
                "dtype": "float32", "limit_images": 16, "enable_chunked_prefill": False}
@@ -88,8 +88,8 @@ def test_offline_engine_through_the_evaluator(model_dir: Path, small_dataset: Pa
 
 def test_offline_engine_is_deterministic_and_refuses_too_many_images(model_dir, small_dataset):
     from benchmark import load_benchmark
-    from covip_eval.building import caption_request
     from covip_eval.prompts import load_template
+    from covip_eval.request_builder import caption_request
     from covip_eval.requests import GenParams
 
     model = make_model("vllm", {"pretrained": str(model_dir), **ENGINE_ARGS, "limit_images": 8})

@@ -1,5 +1,5 @@
 """Model adapters: one module each, registered lazily in `covip_eval.registry.MODELS`."""
 
-from covip_eval.models.base import Capabilities, ModelAdapter, parse_model_args
+from covip_eval.models.base import Capabilities, ModelAdapter
 
-__all__ = ["Capabilities", "ModelAdapter", "parse_model_args"]
+__all__ = ["Capabilities", "ModelAdapter"]

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from benchmark.options import validation_message
 from covip_eval.errors import ConfigError
 from covip_eval.requests import ChatRequest, Generation
 
@@ -46,9 +47,8 @@ class ModelAdapter(ABC):
         try:
             self.options = self.Options(**model_args)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            key = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(f"--model_args for {self.name!r}: {key}: {first['msg']}") from None
+            raise ConfigError(validation_message(exc, f"--model_args for {self.name!r}")
+                              ) from None
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -84,28 +84,3 @@ class ModelAdapter(ABC):
 
     def close(self) -> None:
         """Release what the model holds (engines, sessions)."""
-
-
-def _coerce(value: str) -> Any:
-    lowered = value.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("none", "null"):
-        return None
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    return value
-
-
-def parse_model_args(text: str | None) -> dict[str, Any]:
-    """`k=v,k2=v2` into a dict with ints, floats and booleans recognised."""
-    args: dict[str, Any] = {}
-    for item in filter(None, (text or "").split(",")):
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"bad argument {item!r}: expected key=value")
-        args[key.strip()] = _coerce(value.strip())
-    return args

@@ -21,11 +21,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from benchmark import Concept, ImageData
-from covip_eval.building import Hints
 from covip_eval.errors import ConfigError
 from covip_eval.models.base import Capabilities, ModelAdapter
-from covip_eval.models.visual_match import dominant_colours, hue_signature, presence_score
+from covip_eval.request_builder import Hints
 from covip_eval.requests import ChatRequest, Generation
+from covip_eval.visual_match import dominant_colours, hue_signature, presence_score
 
 _USER_TURN = re.compile(r"^\s*user\s*:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
 

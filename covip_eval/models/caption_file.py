@@ -21,9 +21,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from covip_eval.building import Hints
 from covip_eval.errors import ConfigError
 from covip_eval.models.base import Capabilities, ModelAdapter
+from covip_eval.request_builder import Hints
 from covip_eval.requests import ChatRequest, Generation
 
 

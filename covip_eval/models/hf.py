@@ -59,7 +59,7 @@ def to_hf_messages(request: ChatRequest) -> tuple[list[dict[str, Any]], list[Any
 def load_processor(path: str, revision: str | None = None, trust_remote_code: bool = False
                    ) -> Any:
     """A model's processor, left-padding; a `tiny-random` folder gets its offline processor."""
-    from covip_eval.models.tiny_random import MARKER, load_tiny_processor
+    from covip_eval.tiny_models import MARKER, load_tiny_processor
 
     if (Path(path) / MARKER).exists():
         processor = load_tiny_processor(Path(path))

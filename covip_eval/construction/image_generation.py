@@ -1,6 +1,6 @@
 """Image generators for the construction pipeline: one scene from several concept photos.
 
-- `offline`: the compositor of `benchmark.build.compose` (no model, no key).
+- `offline`: the compositor of `benchmark.construction.compose` (no model, no key).
 - `gpt-image-1` (or any OpenAI image model): the image edit endpoint with several input images.
 - a Gemini image model (name starting with `gemini`): generate_content with image output.
 
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from benchmark.build.compose import compose_scene
+from benchmark.construction.compose import compose_scene
 from benchmark.records import ImageData
 from covip_eval.errors import ConfigError
 from covip_eval.models.api_base import classify, import_sdk

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from string import Template
 
+from benchmark.errors import CovipError
 from benchmark.records import CANNOT_DETERMINE, QA
 
 PLACEHOLDER = "{NAME}"
@@ -21,7 +22,7 @@ PROMPTS = Path(__file__).parent / "prompts"
 _TURN = re.compile(r"^\s*\**(User|Model)\**\s*:\s*(.*)$", re.IGNORECASE)
 
 
-class Rejected(ValueError):
+class Rejected(CovipError):
     """Generated text that fails validation; str() is the reason."""
 
 

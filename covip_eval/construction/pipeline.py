@@ -18,8 +18,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from benchmark.build.sources import ConceptSource, read_concepts
-from benchmark.build.validate import (
+from benchmark.construction.sources import ConceptSource, read_concepts
+from benchmark.construction.validate import (
     PLACEHOLDER,
     Rejected,
     parse_dialogue,
@@ -35,8 +35,8 @@ from benchmark.rows import RowReader, sample_to_row
 from benchmark.storage import AtomicFolder, write_config, write_manifest
 from covip_eval.aliases import cost_estimate
 from covip_eval.cache import RequestCache
+from covip_eval.construction.image_generation import SceneJob, make_image_generator
 from covip_eval.generation import GenerationRunner
-from covip_eval.models.image_generation import SceneJob, make_image_generator
 from covip_eval.requests import ChatRequest, GenParams, ImagePart, Message, TextPart
 
 SAMPLING = GenParams(max_new_tokens=700, temperature=0.7, top_p=0.9)
@@ -192,7 +192,7 @@ def _scene_store(settings: PipelineSettings) -> Path:
 
 
 def _generate_scenes(generator, jobs: list[SceneJob], store: Path) -> list:
-    from covip_eval.models.image_generation import SceneResult
+    from covip_eval.construction.image_generation import SceneResult
     from covip_eval.requests import stable_hash
 
     keys = [stable_hash({"generator": generator.identity, "prompt": j.prompt, "seed": j.seed,

@@ -1,0 +1,159 @@
+"""Tiny random-weight Qwen3-VL models with an offline processor, built locally.
+
+They have the real architecture (vision tower, deepstack, M-RoPE) at toy sizes, a byte-level
+tokenizer with the Qwen special tokens, and an image-only processor (no video processor, so
+no torchvision). Their text is noise; they exist to run the real transformers code path with no
+hub and no weights: smoke runs, tests, and the trainer's tests.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from benchmark.loading import cache_dir
+from benchmark.storage import AtomicFolder
+
+FACTORY_VERSION = "3"
+SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>",
+                  "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
+MARKER = "covip_tiny_random.json"
+TINY_TEXT = {
+    "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+    "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 32,
+    "max_position_embeddings": 32768, "initializer_range": 0.5,
+    "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
+                        "mrope_section": [8, 4, 4], "mrope_interleaved": True},
+}
+TINY_VISION = {
+    "depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "patch_size": 16,
+    "spatial_merge_size": 2, "temporal_patch_size": 2, "out_hidden_size": 64,
+    "deepstack_visual_indexes": [1], "num_position_embeddings": 64,
+}
+CHAT_TEMPLATE = Path(__file__).parent / "data" / "qwen3_vl_chat_template.jinja"
+
+
+def _byte_symbols() -> list[str]:
+    """The byte-level BPE alphabet: printable bytes stand for themselves, the other bytes are
+    shifted past 255 so that every byte has a visible symbol."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAC + 1), *range(0xAE, 0xFF + 1)]
+    symbols, shift = {}, 0
+    for byte in range(256):
+        if byte in printable:
+            symbols[byte] = chr(byte)
+        else:
+            symbols[byte] = chr(256 + shift)
+            shift += 1
+    return [symbols[b] for b in range(256)]
+
+
+def _byte_tokenizer():
+    from transformers import Qwen2Tokenizer
+
+    vocab = {symbol: i for i, symbol in enumerate(_byte_symbols())}
+    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], unk_token=None,
+                               bos_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    tokenizer.add_special_tokens({"additional_special_tokens": list(SPECIAL_TOKENS)})
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def processor_class():
+    """Qwen3-VL's processor with only an image processor and a tokenizer."""
+    from transformers import Qwen3VLProcessor
+
+    class TinyQwen3VLProcessor(Qwen3VLProcessor):
+        def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+            super().__init__(image_processor, tokenizer, None, chat_template=chat_template)
+
+    return TinyQwen3VLProcessor
+
+
+def build_processor(max_pixels: int = 64 * 64 * 4):
+    from transformers.models.qwen2_vl import Qwen2VLImageProcessorPil
+
+    image_processor = Qwen2VLImageProcessorPil(
+        patch_size=16, merge_size=2, temporal_patch_size=2,
+        size={"shortest_edge": 32 * 32, "longest_edge": max_pixels},
+    )
+    return processor_class()(image_processor, _byte_tokenizer(),
+                             chat_template=CHAT_TEMPLATE.read_text())
+
+
+def random_qwen3vl(tokenizer, text_config: dict, vision_config: dict, *, tie: bool,
+                   device: str = "cpu", dtype: str = "float32"):
+    """A Qwen3-VL with random weights, its special token ids taken from `tokenizer`."""
+    import torch
+    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
+
+    ids = {name: tokenizer.convert_tokens_to_ids(tok) for name, tok in (
+        ("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>"),
+        ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>"),
+    )}
+    config = Qwen3VLConfig(
+        text_config={**text_config, "pad_token_id": tokenizer.pad_token_id,
+                     "eos_token_id": tokenizer.eos_token_id},
+        vision_config=vision_config, tie_word_embeddings=tie, **ids)
+    with torch.device(device):
+        model = Qwen3VLForConditionalGeneration._from_config(config, dtype=getattr(torch, dtype))
+    model.eval()
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def build_model(tokenizer, seed: int):
+    import torch
+
+    torch.manual_seed(seed)
+    return random_qwen3vl(tokenizer, TINY_TEXT | {"vocab_size": len(tokenizer)}, TINY_VISION,
+                          tie=True)
+
+
+def tiny_random_path(seed: int = 0) -> Path:
+    """The folder of the tiny model for `seed`, built on first use."""
+    folder = cache_dir() / "models" / f"tiny-random-qwen3vl-v{FACTORY_VERSION}-seed{seed}"
+    if not (folder / MARKER).exists():
+        with AtomicFolder(folder, overwrite=True) as tmp:
+            save_tiny_random(tmp, seed)
+    return folder
+
+
+def servable_processor(processor):
+    """The same processor as the standard Qwen3-VL one (with a video processor), which servers
+    such as vLLM load with AutoProcessor. Needs an importable torchvision."""
+    from transformers import Qwen3VLProcessor
+    from transformers.models.qwen3_vl import Qwen3VLVideoProcessor
+
+    video = Qwen3VLVideoProcessor(patch_size=16, merge_size=2, temporal_patch_size=2)
+    return Qwen3VLProcessor(processor.image_processor, processor.tokenizer, video,
+                            chat_template=processor.chat_template)
+
+
+def save_tiny_random(folder: Path, seed: int = 0, servable: bool = False) -> Path:
+    """Write the tiny model and its processor; `servable` writes the standard Qwen3-VL
+    processor instead of the image-only one (see `servable_processor`)."""
+    processor = build_processor()
+    model = build_model(processor.tokenizer, seed)
+    model.save_pretrained(folder)
+    (servable_processor(processor) if servable else processor).save_pretrained(folder)
+    (folder / MARKER).write_text(json.dumps({"factory_version": FACTORY_VERSION, "seed": seed}))
+    return folder
+
+
+def load_tiny_processor(folder: Path) -> Any:
+    """The offline processor of a folder written by `save_tiny_random`."""
+    from transformers.models.qwen2_vl import Qwen2VLImageProcessorPil
+
+    from_folder = Qwen2VLImageProcessorPil.from_pretrained(str(folder))
+    tokenizer = _tokenizer_from(folder)
+    return processor_class()(from_folder, tokenizer, chat_template=CHAT_TEMPLATE.read_text())
+
+
+def _tokenizer_from(folder: Path):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    tokenizer.padding_side = "left"
+    return tokenizer
