@@ -10,13 +10,14 @@ per training step, over every generation of the step.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from benchmark import QA
-from covip_eval.judges import Judge, MCQAItem
+from benchmark import CapEvalSample
+from covip_eval.judges import Judge
+from covip_eval.scoring import CapEvalMCQAScorer, score_outputs
 from tasks.metrics import tokens
 
 
@@ -26,12 +27,6 @@ class RewardWeights:
     negative: float = 1.0
     degenerate: float = 1.0
     repetition_threshold: float = 0.5
-
-
-def qa_items(sample_qas: str) -> list[tuple[QA, bool]]:
-    """(question, is it about a present concept) from the dataset column `qa_items`."""
-    return [(QA(q["id"], q["question"], tuple(q["options"]), q["correct_answer"]), q["positive"])
-            for q in json.loads(sample_qas)]
 
 
 def repeats_itself(text: str, threshold: float) -> bool:
@@ -50,25 +45,32 @@ def completion_text(completion: Any) -> str:
 
 
 class CaptionReward:
-    """Computes the three terms for a step's completions, judging each caption once."""
+    """Computes the three terms for a step's completions, judging each caption once.
 
-    def __init__(self, judge: Judge, weights: RewardWeights, max_completion_length: int):
+    Captions are scored exactly as CapEval-QA scores them (the same scorer, the same judge
+    items): the positive term counts the correct answers on present concepts, the negative
+    term the questions on absent concepts not answered D (a parse failure leaks too)."""
+
+    def __init__(self, judge: Judge, weights: RewardWeights, max_completion_length: int,
+                 samples: Mapping[str, CapEvalSample]):
         self.judge, self.weights = judge, weights
         self.max_completion_length = max_completion_length
-        self._memo: dict[tuple[str, str], tuple[float, float, float]] = {}
+        self.samples = samples
+        self.scorer = CapEvalMCQAScorer()
+        self._memo: dict[tuple[str, str], tuple[float, float]] = {}
         self.judge_seconds = 0.0
 
-    def terms(self, completions: Sequence[Any], qa_columns: Sequence[str],
+    def terms(self, completions: Sequence[Any], sample_ids: Sequence[str],
               completion_ids: Sequence[Sequence[int]] | None) -> list[tuple[float, float, float]]:
         texts = [completion_text(c) for c in completions]
-        keys = list(zip(texts, qa_columns))
+        keys = list(zip(texts, sample_ids))
         missing = [k for k in dict.fromkeys(keys) if k not in self._memo]
         if missing:  # a new step: keep only this step's judgements
             self._memo = {k: v for k, v in self._memo.items() if k in set(keys)}
             self._judge(missing)
         out = []
         for i, key in enumerate(keys):
-            positive, negative, _ = self._memo[key]
+            positive, negative = self._memo[key]
             length = len(completion_ids[i]) if completion_ids is not None else 0
             degenerate = (repeats_itself(key[0], self.weights.repetition_threshold)
                           or length >= self.max_completion_length)
@@ -76,32 +78,22 @@ class CaptionReward:
         return out
 
     def _judge(self, keys: list[tuple[str, str]]) -> None:
-        import time
-
-        items, owners = [], []
-        for n, (text, column) in enumerate(keys):
-            for qa, positive in qa_items(column):
-                items.append(MCQAItem(text, qa))
-                owners.append((n, qa, positive))
         start = time.perf_counter()
-        verdicts = self.judge.answer_mcqa(items)  # one batched call for the whole step
+        scores = score_outputs([(self.scorer, self.samples[sample_id], text)
+                                for text, sample_id in keys], self.judge)  # one judge call
         self.judge_seconds += time.perf_counter() - start
-        scores = [[0.0, 0.0, 0] for _ in keys]
-        for (n, qa, positive), verdict in zip(owners, verdicts):
-            if positive:
-                scores[n][0] += self.weights.positive * (verdict.answer == qa.correct_answer)
-            else:
-                scores[n][1] += verdict.answer != "D"  # a parse failure leaks too
-                scores[n][2] += 1
-        for key, (pos, leaked, n_neg) in zip(keys, scores):
-            neg = -self.weights.negative * leaked / n_neg if n_neg else 0.0
-            self._memo[key] = (pos, neg, 0.0)
+        for key, score in zip(keys, scores):
+            correct = score.metrics["acc_pos"][0]
+            kept, n_negative = score.metrics["acc_neg"]
+            leaked = n_negative - kept
+            negative = -self.weights.negative * leaked / n_negative if n_negative else 0.0
+            self._memo[key] = (self.weights.positive * correct, negative)
 
     def reward_functions(self) -> list:
         """Three TRL reward functions (positive, negative, degenerate) sharing this object."""
         def make(index: int, name: str):
-            def reward(prompts, completions, qa_items, completion_ids=None, **_: Any):
-                return [t[index] for t in self.terms(completions, qa_items, completion_ids)]
+            def reward(prompts, completions, sample_id, completion_ids=None, **_: Any):
+                return [t[index] for t in self.terms(completions, sample_id, completion_ids)]
 
             reward.__name__ = name
             return reward

@@ -9,6 +9,7 @@ from typing import Any
 
 from covip_eval.cache import RequestCache
 from covip_eval.errors import MissingDependencyError
+from covip_eval.registry import make_judge
 from coviP_train.config import TrainConfig
 from coviP_train.data import build_prompts
 from coviP_train.reward import CaptionReward, RewardWeights
@@ -66,8 +67,6 @@ def build_trainer(config: TrainConfig, model: Any = None, processor: Any = None
     from datasets import Dataset
     from peft import LoraConfig
 
-    from covip_eval.run import make_judge
-
     if model is None or processor is None:
         model, processor = load_model_and_processor(config)
     prompts = build_prompts(config.dataset, config.limit, config.max_images, config.max_pixels,
@@ -77,7 +76,7 @@ def build_trainer(config: TrainConfig, model: Any = None, processor: Any = None
     reward = CaptionReward(judge, RewardWeights(config.reward_positive, config.reward_negative,
                                                 config.reward_degenerate,
                                                 config.repetition_threshold),
-                           config.max_completion_length)
+                           config.max_completion_length, prompts.samples)
     peft_config = None
     if config.use_lora:
         peft_config = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,

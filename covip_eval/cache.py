@@ -18,13 +18,15 @@ from covip_eval.requests import ChatRequest, Generation, stable_hash
 SCHEMA_VERSION = 1
 
 
-def request_key(identity: dict[str, Any], request: ChatRequest, hint_fingerprint: str | None
+def request_key(identity: dict[str, Any], request: ChatRequest, truth_fingerprint: str | None
                 ) -> str:
+    """What identifies a generation: the model, the request by content, and the ground truth
+    for the adapters that read it."""
     return stable_hash({
         "schema": SCHEMA_VERSION,
         "model": identity,
         "request": request.canonical(),
-        "hints": hint_fingerprint,
+        "ground_truth": truth_fingerprint,
     })
 
 

@@ -1,62 +1,105 @@
-"""The evaluation pipeline, one direction only:
+"""The evaluation, one direction only:
 
 samples -> requests (caption / direct / CAG stage 1) -> generations (cached) -> CAG stage 2
 -> judge items, batched across the whole run -> per-sample scores -> aggregates.
+
+Each sample of each task is one immutable `SampleRecord`; every stage returns new records
+with its part filled in, so a record always says how far its sample got and why it stopped.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
 from benchmark import LoadedDataset, Sample, load_benchmark
 from benchmark.options import validation_message
 from covip_eval.aggregate import bootstrap_stderr, ratio
-from covip_eval.errors import ConfigError, CovipError, UnknownNameError
+from covip_eval.errors import ConfigError
 from covip_eval.generation import GenerationRunner
 from covip_eval.judges.base import Judge
-from covip_eval.prompts import PromptTemplate, load_template
-from covip_eval.registry import SCORERS
+from covip_eval.prompts import PromptTemplate
+from covip_eval.registry import scorer_class
 from covip_eval.request_builder import cag_request, caption_request, direct_request
 from covip_eval.requests import ChatRequest, Generation, GenParams
-from covip_eval.scorers import SampleScore, Scorer
+from covip_eval.scoring import SampleScore, score_outputs
 from covip_eval.taskconfig import GenerationConfig, TaskConfig
 
+Mode = Literal["caption", "direct", "cag"]
 
-@dataclass
+
+@dataclass(frozen=True)
+class SampleRecord:
+    """One sample of one task, as far as the evaluation has taken it.
+
+    `first_request` is the direct request, or the caption request (CapEval-QA, and stage 1 of
+    CAG); `second_request` is CAG's stage 2. The final output is the one that is scored."""
+
+    index: int
+    sample: Sample
+    mode: Mode
+    first_request: ChatRequest
+    first_output: Generation | None = None
+    second_request: ChatRequest | None = None
+    second_output: Generation | None = None
+    score: SampleScore | None = None
+
+    @property
+    def caption(self) -> Generation | None:
+        return self.first_output if self.mode != "direct" else None
+
+    @property
+    def final_request(self) -> ChatRequest | None:
+        return self.second_request if self.mode == "cag" else self.first_request
+
+    @property
+    def final_output(self) -> Generation | None:
+        return self.second_output if self.mode == "cag" else self.first_output
+
+    @property
+    def failure(self) -> str | None:
+        """Why this sample has no response to score, or None."""
+        caption = self.caption
+        if caption is not None and not caption.ok:
+            return f"caption failed: {caption.error}"
+        output = self.final_output
+        return "not generated" if output is None else output.error
+
+    @property
+    def response(self) -> str:
+        output = self.final_output
+        return (output.text or "") if output is not None else ""
+
+
+@dataclass(frozen=True)
 class TaskRun:
-    """One task's samples, prompts and, as the pipeline advances, outputs and scores."""
+    """One task's settings and its sample records."""
 
     config: TaskConfig
     dataset: LoadedDataset
-    samples: tuple[Sample, ...]
     prompts: dict[str, PromptTemplate]
-    captions: list[Generation | None] = field(default_factory=list)
-    finals: list[Generation] = field(default_factory=list)
-    requests: list[ChatRequest] = field(default_factory=list)
-    scores: list[SampleScore | None] = field(default_factory=list)
+    records: tuple[SampleRecord, ...]
 
     @property
     def name(self) -> str:
         return self.config.task
 
-    def failure(self, i: int) -> str | None:
-        caption = self.captions[i] if self.captions else None
-        if caption is not None and not caption.ok:
-            return f"caption failed: {caption.error}"
-        return self.finals[i].error
+    @property
+    def samples(self) -> tuple[Sample, ...]:
+        return tuple(r.sample for r in self.records)
 
-    def text(self, i: int) -> str:
-        return self.finals[i].text or ""
+    def with_records(self, records: Iterable[SampleRecord]) -> TaskRun:
+        return replace(self, records=tuple(records))
 
 
 def prepare_runs(configs: Iterable[TaskConfig], dataset_override: str | None,
-                 limit: int | None, progress: bool) -> list[TaskRun]:
+                 limit: int | None, seed: int, gen_overrides: dict[str, Any],
+                 progress: bool) -> list[TaskRun]:
+    """Load each task's dataset (once per dataset) and build its first-stage requests."""
     loaded: dict[tuple[str, str], LoadedDataset] = {}
     runs = []
     for config in configs:
@@ -66,17 +109,22 @@ def prepare_runs(configs: Iterable[TaskConfig], dataset_override: str | None,
             loaded[key] = load_benchmark(spec, config.dataset_config, progress=progress)
         dataset = loaded[key]
         _check_scorer(config)
-        base = Path(config.source).parent if config.source else None
-        prompts = {role: load_template(ref, base) for role, ref in config.prompts.items()}
+        prompts = config.prompt_templates()
         samples = dataset.samples[:limit] if limit is not None else dataset.samples
-        runs.append(TaskRun(config, dataset, samples, prompts))
+        if config.mode == "direct":
+            params = _params(config.generation, gen_overrides, seed)
+            first = [direct_request(s, prompts, params) for s in samples]
+        else:
+            params = _params(config.caption_generation, gen_overrides, seed)
+            first = [caption_request(s, prompts, params) for s in samples]
+        records = tuple(SampleRecord(i, s, config.mode, r)
+                        for i, (s, r) in enumerate(zip(samples, first)))
+        runs.append(TaskRun(config, dataset, prompts, records))
     return runs
 
 
 def _check_scorer(config: TaskConfig) -> None:
-    if config.scorer not in SCORERS:
-        raise UnknownNameError("scorer", config.scorer, SCORERS)
-    produced = SCORERS[config.scorer].metrics
+    produced = scorer_class(config.scorer).metrics
     unknown = [m for m in config.metrics if m not in produced]
     if unknown:
         raise ConfigError(f"{config.source}: key 'metrics': {', '.join(unknown)} not produced by "
@@ -91,99 +139,63 @@ def _params(gen: GenerationConfig, overrides: dict[str, Any], seed: int) -> GenP
     return merged.params(seed)
 
 
+def _run_stage(runs: list[TaskRun], runner: GenerationRunner, desc: str,
+               request_of: Callable[[TaskRun, SampleRecord], ChatRequest | None],
+               fill: Callable[[SampleRecord, Generation], SampleRecord]) -> list[TaskRun]:
+    """Send every record's request of this stage (all tasks together: identical requests, such
+    as a caption shared by several tasks, are generated once) and fill in the outputs."""
+    asked = [(r, k, request) for r, run in enumerate(runs) for k, record in enumerate(run.records)
+             if (request := request_of(run, record)) is not None]
+    outputs = runner.run([request for _, _, request in asked], desc) if asked else []
+    records = [list(run.records) for run in runs]
+    for (r, k, _), output in zip(asked, outputs, strict=True):
+        records[r][k] = fill(records[r][k], output)
+    return [run.with_records(rs) for run, rs in zip(runs, records)]
+
+
 def generate_outputs(runs: list[TaskRun], runner: GenerationRunner, seed: int,
-                     gen_overrides: dict[str, Any]) -> None:
-    """Stage 1 for every task at once (captions shared by content), then CAG stage 2."""
-    first: list[ChatRequest] = []
-    for run in runs:
-        start = len(first)
-        caption_params = _params(run.config.caption_generation, gen_overrides, seed)
-        answer_params = _params(run.config.generation, gen_overrides, seed)
-        for sample in run.samples:
-            if run.config.mode == "direct":
-                first.append(direct_request(sample, run.prompts, answer_params))
-            else:
-                first.append(caption_request(sample, run.prompts, caption_params))
-        run.requests = first[start:]
-    outputs = iter(runner.run(first, "generating (captions, direct answers)"))
-    for run in runs:
-        stage_one = [next(outputs) for _ in run.samples]
-        if run.config.mode == "direct":
-            run.finals = stage_one
-        elif run.config.mode == "caption":
-            run.captions, run.finals = stage_one, stage_one
-        else:
-            run.captions = list(stage_one)
-    _generate_cag(runs, runner, seed, gen_overrides)
+                     gen_overrides: dict[str, Any]) -> list[TaskRun]:
+    """Stage 1 for every task at once, then CAG's stage 2 where the caption succeeded."""
+    runs = _run_stage(runs, runner, "generating (captions, direct answers)",
+                      lambda run, record: record.first_request,
+                      lambda record, output: replace(record, first_output=output))
+    runs = [_with_second_requests(run, seed, gen_overrides) if run.config.mode == "cag" else run
+            for run in runs]
+    return _run_stage(runs, runner, "generating (CAG answers)",
+                      lambda run, record: record.second_request,
+                      lambda record, output: replace(record, second_output=output))
 
 
-def _generate_cag(runs: list[TaskRun], runner: GenerationRunner, seed: int,
-                  gen_overrides: dict[str, Any]) -> None:
-    second: list[ChatRequest] = []
-    slots: list[tuple[TaskRun, int]] = []
-    for run in runs:
-        if run.config.mode != "cag":
-            continue
-        params = _params(run.config.generation, gen_overrides, seed)
-        run.finals = [Generation.failed("not generated")] * len(run.samples)
-        for i, (sample, caption) in enumerate(zip(run.samples, run.captions)):
-            if caption is not None and caption.ok:
-                run.requests[i] = cag_request(sample, run.prompts, caption.text or "", params)
-                second.append(run.requests[i])
-                slots.append((run, i))
-    if second:
-        for (run, i), generation in zip(slots, runner.run(second, "generating (CAG answers)")):
-            run.finals[i] = generation
+def _with_second_requests(run: TaskRun, seed: int, gen_overrides: dict[str, Any]) -> TaskRun:
+    """CAG's stage 2: the conversation with the caption as the assistant's turn."""
+    params = _params(run.config.generation, gen_overrides, seed)
+
+    def second(record: SampleRecord) -> SampleRecord:
+        caption = record.caption
+        if caption is None or not caption.ok:
+            return record
+        request = cag_request(record.sample, run.prompts, caption.text or "", params)
+        return replace(record, second_request=request)
+
+    return run.with_records(second(record) for record in run.records)
 
 
-@dataclass(frozen=True)
-class _Slice:
-    """Where one sample's judge items sit in the run-wide list of their kind."""
-
-    run: TaskRun
-    index: int
-    scorer: Scorer
-    start: int
-    count: int
-
-
-def score_runs(runs: list[TaskRun], judge: Judge | None) -> None:
-    """Score every task; judge items of all tasks go to the judge in one call per kind."""
-    pending: dict[str, list] = {"mcqa": [], "lar": []}
-    slices: list[_Slice] = []
-    for run in runs:
-        scorer: Scorer = SCORERS[run.config.scorer]()
-        run.scores = [None] * len(run.samples)
-        for i, sample in enumerate(run.samples):
-            if run.failure(i) is not None:
-                continue  # reported with its reason, never scored
-            items = scorer.judge_items(sample, run.text(i))
-            queue = pending[scorer.judge_kind] if scorer.judge_kind else []
-            slices.append(_Slice(run, i, scorer, len(queue), len(items)))
-            queue.extend(items)
-    verdicts = _judge_all(pending, judge)
-    for part in slices:
-        kind = part.scorer.judge_kind
-        mine = verdicts[kind][part.start:part.start + part.count] if kind else []
-        part.run.scores[part.index] = part.scorer.score(part.run.samples[part.index],
-                                                        part.run.text(part.index), mine)
-
-
-def _judge_all(pending: dict[str, list], judge: Judge | None) -> dict[str, list]:
-    calls: dict[str, Callable] = {}
-    if judge is not None:
-        calls = {"mcqa": judge.answer_mcqa, "lar": judge.grade_lar}
-    verdicts: dict[str, list] = {}
-    for kind, items in pending.items():
-        if items and judge is None:
-            raise CovipError("these tasks need a judge: pass --judge (or --predict_only)")
-        verdicts[kind] = calls[kind](items) if items else []
-    return verdicts
+def score_runs(runs: list[TaskRun], judge: Judge | None) -> list[TaskRun]:
+    """Score every task; the judge items of all tasks go to the judge in one call."""
+    scorers = {run.name: scorer_class(run.config.scorer)() for run in runs}
+    to_score = [(r, k) for r, run in enumerate(runs) for k, record in enumerate(run.records)
+                if record.failure is None]  # failed samples are reported, never scored
+    scores = score_outputs([(scorers[runs[r].name], runs[r].records[k].sample,
+                             runs[r].records[k].response) for r, k in to_score], judge)
+    records = [list(run.records) for run in runs]
+    for (r, k), score in zip(to_score, scores, strict=True):
+        records[r][k] = replace(records[r][k], score=score)
+    return [run.with_records(rs) for run, rs in zip(runs, records)]
 
 
 def aggregate_run(run: TaskRun, seed: int) -> dict[str, dict[str, Any]]:
     """`{task: {...}, "task/n1": {...}}` metric rows with stderr and counts."""
-    scored = [(s, sc) for s, sc in zip(run.samples, run.scores) if sc is not None]
+    scored = [(r.sample, r.score) for r in run.records if r.score is not None]
     rows = {run.name: _row(run, scored, seed)}
     counts = sorted({s.n_concepts for s, _ in scored})
     if len(counts) > 1:
@@ -208,6 +220,5 @@ def _row(run: TaskRun, scored: list[tuple[Sample, SampleScore]], seed: int) -> d
 
 
 def failure_counts(run: TaskRun) -> dict[str, int]:
-    reasons = Counter(run.failure(i) for i in range(len(run.samples)))
-    reasons.pop(None, None)
+    reasons = Counter(r.failure for r in run.records if r.failure is not None)
     return {str(k)[:300]: v for k, v in reasons.most_common()}

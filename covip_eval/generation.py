@@ -42,11 +42,12 @@ class GenerationRunner:
     def __init__(self, adapter: ModelAdapter, cache: RequestCache, progress: bool = True):
         self.adapter, self.cache, self.progress = adapter, cache, progress
         self.stats = CallStats()
-        self._hints = adapter.capabilities.uses_hints
+        self._reads_truth = adapter.capabilities.reads_ground_truth
 
     def key(self, request: ChatRequest) -> str:
-        hint = request.hints.fingerprint() if self._hints and request.hints is not None else None
-        return request_key(self.adapter.identity, request, hint)
+        truth = request.ground_truth
+        fingerprint = truth.fingerprint() if self._reads_truth and truth is not None else None
+        return request_key(self.adapter.identity, request, fingerprint)
 
     def run(self, requests: Sequence[ChatRequest], desc: str) -> list[Generation]:
         from tqdm import tqdm

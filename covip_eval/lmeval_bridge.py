@@ -10,11 +10,11 @@ from typing import Any
 
 from benchmark import Sample, load_benchmark
 from covip_eval.cache import RequestCache
-from covip_eval.prompts import PromptTemplate, load_template
-from covip_eval.registry import SCORERS, TaskIndex
+from covip_eval.prompts import PromptTemplate
+from covip_eval.registry import TaskIndex, make_judge, scorer_class
 from covip_eval.request_builder import caption_request, direct_request
 from covip_eval.requests import ChatRequest, GenParams, ImagePart
-from covip_eval.scorers import SampleScore
+from covip_eval.scoring import score_outputs
 from covip_eval.taskconfig import TaskConfig
 
 IMAGE_PLACEHOLDER = "<image>"  # lm-eval's default, replaced in place by hf-multimodal
@@ -33,8 +33,7 @@ def _task(task: str) -> TaskConfig:
 
 @cache
 def _prompts(task: str) -> dict[str, PromptTemplate]:
-    config = _task(task)
-    return {role: load_template(ref) for role, ref in config.prompts.items()}
+    return _task(task).prompt_templates()
 
 
 def _sample(spec: str, task: str, doc: dict[str, Any]) -> Sample:
@@ -76,29 +75,16 @@ def system_instruction(task: str) -> str | None:
 def judge_filter(spec: str, task: str, judge: str, judge_args: dict[str, Any],
                  resps: list[list[str]], docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """All documents of the task judged in one batched call; each gets its metric parts."""
-    from covip_eval.run import make_judge
-
-    scorer = SCORERS[_task(task).scorer]()
-    texts = [r[0] if r else "" for r in resps]
-    samples = [_sample(spec, task, d) for d in docs]
-    items = [scorer.judge_items(s, t) for s, t in zip(samples, texts)]
-    flat = [i for group in items for i in group]
+    scorer = scorer_class(_task(task).scorer)()
+    jobs = [(scorer, _sample(spec, task, d), r[0] if r else "") for r, d in zip(resps, docs)]
     judge_role = make_judge(judge, dict(judge_args), RequestCache(None), progress=False)
-    verdicts = {"mcqa": judge_role.answer_mcqa, "lar": judge_role.grade_lar}[
-        scorer.judge_kind](flat) if flat else []
-    out, start = [], 0
-    for sample, text, group in zip(samples, texts, items):
-        score = scorer.score(sample, text, verdicts[start:start + len(group)])
-        start += len(group)
-        out.append(score.metrics)
-    return out
+    return [score.metrics for score in score_outputs(jobs, judge_role)]
 
 
 def score(spec: str, task: str, doc: dict[str, Any], text: str) -> dict[str, Any]:
     """Metric parts of a document whose scorer needs no judge (LSD, ITR)."""
-    scorer = SCORERS[_task(task).scorer]()
-    result: SampleScore = scorer.score(_sample(spec, task, doc), text, [])
-    return result.metrics
+    scorer = scorer_class(_task(task).scorer)()
+    return score_outputs([(scorer, _sample(spec, task, doc), text)], None)[0].metrics
 
 
 def ratio(items: list[tuple[float, float]]) -> float:

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from covip_eval.registry import SCORERS, TaskIndex
+from covip_eval.registry import TaskIndex, scorer_class
 from covip_eval.results import write_json_atomic
 
 TASKS = ("capeval_qa", "lsd_direct", "lar_direct", "itr_direct")
@@ -43,7 +43,7 @@ def _utils(tasks: dict[str, Any], dataset: str, judge: str, judge_args: dict[str
                   f"    return bridge.doc_to_text(DATASET, {task!r}, doc)",
                   "", "", f"def image_{task}(doc):",
                   f"    return bridge.doc_to_image(DATASET, {task!r}, doc)"]
-        if SCORERS[tasks[task].scorer].judge_kind:
+        if scorer_class(tasks[task].scorer).needs_judge:
             lines += ["", "", f"def judge_{task}(resps, docs):",
                       f"    return bridge.judge_filter(DATASET, {task!r}, JUDGE, JUDGE_ARGS, "
                       "resps, docs)",
@@ -86,7 +86,7 @@ def _task_yaml(config: Any) -> dict[str, Any]:
                          "higher_is_better": True} for m in config.metrics],
         "metadata": {"version": int(config.version)},
     }
-    if SCORERS[config.scorer].judge_kind:
+    if scorer_class(config.scorer).needs_judge:
         data["filter_list"] = [{"name": "judge", "filter": [
             {"function": "custom", "filter_fn": _Function(f"utils.judge_{task}")}]}]
     return data

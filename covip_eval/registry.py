@@ -1,20 +1,35 @@
-"""Registries: tasks (YAML files), models and judges (lazy, by import path), scorers.
+"""Registries: what a name on the command line or in a task file stands for.
 
-A model backend is one module plus one line in MODELS; it is imported only when asked for.
+Models, judges and scorers are tables of import strings, resolved only when a name is used, so
+importing this module imports no backend and fills nothing as a side effect. A plugin adds an
+entry with `register_model`, `register_judge` or `register_scorer`. The factories that turn a
+name and its arguments into an object live here too; tasks are the YAML files of `tasks/` and
+of every `--include_path`.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import ValidationError
+
+from benchmark.options import validation_message
+from covip_eval.aliases import aliases, resolve_alias
+from covip_eval.cache import RequestCache
 from covip_eval.errors import ConfigError, UnknownNameError
+from covip_eval.generation import GenerationRunner
+from covip_eval.judges.base import Judge
+from covip_eval.judges.llm import JudgeSettings, ModelJudge, split_judge_args
+from covip_eval.models.base import ModelAdapter
+from covip_eval.scoring import Scorer
 from covip_eval.taskconfig import TaskConfig, load_task_file
 from tasks import TASKS_DIR
 
-MODELS: dict[str, str] = {
+MODELS: dict[str, str | type[ModelAdapter]] = {
     "blind": "covip_eval.models.baselines:BlindModel",
     "text-only": "covip_eval.models.baselines:TextOnlyModel",
     "oracle": "covip_eval.models.baselines:OracleModel",
@@ -30,38 +45,89 @@ MODELS: dict[str, str] = {
     "vllm": "covip_eval.models.vllm_engine:VLLMModel",
 }
 
-JUDGES: dict[str, str] = {
+JUDGES: dict[str, str | type[Judge]] = {
     "lexical": "covip_eval.judges.lexical:LexicalJudge",
 }
 
-SCORERS: dict[str, Callable[..., Any]] = {}
+SCORERS: dict[str, str | type[Scorer]] = {
+    "capeval_mcqa": "covip_eval.scoring:CapEvalMCQAScorer",
+    "lsd_token_f1": "covip_eval.scoring:LSDScorer",
+    "lar_judge": "covip_eval.scoring:LARScorer",
+    "itr_keyword": "covip_eval.scoring:ITRScorer",
+}
+
+T = TypeVar("T")
 
 
-def register_scorer(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        SCORERS[name] = fn
-        return fn
+def _register(table: dict[str, Any], name: str, target: Any) -> Any:
+    if target is None:  # used as a decorator
+        def decorate(cls: T) -> T:
+            table[name] = cls
+            return cls
 
-    return decorate
-
-
-def import_object(path: str) -> Any:
-    module, _, attr = path.partition(":")
-    return getattr(importlib.import_module(module), attr)
+        return decorate
+    table[name] = target
+    return target
 
 
-def model_class(name: str) -> type:
-    if name not in MODELS:
-        from covip_eval.aliases import aliases
-
-        raise UnknownNameError("model", name, [*MODELS, *aliases()])
-    return import_object(MODELS[name])
+def register_model(name: str, target: str | type[ModelAdapter] | None = None) -> Any:
+    """`register_model("mine", "pkg.module:MyAdapter")`, or `@register_model("mine")` on a
+    class."""
+    return _register(MODELS, name, target)
 
 
-def judge_class(name: str) -> type:
-    if name not in JUDGES:
-        raise UnknownNameError("judge", name, [*JUDGES, *MODELS])
-    return import_object(JUDGES[name])
+def register_judge(name: str, target: str | type[Judge] | None = None) -> Any:
+    return _register(JUDGES, name, target)
+
+
+def register_scorer(name: str, target: str | type[Scorer] | None = None) -> Any:
+    return _register(SCORERS, name, target)
+
+
+def _resolve(table: dict[str, Any], kind: str, name: str,
+             known: Callable[[], Iterable[str]]) -> Any:
+    if name not in table:
+        raise UnknownNameError(kind, name, known())
+    target = table[name]
+    if isinstance(target, str):
+        module, _, attr = target.partition(":")
+        target = getattr(importlib.import_module(module), attr)
+    return target
+
+
+def model_class(name: str) -> type[ModelAdapter]:
+    return _resolve(MODELS, "model", name, lambda: [*MODELS, *aliases()])
+
+
+def judge_class(name: str) -> type[Judge]:
+    return _resolve(JUDGES, "judge", name, lambda: [*JUDGES, *MODELS])
+
+
+def scorer_class(name: str) -> type[Scorer]:
+    return _resolve(SCORERS, "scorer", name, lambda: SCORERS)
+
+
+def make_model(name: str, args: dict[str, Any]) -> ModelAdapter:
+    """An adapter by registered name or alias (an open-weights alias picks vLLM or hf)."""
+    adapter, adapter_args, note = resolve_alias(name, args)
+    if note:
+        print(f"coviP-eval: {note}", file=sys.stderr)
+    return model_class(adapter)(**adapter_args)
+
+
+def make_judge(name: str, args: dict[str, Any], cache: RequestCache, progress: bool) -> Judge:
+    """A registered judge by name, or the judge role played by any model (or alias)."""
+    if name in JUDGES:
+        return judge_class(name)(**args)
+    if name not in MODELS and name not in aliases():
+        judge_class(name)  # raises the "did you mean" error over judges and models
+    settings, model_args = split_judge_args(args)
+    try:
+        judge_settings = JudgeSettings(**settings)
+    except ValidationError as exc:
+        raise ConfigError(validation_message(exc, "--judge_args")) from None
+    runner = GenerationRunner(make_model(name, model_args), cache, progress)
+    return ModelJudge(runner, judge_settings)
 
 
 class TaskIndex:

@@ -9,38 +9,18 @@ the question as a new user turn.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal
 
-from benchmark import CapEvalSample, Sample
+from benchmark import Sample
 from covip_eval.prompts import PromptTemplate
 from covip_eval.requests import (
     ChatRequest,
     GenParams,
+    GroundTruth,
     ImagePart,
     Message,
     Part,
     TextPart,
-    stable_hash,
 )
-
-RequestKind = Literal["caption", "lsd", "lar", "itr"]
-
-
-@dataclass(frozen=True)
-class Hints:
-    """Ground truth passed beside a request, read only by baselines that declare it."""
-
-    kind: RequestKind
-    sample: Sample
-
-    def fingerprint(self) -> str:
-        return stable_hash({
-            "kind": self.kind,
-            "positives": list(self.sample.positive_indices),
-            "names": [c.name for c in self.sample.context],
-            "facts": [dict(c.facts) for c in self.sample.context],
-        })
 
 
 class _Parts:
@@ -81,22 +61,18 @@ def context_turn(sample: Sample, prompts: Mapping[str, PromptTemplate], instruct
     return Message("user", parts.done())
 
 
-def request_kind(sample: Sample) -> RequestKind:
-    return "caption" if isinstance(sample, CapEvalSample) else sample.task
-
-
 def caption_request(sample: Sample, prompts: Mapping[str, PromptTemplate], params: GenParams
                     ) -> ChatRequest:
     """The personalized caption request: CapEval-QA's, and stage 1 of CAG (the same request)."""
     turn = context_turn(sample, prompts, prompts["caption"].render())
-    return ChatRequest((turn,), params, hints=Hints("caption", sample))
+    return ChatRequest((turn,), params, ground_truth=GroundTruth.of(sample, caption=True))
 
 
 def direct_request(sample: Sample, prompts: Mapping[str, PromptTemplate], params: GenParams,
                    sample_index: int = 0) -> ChatRequest:
     system = Message("system", (TextPart(prompts["system"].render()),))
     turn = context_turn(sample, prompts, prompts["question"].render())
-    return ChatRequest((system, turn), params, sample_index, Hints(request_kind(sample), sample))
+    return ChatRequest((system, turn), params, sample_index, GroundTruth.of(sample))
 
 
 def cag_request(sample: Sample, prompts: Mapping[str, PromptTemplate], caption: str,
@@ -106,4 +82,4 @@ def cag_request(sample: Sample, prompts: Mapping[str, PromptTemplate], caption: 
     answer = Message("assistant", (TextPart(caption),))
     question = Message("user", (TextPart(prompts["question"].render()),))
     return ChatRequest((system, first, answer, question), params, sample_index,
-                       Hints(request_kind(sample), sample))
+                       GroundTruth.of(sample))

@@ -11,9 +11,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from benchmark import ImageData
+from benchmark import CapEvalSample, ImageData, Sample
 
 Role = Literal["system", "user", "assistant"]
+RequestKind = Literal["caption", "lsd", "lar", "itr"]
 
 
 @dataclass(frozen=True)
@@ -66,17 +67,40 @@ class GenParams:
 
 
 @dataclass(frozen=True)
-class ChatRequest:
-    """One generation: messages, settings, and which sample of a sampled decode it is.
+class GroundTruth:
+    """The benchmark sample a request was built from, and what it asks for.
 
-    `hints` carry ground truth for baselines that declare they use it (the oracle); real
-    adapters never see them, and they enter the cache key only for those baselines.
+    It rides beside the request for the few adapters that declare they read it
+    (`Capabilities.reads_ground_truth`: the oracle, a captions file looked up by sample id);
+    real adapters never see it, and it enters the cache key only for those adapters.
     """
+
+    kind: RequestKind
+    sample: Sample
+
+    @classmethod
+    def of(cls, sample: Sample, caption: bool = False) -> GroundTruth:
+        kind: RequestKind = "caption" if caption or isinstance(sample, CapEvalSample) \
+            else sample.task
+        return cls(kind, sample)
+
+    def fingerprint(self) -> str:
+        return stable_hash({
+            "kind": self.kind,
+            "positives": list(self.sample.positive_indices),
+            "names": [c.name for c in self.sample.context],
+            "facts": [dict(c.facts) for c in self.sample.context],
+        })
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One generation: messages, settings, and which sample of a sampled decode it is."""
 
     messages: tuple[Message, ...]
     params: GenParams = field(default_factory=GenParams)
     sample_index: int = 0
-    hints: Any = field(default=None, compare=False)
+    ground_truth: GroundTruth | None = field(default=None, compare=False)
 
     @property
     def images(self) -> tuple[ImageData, ...]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from benchmark import CapEvalSample, Sample
-from covip_eval.evaluator import TaskRun
+from covip_eval.evaluator import SampleRecord, TaskRun
 from covip_eval.requests import stable_hash
 
 
@@ -64,27 +64,34 @@ def partial_file(path: Path) -> Iterator[IO[str]]:
     os.replace(tmp, path)
 
 
-def sample_record(run: TaskRun, i: int) -> dict[str, Any]:
-    sample = run.samples[i]
-    request = run.requests[i] if run.requests else None
+def sample_record(run: TaskRun, record: SampleRecord) -> dict[str, Any]:
+    """One line of the samples file. `prompt_hash` is the request whose reply was scored;
+    `caption_prompt_hash` the caption request (CapEval-QA, and CAG's stage 1)."""
+    sample = record.sample
     target = _target(sample)
-    score = run.scores[i] if run.scores else None
-    caption = run.captions[i] if run.captions else None
+    score = record.score
+    output = record.final_output
+    text = output.text if output is not None else None
+    request = record.final_request
+    caption_request = record.first_request if record.mode != "direct" else None
     doc = {"sample_id": sample.sample_id, "n_concepts": sample.n_concepts,
            "names_context": [c.name for c in sample.context],
            "query_image_sha256": sample.query_image.sha256}
+    caption = record.caption
     return {
-        "doc_id": i,
+        "doc_id": record.index,
         "doc": doc,
         "target": target,
-        "caption": caption.text if caption is not None and run.config.mode == "cag" else None,
-        "resps": [[run.finals[i].text]],
-        "filtered_resps": [run.finals[i].text],
-        "failure": run.failure(i),
-        "metrics": {k: v for k, v in (score.metrics.items() if score else [])},
+        "caption": caption.text if caption is not None and record.mode == "cag" else None,
+        "resps": [[text]],
+        "filtered_resps": [text],
+        "failure": record.failure,
+        "metrics": dict(score.metrics) if score else {},
         "details": score.details if score else {},
         "doc_hash": stable_hash(doc),
         "prompt_hash": stable_hash(request.canonical()) if request else None,
+        "caption_prompt_hash": stable_hash(caption_request.canonical()) if caption_request
+        else None,
         "target_hash": stable_hash(target),
     }
 
@@ -99,8 +106,9 @@ def _target(sample: Sample) -> Any:
 def write_samples(run: TaskRun, folder: Path, stamp: str) -> Path:
     path = folder / f"samples_{run.name}_{stamp}.jsonl"
     with partial_file(path) as fh:
-        for i in range(len(run.samples)):
-            fh.write(json.dumps(sample_record(run, i), ensure_ascii=False, default=str) + "\n")
+        for record in run.records:
+            fh.write(json.dumps(sample_record(run, record), ensure_ascii=False, default=str)
+                     + "\n")
     return path
 
 

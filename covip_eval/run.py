@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from benchmark.loading import BUILTIN_PREFIX, cache_dir
-from benchmark.options import validation_message
 from benchmark.records import image_decode_count
-from covip_eval.aliases import aliases, cost_estimate, resolve_alias
+from covip_eval.aliases import cost_estimate
 from covip_eval.cache import RequestCache
 from covip_eval.errors import ConfigError
 from covip_eval.evaluator import (
@@ -25,10 +21,9 @@ from covip_eval.evaluator import (
 )
 from covip_eval.generation import GenerationRunner
 from covip_eval.judges.base import Judge
-from covip_eval.judges.llm import JudgeSettings, ModelJudge, split_judge_args
 from covip_eval.models.base import ModelAdapter
 from covip_eval.redaction import redact
-from covip_eval.registry import JUDGES, MODELS, SCORERS, TaskIndex, judge_class, model_class
+from covip_eval.registry import TaskIndex, make_judge, make_model, scorer_class
 from covip_eval.results import (
     git_hash,
     package_versions,
@@ -63,35 +58,12 @@ def default_cache_path() -> Path:
     return cache_dir() / "requests.sqlite"
 
 
-def make_model(name: str, args: dict[str, Any]) -> ModelAdapter:
-    """An adapter by registered name or alias (an open-weights alias picks vLLM or hf)."""
-    adapter, adapter_args, note = resolve_alias(name, args)
-    if note:
-        print(f"coviP-eval: {note}", file=sys.stderr)
-    return model_class(adapter)(**adapter_args)
-
-
-def make_judge(name: str, args: dict[str, Any], cache: RequestCache, progress: bool) -> Judge:
-    """A built-in judge by name, or the judge role played by any registered model."""
-    if name in JUDGES:
-        return judge_class(name)(**args)
-    if name not in MODELS and name not in aliases():
-        judge_class(name)  # raises the "did you mean" error over judges and models
-    settings, model_args = split_judge_args(args)
-    try:
-        judge_settings = JudgeSettings(**settings)
-    except ValidationError as exc:
-        raise ConfigError(validation_message(exc, "--judge_args")) from None
-    runner = GenerationRunner(make_model(name, model_args), cache, progress)
-    return ModelJudge(runner, judge_settings)
-
-
 def _choose_judge(settings: EvalSettings, runs: list[TaskRun]) -> str | None:
     if settings.predict_only:
         return None
     if settings.judge:
         return settings.judge
-    needs = [r.name for r in runs if SCORERS[r.config.scorer].judge_kind is not None]
+    needs = [r.name for r in runs if scorer_class(r.config.scorer).needs_judge]
     if not needs:
         return None
     specs = {r.dataset.spec for r in runs}
@@ -116,15 +88,16 @@ def evaluate(settings: EvalSettings) -> EvalOutcome:
     cache = RequestCache(settings.cache_path)
     judge = None
     try:
-        runs = prepare_runs(configs, settings.dataset, settings.limit, settings.progress)
+        runs = prepare_runs(configs, settings.dataset, settings.limit, settings.seed,
+                            settings.gen_kwargs, settings.progress)
         judge_name = _choose_judge(settings, runs)
         if judge_name:
             judge = make_judge(judge_name, settings.judge_args, cache, settings.progress)
         decodes_before = image_decode_count()
         runner = GenerationRunner(model, cache, settings.progress)
-        generate_outputs(runs, runner, settings.seed, settings.gen_kwargs)
+        runs = generate_outputs(runs, runner, settings.seed, settings.gen_kwargs)
         if not settings.predict_only:
-            score_runs(runs, judge)
+            runs = score_runs(runs, judge)
         results = _results(settings, runs, model, judge, runner, index)
         results["usage"]["image_decodes"] = image_decode_count() - decodes_before
         path = _write(settings, results, runs) if settings.output_path is not None else None
@@ -150,7 +123,7 @@ def _results(settings: EvalSettings, runs: list[TaskRun], model: ModelAdapter,
                            if any(t in chosen for t in ts)},
         "configs": {r.name: r.config.model_dump() for r in runs},
         "versions": {r.name: r.config.version for r in runs},
-        "n-samples": {r.name: {"original": len(r.dataset.samples), "effective": len(r.samples)}
+        "n-samples": {r.name: {"original": len(r.dataset.samples), "effective": len(r.records)}
                       for r in runs},
         "config": {
             "model": settings.model,

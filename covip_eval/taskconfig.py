@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from benchmark import CONFIGS
 from benchmark.options import validation_message
 from covip_eval.errors import ConfigError
+from covip_eval.prompts import PromptTemplate, load_template
 from covip_eval.requests import GenParams
 
 
@@ -43,6 +44,11 @@ class TaskConfig(BaseModel):
     scorer: str
     metrics: list[str]
     source: str = ""  # the file it came from (filled in by the loader)
+
+    def prompt_templates(self) -> dict[str, PromptTemplate]:
+        """The task's templates by role; paths are relative to the task file."""
+        base = Path(self.source).parent if self.source else None
+        return {role: load_template(ref, base) for role, ref in self.prompts.items()}
 
     def required_prompts(self) -> tuple[str, ...]:
         base = ("memory_header", "memory_dialogue", "query_header", "caption")

@@ -12,9 +12,9 @@ import pytest
 from benchmark import load_benchmark
 from covip_eval.errors import ConfigError
 from covip_eval.prompts import load_template
+from covip_eval.registry import make_model
 from covip_eval.request_builder import cag_request, caption_request
 from covip_eval.requests import GenParams, ImagePart
-from covip_eval.run import make_model
 from tests.fake_providers import FakeProviders
 
 pytest.importorskip("openai")

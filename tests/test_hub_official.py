@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from benchmark import DatasetError, load_benchmark
-from covip_eval.build_cli import main as build_main
 from benchmark.loading import _undecoded
 from benchmark.official import export_capeval, export_downstream, guess_name, import_capeval
 from benchmark.rows import RowReader
+from covip_eval.build_cli import main as build_main
 from covip_eval.cli import main as eval_main
 from covip_eval.run import EvalSettings, evaluate
 

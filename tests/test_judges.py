@@ -9,10 +9,9 @@ import pytest
 
 from benchmark.rows import RowReader
 from covip_eval.cache import RequestCache
-from covip_eval.judges import LARItem, MCQAItem
+from covip_eval.judges import lar_item, mcqa_item
 from covip_eval.judges.lexical import LexicalJudge
-from covip_eval.judges.llm import parse_letter
-from covip_eval.run import make_judge
+from covip_eval.registry import make_judge
 
 EXCERPT = Path(__file__).parent / "data" / "official_qas_excerpt.json"
 
@@ -34,20 +33,21 @@ def test_official_excerpt_validates() -> None:
 def test_lexical_judge_on_official_questions() -> None:
     qas = official_qas()
     judge = LexicalJudge()
-    supported = judge.answer_mcqa([
-        MCQAItem(f"A nice photo. Back then: {qa.option(qa.correct_answer)}.", qa) for qa in qas
+    supported = judge.grade([
+        mcqa_item(f"A nice photo. Back then: {qa.option(qa.correct_answer)}.", qa, "A")
+        for qa in qas
     ])
     accuracy = sum(v.answer == qa.correct_answer for v, qa in zip(supported, qas)) / len(qas)
     assert accuracy >= 0.9
-    silent = judge.answer_mcqa([MCQAItem("A dog on a lawn.", qa) for qa in qas])
+    silent = judge.grade([mcqa_item("A dog on a lawn.", qa, "D") for qa in qas])
     assert sum(v.answer == "D" for v in silent) / len(qas) >= 0.9
 
 
 def test_lexical_lar() -> None:
     judge = LexicalJudge()
-    verdicts = judge.grade_lar([
-        LARItem("You were jogging by the river that day.", "jogging along the river"),
-        LARItem("You were eating a hot dog.", "jogging along the river"),
+    verdicts = judge.grade([
+        lar_item("You were jogging by the river that day.", "jogging along the river"),
+        lar_item("You were eating a hot dog.", "jogging along the river"),
     ])
     assert [v.answer for v in verdicts] == ["correct", "wrong"]
 
@@ -56,14 +56,20 @@ def test_lexical_lar() -> None:
     ("\\boxed{B}", "B"), ("So the answer is \\boxed{(C)}.", "C"), ("\\boxed{d}", "D"),
     ("The answer is B", None), ("\\boxed{Because of the lake}", None),
 ])
-def test_parse_letter(reply: str, letter: str | None) -> None:
-    assert parse_letter(reply) == letter
+def test_an_item_reads_only_its_own_answers(reply: str, letter: str | None) -> None:
+    assert mcqa_item("caption", official_qas()[0], "A").parse(reply) == letter
+
+
+def test_lar_items_read_correct_or_wrong() -> None:
+    item = lar_item("response", "reference")
+    assert item.parse("It matches. \\boxed{Correct}") == "correct"
+    assert item.parse("\\boxed{B}") is None
 
 
 def test_model_judge_reply_without_answer_is_a_failure_not_d() -> None:
     judge = make_judge("scripted", {"reply": "I think it is D."}, RequestCache(None), False)
     qa = official_qas()[0]
-    verdict = judge.answer_mcqa([MCQAItem("caption", qa)])[0]
+    verdict = judge.grade([mcqa_item("caption", qa, qa.correct_answer)])[0]
     assert verdict.answer is None
     assert verdict.failure == "judge reply has no boxed answer"
 
@@ -73,7 +79,8 @@ def test_model_judge_majority_vote(tmp_path: Path) -> None:
     replies.write_text(json.dumps(["\\boxed{A}", "\\boxed{A}", "\\boxed{A}", "\\boxed{B}"]))
     judge = make_judge("scripted", {"replies_file": str(replies), "samples": 5},
                        RequestCache(None), False)
-    verdicts = judge.answer_mcqa([MCQAItem(f"caption {i}", official_qas()[0]) for i in range(6)])
+    qa = official_qas()[0]
+    verdicts = judge.grade([mcqa_item(f"caption {i}", qa, "A") for i in range(6)])
     assert all(v.answer in ("A", "B") or v.failure for v in verdicts)
     assert judge.identity["settings"]["samples"] == 5
     assert judge.runner.stats.unique == 30

@@ -107,7 +107,7 @@ def test_outputs_and_scores_agree(lmeval_run, covip_run) -> None:
             i = record["doc"]["idx"]
             # lm-eval cuts at the stop string; our adapter stops at EOS and drops special
             # tokens: the same greedy tokens give the same text
-            assert record["resps"][0][0] == run.finals[i].text
-            ours = run.scores[i].metrics
+            assert record["resps"][0][0] == run.records[i].response
+            ours = run.records[i].score.metrics
             for metric in metrics:  # (numerator, denominator) in both harnesses
                 assert tuple(record[metric]) == tuple(ours[metric])

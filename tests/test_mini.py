@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from benchmark import CapEvalSample, DiagnosticSample, load_benchmark
-from covip_eval.build_cli import main as build_main
 from benchmark.mini import build_mini
 from benchmark.storage import MANIFEST
+from covip_eval.build_cli import main as build_main
 from tests.conftest import SMALL
 
 

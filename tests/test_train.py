@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("trl")
 pytest.importorskip("peft")
 
-from benchmark import CANNOT_DETERMINE, QA  # noqa: E402
+from benchmark import CANNOT_DETERMINE, QA, CapEvalSample, Concept, ImageData  # noqa: E402
 from covip_eval.errors import ConfigError  # noqa: E402
 from covip_eval.judges.lexical import LexicalJudge  # noqa: E402
 from covip_eval.run import EvalSettings, evaluate  # noqa: E402
@@ -49,20 +49,22 @@ def _qa(n: int, options: tuple[str, str, str]) -> QA:
     return QA(f"q{n}", f"Question {n} about Ashby?", (*options, CANNOT_DETERMINE), "A")
 
 
-def _column(positives: list[QA], negatives: list[QA]) -> str:
-    return json.dumps([{"id": q.id, "question": q.question, "options": list(q.options),
-                        "correct_answer": q.correct_answer, "positive": p}
-                       for qs, p in ((positives, True), (negatives, False)) for q in qs])
+POS = [_qa(1, ("Lisbon", "Kyoto", "Oslo")), _qa(2, ("pancakes", "sorbet", "fudge")),
+       _qa(3, ("a kite festival", "a meteor shower", "a flash mob"))]
+NEG = [_qa(4, ("Bergen", "Madrid", "Napa")), _qa(5, ("violin", "bicycle", "scarf"))]
+
+
+def _sample() -> CapEvalSample:
+    image = ImageData(b"not decoded by the reward")
+    present = Concept("Ashby", "pet", image, "User: hi\nModel: hello", qas=tuple(POS))
+    absent = Concept("Brook", "pet", image, "User: hi\nModel: hello", qas=tuple(NEG))
+    return CapEvalSample("s1", image, (present, absent), (0,))
 
 
 @pytest.fixture
 def reward() -> CaptionReward:
-    return CaptionReward(LexicalJudge(), RewardWeights(), max_completion_length=50)
-
-
-POS = [_qa(1, ("Lisbon", "Kyoto", "Oslo")), _qa(2, ("pancakes", "sorbet", "fudge")),
-       _qa(3, ("a kite festival", "a meteor shower", "a flash mob"))]
-NEG = [_qa(4, ("Bergen", "Madrid", "Napa")), _qa(5, ("violin", "bicycle", "scarf"))]
+    return CaptionReward(LexicalJudge(), RewardWeights(), max_completion_length=50,
+                         samples={"s1": _sample()})
 
 
 @pytest.mark.parametrize(("caption", "ids", "expected"), [
@@ -73,18 +75,18 @@ NEG = [_qa(4, ("Bergen", "Madrid", "Napa")), _qa(5, ("violin", "bicycle", "scarf
     ("Lisbon.", 50, (1 / 3, 0.0, -1.0)),
 ])
 def test_reward_values(reward: CaptionReward, caption: str, ids: int, expected) -> None:
-    terms = reward.terms([caption], [_column(POS, NEG)], [[0] * ids])[0]
+    terms = reward.terms([caption], ["s1"], [[0] * ids])[0]
     assert terms == pytest.approx(expected)
 
 
 def test_reward_functions_share_one_judge_call(reward: CaptionReward) -> None:
     calls = []
     judge = reward.judge
-    reward.judge = type("Counting", (), {"answer_mcqa": lambda self, items: calls.append(
-        len(items)) or judge.answer_mcqa(items)})()
+    reward.judge = type("Counting", (), {"grade": lambda self, items: calls.append(
+        len(items)) or judge.grade(items)})()
     funcs = reward.reward_functions()
     completions = [[{"role": "assistant", "content": "We went to Lisbon."}]] * 4
-    column = [_column(POS, NEG)] * 4
+    column = ["s1"] * 4
     values = [f(None, completions, column, [[0] * 5] * 4) for f in funcs]
     assert [f.__name__ for f in funcs] == ["reward_positive", "reward_negative",
                                            "reward_degenerate"]

@@ -22,7 +22,8 @@ import pytest
 pytest.importorskip("vllm")
 pytestmark = pytest.mark.vllm
 
-from covip_eval.run import EvalSettings, evaluate, make_model  # noqa: E402
+from covip_eval.registry import make_model  # noqa: E402
+from covip_eval.run import EvalSettings, evaluate  # noqa: E402
 from covip_eval.tiny_models import save_tiny_random  # noqa: E402
 
 ENGINE_ARGS = {"max_model_len": 16384, "kv_cache_memory_bytes": 256 * 2**20,

@@ -37,6 +37,7 @@ from covip_eval.aliases import cost_estimate
 from covip_eval.cache import RequestCache
 from covip_eval.construction.image_generation import SceneJob, make_image_generator
 from covip_eval.generation import GenerationRunner
+from covip_eval.registry import make_model
 from covip_eval.requests import ChatRequest, GenParams, ImagePart, Message, TextPart
 
 SAMPLING = GenParams(max_new_tokens=700, temperature=0.7, top_p=0.9)
@@ -144,8 +145,6 @@ def plan_capeval(concepts: list[ConceptSource], settings: PipelineSettings,
 
 
 def build(settings: PipelineSettings) -> dict[str, Any]:
-    from covip_eval.run import make_model
-
     concepts = read_concepts(settings.concepts)
     rng = random.Random(f"covip-pipeline/{settings.seed}")
     plans = plan_capeval(concepts, settings, rng)

@@ -1,29 +1,60 @@
-"""The judge interface: multiple-choice answers from a caption, and LAR correctness."""
+"""The judge interface: one `grade(items)` for every judged task.
+
+A judge item carries everything a judge needs and nothing task-specific to the engine: the
+prompt template it is asked with, the values that fill the template, the answers a reply may
+give, and the answer that a right output earns. A new judged task makes its own items; neither
+the evaluator nor the judges change.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from benchmark import QA
+from tasks.metrics import boxed_contents
+
+MCQA_TEMPLATE = "judge_mcqa"
+LAR_TEMPLATE = "judge_lar"
+LETTERS = ("A", "B", "C", "D")
+CORRECTNESS = ("correct", "wrong")
 
 
 @dataclass(frozen=True)
-class MCQAItem:
-    caption: str
-    qa: QA
+class JudgeItem:
+    template: str  # a prompt template reference (a name in tasks/prompts, or a file)
+    fields: Mapping[str, str] = field(hash=False)
+    answers: tuple[str, ...]  # what a reply may answer, in its box
+    expected: str  # the answer a right output earns
+
+    def parse(self, reply: str) -> str | None:
+        """The last boxed answer of `reply` that is one of `answers` (case and brackets aside)."""
+        allowed = {a.casefold(): a for a in self.answers}
+        for content in reversed(boxed_contents(reply)):
+            answer = allowed.get(content.strip().strip("().").strip().casefold())
+            if answer is not None:
+                return answer
+        return None
 
 
-@dataclass(frozen=True)
-class LARItem:
-    response: str
-    reference: str
+def mcqa_item(caption: str, qa: QA, expected: str) -> JudgeItem:
+    """CapEval-QA: which option does the caption support (D: it cannot be determined)?"""
+    options = dict(zip(("option_a", "option_b", "option_c", "option_d"), qa.options))
+    return JudgeItem(MCQA_TEMPLATE, {"caption": caption, "question": qa.question, **options},
+                     LETTERS, expected)
+
+
+def lar_item(response: str, reference: str) -> JudgeItem:
+    """LAR: does the response state the reference action?"""
+    return JudgeItem(LAR_TEMPLATE, {"response": response, "reference": reference}, CORRECTNESS,
+                     "correct")
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """A judge's decision: a letter (MCQA) or 'correct'/'wrong' (LAR), or a parse failure."""
+    """A judge's decision: one of the item's answers, or a failure with its reason."""
 
     answer: str | None
     raw: str
@@ -39,12 +70,9 @@ class Judge(ABC):
         """Which judge, model, templates and settings: recorded in every result."""
 
     @abstractmethod
-    def answer_mcqa(self, items: list[MCQAItem]) -> list[Verdict]:
-        """One verdict per item; all items of a run come in one call, so judges can batch."""
-
-    @abstractmethod
-    def grade_lar(self, items: list[LARItem]) -> list[Verdict]:
-        """One verdict per item: answer 'correct' or 'wrong'."""
+    def grade(self, items: list[JudgeItem]) -> list[Verdict]:
+        """One verdict per item, in order; all items of a run come in one call, so judges can
+        batch."""
 
     def close(self) -> None:
         """Release the judge's model."""

@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from covip_eval.judges.base import Judge, LARItem, MCQAItem, Verdict
+from covip_eval.errors import ConfigError
+from covip_eval.judges.base import LAR_TEMPLATE, MCQA_TEMPLATE, Judge, JudgeItem, Verdict
 from tasks.metrics import tokens
 
 VERSION = "1"
@@ -68,8 +69,6 @@ class LexicalJudge(Judge):
 
     def __init__(self, **judge_args: Any):
         if judge_args:
-            from covip_eval.errors import ConfigError
-
             raise ConfigError(f"the lexical judge takes no --judge_args (got {sorted(judge_args)})")
 
     @property
@@ -77,20 +76,23 @@ class LexicalJudge(Judge):
         return {"judge": self.name, "version": VERSION, "deterministic": True,
                 "min_support": MIN_SUPPORT}
 
-    def answer_mcqa(self, items: list[MCQAItem]) -> list[Verdict]:
-        verdicts = []
-        for item in items:
-            index, note = choose_option(item.caption, list(item.qa.options[:3]))
-            letter = "ABC"[index] if index is not None else "D"
-            verdicts.append(Verdict(letter, f"support {note} -> \\boxed{{{letter}}}"))
-        return verdicts
+    def grade(self, items: list[JudgeItem]) -> list[Verdict]:
+        rules = {MCQA_TEMPLATE: _choose_letter, LAR_TEMPLATE: _grade_action}
+        return [rules[i.template](i) if i.template in rules else
+                Verdict(None, "", f"the lexical judge has no rule for template {i.template!r}")
+                for i in items]
 
-    def grade_lar(self, items: list[LARItem]) -> list[Verdict]:
-        verdicts = []
-        for item in items:
-            reference = content_words(item.reference)
-            found = len(reference & content_words(item.response)) / max(len(reference), 1)
-            answer = "correct" if found >= MIN_SUPPORT else "wrong"
-            verdicts.append(Verdict(answer, f"reference words found {found:.2f} -> "
-                                            f"\\boxed{{{answer.capitalize()}}}"))
-        return verdicts
+
+def _choose_letter(item: JudgeItem) -> Verdict:
+    options = [item.fields[f"option_{x}"] for x in "abc"]
+    index, note = choose_option(item.fields["caption"], options)
+    letter = "ABC"[index] if index is not None else "D"
+    return Verdict(letter, f"support {note} -> \\boxed{{{letter}}}")
+
+
+def _grade_action(item: JudgeItem) -> Verdict:
+    reference = content_words(item.fields["reference"])
+    found = len(reference & content_words(item.fields["response"])) / max(len(reference), 1)
+    answer = "correct" if found >= MIN_SUPPORT else "wrong"
+    return Verdict(answer, f"reference words found {found:.2f} -> "
+                           f"\\boxed{{{answer.capitalize()}}}")

@@ -1,9 +1,11 @@
 """A judge role played by any text model adapter, with the paper's judge settings by default.
 
-The MCQA judge sees only the caption and one question; it answers with a boxed letter. The
-LAR judge compares a response with the reference action and answers Correct or Wrong. Every
-call goes through the run's cache; with `samples=k` the judge is asked k times (sampled) and
-the majority answer wins, ties and unparsable replies being reported, never guessed.
+Each item is asked with its own template (the MCQA judge sees only the caption and one
+question, and answers with a boxed letter; the LAR judge compares a response with the
+reference action and answers Correct or Wrong), and its reply is read by the item's own
+answers. Every call goes through the run's cache; with `samples=k` the judge is asked k times
+(sampled) and the majority answer wins, ties and unparsable replies being reported, never
+guessed.
 """
 
 from __future__ import annotations
@@ -14,10 +16,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from covip_eval.generation import GenerationRunner
-from covip_eval.judges.base import Judge, LARItem, MCQAItem, Verdict
-from covip_eval.prompts import load_template
+from covip_eval.judges.base import LAR_TEMPLATE, MCQA_TEMPLATE, Judge, JudgeItem, Verdict
+from covip_eval.prompts import PromptTemplate, load_template
 from covip_eval.requests import ChatRequest, GenParams, Message, TextPart
-from tasks.metrics import boxed_contents
 
 JUDGE_KEYS = ("samples", "temperature", "top_p", "top_k", "min_p", "max_new_tokens", "seed",
               "mcqa_template", "lar_template")
@@ -50,29 +51,19 @@ def split_judge_args(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
     return settings, model_args
 
 
-def parse_letter(reply: str) -> str | None:
-    for content in reversed(boxed_contents(reply)):
-        letter = content.strip().strip("()").strip().upper()[:1]
-        if letter in ("A", "B", "C", "D") and len(content.strip().strip("()").strip()) <= 3:
-            return letter
-    return None
-
-
-def parse_correctness(reply: str) -> str | None:
-    for content in reversed(boxed_contents(reply)):
-        word = content.strip().lower()
-        if word in ("correct", "wrong"):
-            return word
-    return None
-
-
 class ModelJudge(Judge):
     name = "model"
 
     def __init__(self, runner: GenerationRunner, settings: JudgeSettings):
         self.runner, self.settings = runner, settings
-        self.mcqa_template = load_template(settings.mcqa_template)
-        self.lar_template = load_template(settings.lar_template)
+        # The settings may point the built-in templates at other files.
+        self._refs = {MCQA_TEMPLATE: settings.mcqa_template, LAR_TEMPLATE: settings.lar_template}
+        self._templates: dict[str, PromptTemplate] = {}
+
+    def template(self, ref: str) -> PromptTemplate:
+        if ref not in self._templates:
+            self._templates[ref] = load_template(self._refs.get(ref, ref))
+        return self._templates[ref]
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -80,38 +71,26 @@ class ModelJudge(Judge):
             "judge": "model",
             "model": self.runner.adapter.identity,
             "settings": self.settings.model_dump(),
-            "templates": {"mcqa": self.mcqa_template.record(), "lar": self.lar_template.record()},
+            "templates": {"mcqa": self.template(MCQA_TEMPLATE).record(),
+                          "lar": self.template(LAR_TEMPLATE).record()},
             "deterministic": self.settings.temperature == 0,
         }
 
-    def _ask(self, prompts: list[str], parse, desc: str) -> list[Verdict]:
+    def grade(self, items: list[JudgeItem]) -> list[Verdict]:
         k = self.settings.samples
         requests = [
-            ChatRequest((Message("user", (TextPart(p),)),), self.settings.params(), sample_index=i)
-            for p in prompts for i in range(k)
+            ChatRequest((Message("user", (TextPart(self.template(item.template)
+                                                   .render(**item.fields)),)),),
+                        self.settings.params(), sample_index=i)
+            for item in items for i in range(k)
         ]
-        generations = self.runner.run(requests, desc)
+        generations = self.runner.run(requests, "judging")
         verdicts = []
-        for n in range(len(prompts)):
+        for n, item in enumerate(items):
             group = generations[n * k:(n + 1) * k]
-            verdicts.append(_vote([(g.text or "", g.error, parse(g.text or "")) for g in group]))
+            verdicts.append(_vote([(g.text or "", g.error, item.parse(g.text or ""))
+                                   for g in group]))
         return verdicts
-
-    def answer_mcqa(self, items: list[MCQAItem]) -> list[Verdict]:
-        prompts = [
-            self.mcqa_template.render(
-                caption=item.caption, question=item.qa.question,
-                option_a=item.qa.options[0], option_b=item.qa.options[1],
-                option_c=item.qa.options[2], option_d=item.qa.options[3],
-            )
-            for item in items
-        ]
-        return self._ask(prompts, parse_letter, "judge (MCQA)")
-
-    def grade_lar(self, items: list[LARItem]) -> list[Verdict]:
-        prompts = [self.lar_template.render(reference=i.reference, response=i.response)
-                   for i in items]
-        return self._ask(prompts, parse_correctness, "judge (LAR)")
 
     def close(self) -> None:
         self.runner.adapter.close()

@@ -23,7 +23,7 @@ class Capabilities:
     system_prompt: bool = True
     multi_turn: bool = True
     sampling_options: frozenset[str] = field(default=ALL_SAMPLING)
-    uses_hints: bool = False  # baselines that read ground truth (see ChatRequest.hints)
+    reads_ground_truth: bool = False  # see requests.GroundTruth
 
 
 class NoOptions(BaseModel):

@@ -23,8 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from benchmark import Concept, ImageData
 from covip_eval.errors import ConfigError
 from covip_eval.models.base import Capabilities, ModelAdapter
-from covip_eval.request_builder import Hints
-from covip_eval.requests import ChatRequest, Generation
+from covip_eval.requests import ChatRequest, Generation, GroundTruth
 from covip_eval.visual_match import dominant_colours, hue_signature, presence_score
 
 _USER_TURN = re.compile(r"^\s*user\s*:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
@@ -46,25 +45,25 @@ def _latest(concepts: Sequence[Concept]) -> Concept | None:
 class _ExtractiveBaseline(ModelAdapter):
     """Writes every answer from the context entries that `recall` selects."""
 
-    capabilities: ClassVar[Capabilities] = Capabilities(uses_hints=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(reads_ground_truth=True)
     batch_size = 64
 
     @abstractmethod
-    def recall(self, request: ChatRequest, hints: Hints) -> list[Concept]:
+    def recall(self, request: ChatRequest, truth: GroundTruth) -> list[Concept]:
         """The context entries this baseline brings back for the request."""
 
     def generate(self, requests: list[ChatRequest]) -> list[Generation]:
         return [self._answer(r) for r in requests]
 
     def _answer(self, request: ChatRequest) -> Generation:
-        hints = request.hints
-        if not isinstance(hints, Hints):
+        truth = request.ground_truth
+        if truth is None:
             return Generation.failed(f"{self.name} needs the sample beside the request; it "
                                      "answers benchmark requests only")
-        recalled = self.recall(request, hints)
-        if hints.kind == "lsd":
+        recalled = self.recall(request, truth)
+        if truth.kind == "lsd":
             text = self._last_seen(recalled)
-        elif hints.kind == "lar":
+        elif truth.kind == "lar":
             text = self._last_action(recalled)
         else:
             text = self._caption(request, recalled)
@@ -99,25 +98,25 @@ class _ExtractiveBaseline(ModelAdapter):
 class BlindModel(_ExtractiveBaseline):
     name = "blind"
 
-    def recall(self, request: ChatRequest, hints: Hints) -> list[Concept]:
+    def recall(self, request: ChatRequest, truth: GroundTruth) -> list[Concept]:
         return []
 
 
 class TextOnlyModel(_ExtractiveBaseline):
     name = "text-only"
 
-    def recall(self, request: ChatRequest, hints: Hints) -> list[Concept]:
-        return list(hints.sample.context)
+    def recall(self, request: ChatRequest, truth: GroundTruth) -> list[Concept]:
+        return list(truth.sample.context)
 
 
 class OracleModel(_ExtractiveBaseline):
     name = "oracle"
 
-    def recall(self, request: ChatRequest, hints: Hints) -> list[Concept]:
-        if not hints.sample.positive_indices:
+    def recall(self, request: ChatRequest, truth: GroundTruth) -> list[Concept]:
+        if not truth.sample.positive_indices:
             raise ConfigError("the oracle needs datasets that say which entries are positive "
-                              f"('gts'); sample {hints.sample.sample_id} does not")
-        return [hints.sample.context[i] for i in hints.sample.positive_indices]
+                              f"('gts'); sample {truth.sample.sample_id} does not")
+        return [truth.sample.context[i] for i in truth.sample.positive_indices]
 
 
 class RetrievalOptions(BaseModel):
@@ -126,7 +125,7 @@ class RetrievalOptions(BaseModel):
 
 
 class RetrievalModel(_ExtractiveBaseline):
-    """Looks at pixels only; the ground truth in the hints is never read."""
+    """Looks at pixels only; the ground truth is never read."""
 
     name = "retrieval"
     Options = RetrievalOptions
@@ -142,7 +141,7 @@ class RetrievalModel(_ExtractiveBaseline):
             self._signatures[image.sha256] = hue_signature(image.to_pil())
         return self._signatures[image.sha256]
 
-    def recall(self, request: ChatRequest, hints: Hints) -> list[Concept]:
-        scene = self._signature(hints.sample.query_image)
-        return [c for c in hints.sample.context
+    def recall(self, request: ChatRequest, truth: GroundTruth) -> list[Concept]:
+        scene = self._signature(truth.sample.query_image)
+        return [c for c in truth.sample.context
                 if presence_score(self._signature(c.image), scene) >= self.options.threshold]

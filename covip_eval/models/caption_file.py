@@ -23,8 +23,7 @@ from pydantic import BaseModel, ConfigDict
 
 from covip_eval.errors import ConfigError
 from covip_eval.models.base import Capabilities, ModelAdapter
-from covip_eval.request_builder import Hints
-from covip_eval.requests import ChatRequest, Generation
+from covip_eval.requests import ChatRequest, Generation, GroundTruth
 
 
 class CaptionFileOptions(BaseModel):
@@ -69,7 +68,7 @@ def read_captions(path: Path) -> dict[str | int, str]:
 class CaptionFileModel(ModelAdapter):
     name = "captions"
     Options = CaptionFileOptions
-    capabilities: ClassVar[Capabilities] = Capabilities(uses_hints=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(reads_ground_truth=True)
     batch_size = 256
 
     def __init__(self, **model_args: Any):
@@ -82,12 +81,12 @@ class CaptionFileModel(ModelAdapter):
         return {"adapter": self.name, "file": self.options.path.name, "sha256": self.digest}
 
     def generate(self, requests: list[ChatRequest]) -> list[Generation]:
-        return [self._caption(r.hints) for r in requests]
+        return [self._caption(r.ground_truth) for r in requests]
 
-    def _caption(self, hints: Any) -> Generation:
-        if not isinstance(hints, Hints) or hints.kind != "caption":
+    def _caption(self, truth: GroundTruth | None) -> Generation:
+        if truth is None or truth.kind != "caption":
             return Generation.failed("a captions file only answers caption requests")
-        sample_id = hints.sample.sample_id
+        sample_id = truth.sample.sample_id
         caption = self.captions.get(sample_id)
         if caption is None:
             number = _trailing_number(sample_id)

@@ -1,22 +1,24 @@
-"""Scorers: from a sample and the model's final text (and judge verdicts) to metric parts.
+"""Scorers: from a sample and the model's final text (and judge verdicts) to metric parts,
+and `score_outputs`, the one way outputs are scored: by the evaluator, the lm-eval bridge and
+the trainer's reward alike.
 
 Every metric is kept as (numerator, denominator) per sample, so aggregates are ratios over
-all questions (Acc+ and Acc- are micro-averages over questions, as in the paper).
+all questions (Acc+ and Acc- are micro-averages over questions, as in the paper). Scorers are
+registered by import string in `covip_eval.registry.SCORERS`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from benchmark import CapEvalSample, DiagnosticSample, Sample
-from covip_eval.judges.base import LARItem, MCQAItem, Verdict
-from covip_eval.registry import register_scorer
+from covip_eval.errors import CovipError
+from covip_eval.judges.base import Judge, JudgeItem, Verdict, lar_item, mcqa_item
 from tasks.metrics import contains_keyword, extract_final_answer, recognition_f1, token_f1
-
-JudgeKind = Literal["mcqa", "lar"]
 
 
 @dataclass
@@ -27,10 +29,11 @@ class SampleScore:
 
 
 class Scorer(ABC):
-    judge_kind: ClassVar[JudgeKind | None] = None
+    needs_judge: ClassVar[bool] = False
     metrics: ClassVar[tuple[str, ...]]
 
-    def judge_items(self, sample: Sample, text: str) -> list[MCQAItem | LARItem]:
+    def judge_items(self, sample: Sample, text: str) -> list[JudgeItem]:
+        """What the judge must decide for this output (nothing, unless `needs_judge`)."""
         return []
 
     @abstractmethod
@@ -38,17 +41,17 @@ class Scorer(ABC):
         """Metric parts of one sample."""
 
 
-@register_scorer("capeval_mcqa")
 class CapEvalMCQAScorer(Scorer):
     """Acc+ over questions of present concepts, Acc- (answered D) over absent ones.
 
     A judge reply that cannot be parsed counts as not correct in both, and is reported."""
 
-    judge_kind = "mcqa"
+    needs_judge = True
     metrics = ("acc_pos", "acc_neg", "recognition_f1")
 
-    def judge_items(self, sample: Sample, text: str) -> list[MCQAItem | LARItem]:
-        return [MCQAItem(text, qa) for concept in sample.context for qa in concept.qas]
+    def judge_items(self, sample: Sample, text: str) -> list[JudgeItem]:
+        return [mcqa_item(text, qa, qa.correct_answer if k in sample.positive_indices else "D")
+                for k, concept in enumerate(sample.context) for qa in concept.qas]
 
     def score(self, sample: Sample, text: str, verdicts: list[Verdict]) -> SampleScore:
         assert isinstance(sample, CapEvalSample)
@@ -85,7 +88,6 @@ class CapEvalMCQAScorer(Scorer):
         )
 
 
-@register_scorer("lsd_token_f1")
 class LSDScorer(Scorer):
     """Token F1 of the extracted final answer against the last-seen place."""
 
@@ -102,16 +104,15 @@ class LSDScorer(Scorer):
                            {"extracted": answer, "target": sample.answer}, counts)
 
 
-@register_scorer("lar_judge")
 class LARScorer(Scorer):
     """The judge decides whether the response states the last action."""
 
-    judge_kind = "lar"
+    needs_judge = True
     metrics = ("accuracy",)
 
-    def judge_items(self, sample: Sample, text: str) -> list[MCQAItem | LARItem]:
+    def judge_items(self, sample: Sample, text: str) -> list[JudgeItem]:
         assert isinstance(sample, DiagnosticSample)
-        return [LARItem(text, sample.last_action)]
+        return [lar_item(text, sample.last_action)]
 
     def score(self, sample: Sample, text: str, verdicts: list[Verdict]) -> SampleScore:
         assert isinstance(sample, DiagnosticSample)
@@ -127,7 +128,6 @@ class LARScorer(Scorer):
         )
 
 
-@register_scorer("itr_keyword")
 class ITRScorer(Scorer):
     """1 when the planted keyword appears in the response."""
 
@@ -137,3 +137,19 @@ class ITRScorer(Scorer):
         assert isinstance(sample, DiagnosticSample)
         hit = contains_keyword(text, sample.keyword)
         return SampleScore({"keyword_recall": (float(hit), 1.0)}, {"target": sample.keyword})
+
+
+def score_outputs(jobs: Sequence[tuple[Scorer, Sample, str]], judge: Judge | None
+                  ) -> list[SampleScore]:
+    """Score many outputs, of any tasks: every judge item goes to the judge in one call, and
+    each output gets back the verdicts on its own items."""
+    items = [scorer.judge_items(sample, text) for scorer, sample, text in jobs]
+    flat = [item for group in items for item in group]
+    if flat and judge is None:
+        raise CovipError("these tasks need a judge: pass --judge (or --predict_only)")
+    verdicts = judge.grade(flat) if flat and judge is not None else []
+    scores, start = [], 0
+    for (scorer, sample, text), group in zip(jobs, items):
+        scores.append(scorer.score(sample, text, verdicts[start:start + len(group)]))
+        start += len(group)
+    return scores
