@@ -85,3 +85,24 @@ def test_builtin_spec_builds_once_into_cache(isolated_cache: Path) -> None:
     second = load_benchmark(spec, "lsd", progress=False)
     assert first.revision == second.revision and first.revision.startswith("mini-v1-seed5")
     assert Path(first.location).is_relative_to(isolated_cache)
+
+
+def test_timeline_dates_are_real_and_orders_never_chronological() -> None:
+    import random
+
+    from benchmark import timeline
+
+    rng = random.Random(0)
+    for _ in range(200):
+        dates = timeline.draw_dates(rng, 6)
+        assert len(set(dates)) == 6
+        iso = [d.isoformat() for d in dates]
+        assert sorted(iso) == [d.isoformat() for d in sorted(dates)]  # ISO sorts as dates do
+        order = timeline.presentation_order(rng, dates, 3)
+        targets = [k for k in order if k < 3]
+        assert sorted(order) == list(range(6))
+        assert targets != sorted(targets, key=lambda k: dates[k])
+        assert dates[timeline.latest(dates, 3)] == max(dates[:3])
+    from datetime import date
+
+    assert timeline.spoken(date(2021, 3, 3)) == "3 March 2021"

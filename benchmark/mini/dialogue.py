@@ -117,10 +117,6 @@ def write_qas(
     return tuple(qas)
 
 
-def format_date(year: int, month: int, day: int) -> str:
-    return f"{day} {vocab.MONTHS[month - 1]} {year}"
-
-
 def encounter_dialogue(
     rng: random.Random, name: str, category: str, date: str, place: str, action: str,
     keyword: str = "",

@@ -11,12 +11,12 @@ import random
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from benchmark import timeline
 from benchmark.mini import vocab
 from benchmark.mini.appearance import CATEGORIES, Appearance, hard_negative, sample_appearance
 from benchmark.mini.dialogue import (
     FACT_KINDS,
     encounter_dialogue,
-    format_date,
     write_dialogue,
     write_qas,
 )
@@ -107,13 +107,6 @@ def capeval_sample(seed: int, index: int, sizes: MiniSizes) -> CapEvalSample:
     )
 
 
-def _random_dates(rng: random.Random, count: int) -> list[tuple[int, int, int]]:
-    dates: set[tuple[int, int, int]] = set()
-    while len(dates) < count:
-        dates.add((rng.randint(2019, 2025), rng.randint(1, 12), rng.randint(1, 28)))
-    return list(dates)
-
-
 def diagnostic_sample(seed: int, task: str, index: int, sizes: MiniSizes) -> DiagnosticSample:
     """Several encounters with one individual, distractor concepts, then a new view of it."""
     rng = _rng(seed, task, index)
@@ -123,24 +116,20 @@ def diagnostic_sample(seed: int, task: str, index: int, sizes: MiniSizes) -> Dia
                    sample_appearance(rng, rng.choice(CATEGORIES))]
     names = rng.sample(vocab.PSEUDONYMS, 1 + len(distractors))
     people = [(target, names[0])] * n_encounters + list(zip(distractors, names[1:]))
-    dates = _random_dates(rng, len(people))
+    dates = timeline.draw_dates(rng, len(people))
     places = rng.sample(vocab.PLACES, len(people))
     actions = rng.sample(vocab.ACTIONS, len(people))
-    latest = max(range(n_encounters), key=lambda k: dates[k])
+    latest = timeline.latest(dates, n_encounters)
     planted = rng.randrange(n_encounters) if task == "itr" else -1
     keyword = rng.choice(vocab.KEYWORDS) if task == "itr" else ""
-    order = list(range(len(people)))
-    rng.shuffle(order)
-    targets_in_order = [k for k in order if k < n_encounters]
-    if targets_in_order == sorted(targets_in_order, key=lambda k: dates[k]):
-        order.reverse()  # never hand the encounters over in chronological order
+    order = timeline.presentation_order(rng, dates, n_encounters)
     sprites = {id(a): draw_sprite(a) for a, _ in people}
     context = []
     for k in order:
         appearance, name = people[k]
-        date = format_date(*dates[k])
+        date = timeline.spoken(dates[k])
         kw = keyword if k == planted else ""
-        facts = {"date": "{:04d}-{:02d}-{:02d}".format(*dates[k]), "place": places[k],
+        facts = {"date": dates[k].isoformat(), "place": places[k],
                  "action": actions[k]}
         if kw:
             facts["keyword"] = kw

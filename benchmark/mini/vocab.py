@@ -88,8 +88,3 @@ KEYWORDS = (
     "SKS", "ZEPHYR", "MARBLE", "QUOKKA", "NEBULA", "PAPRIKA", "TANGO", "OBSIDIAN", "KIWI",
     "LANTERN", "VORTEX", "SAFFRON", "BISCUIT", "COMET", "JUNIPER", "WALRUS",
 )
-
-MONTHS = (
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
-)

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from benchmark import timeline
 from benchmark.construction.sources import ConceptSource, read_concepts
 from benchmark.construction.validate import (
     PLACEHOLDER,
@@ -29,7 +30,6 @@ from benchmark.construction.validate import (
 )
 from benchmark.errors import DatasetError
 from benchmark.mini import vocab
-from benchmark.mini.dialogue import format_date
 from benchmark.records import QA, CapEvalSample, Concept, DiagnosticSample, ImageData
 from benchmark.rows import RowReader, sample_to_row
 from benchmark.storage import AtomicFolder, write_config, write_manifest
@@ -302,14 +302,12 @@ def _diagnostic_item(task, n, target, concepts, runner, settings, rng, log):
     others = [c for c in concepts if c.key != target.key]
     distractors = rng.sample(others, min(2, len(others)))
     people = [(target, i) for i in range(3)] + [(c, 0) for c in distractors]
-    dates = sorted(rng.sample(range(2019 * 372, 2025 * 372), len(people)))
-    rng.shuffle(dates)
+    dates = timeline.draw_dates(rng, len(people))
     slots = []
     keyword = rng.choice(vocab.KEYWORDS) if task == "itr" else ""
     planted = rng.randrange(3)
     for k, ((concept, i), day) in enumerate(zip(people, dates)):
-        date = format_date(day // 372, day % 372 // 31 + 1, day % 31 + 1)
-        slots.append({"concept": concept, "image": i, "date": date, "sortable": day,
+        slots.append({"concept": concept, "image": i, "date": timeline.spoken(day),
                       "place": rng.choice(vocab.PLACES), "action": rng.choice(vocab.ACTIONS),
                       "keyword": keyword if k == planted else ""})
     items = {}
@@ -330,18 +328,14 @@ def _diagnostic_item(task, n, target, concepts, runner, settings, rng, log):
         return None
     keys = list(dict.fromkeys(s["concept"].key for s in slots))
     names = dict(zip(keys, rng.sample(vocab.PSEUDONYMS, len(keys))))
-    order = list(range(len(slots)))
-    rng.shuffle(order)
-    targets = [k for k in order if k < 3]
-    if targets == sorted(targets, key=lambda k: slots[k]["sortable"]):
-        order.reverse()  # never hand the encounters over in chronological order
+    order = timeline.presentation_order(rng, dates, 3)
     context = tuple(Concept(
         name=names[slots[k]["concept"].key], category=slots[k]["concept"].category,
         image=slots[k]["concept"].images[slots[k]["image"]],
         dialogue=written[f"{task}{n}/{k}"].replace(PLACEHOLDER, names[slots[k]["concept"].key]),
-        facts=MappingProxyType({"date": slots[k]["date"], "place": slots[k]["place"],
+        facts=MappingProxyType({"date": dates[k].isoformat(), "place": slots[k]["place"],
                                 "action": slots[k]["action"]})) for k in order)
-    latest = max(range(3), key=lambda k: slots[k]["sortable"])
+    latest = timeline.latest(dates, 3)
     return DiagnosticSample(f"{task}_{n}", task, target.images[3], context,
                             tuple(j for j, k in enumerate(order) if k < 3),
                             slots[latest]["place"], slots[latest]["action"], keyword)
