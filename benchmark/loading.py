@@ -178,5 +178,5 @@ def _load_hub(spec: str, config: str) -> LoadedDataset:
                            "the id and revision, or pass a local folder") from None
     ds = ds.cast(_undecoded(ds.features))
     reader = RowReader(f"{repo_id}@{commit}:{config}")
-    return LoadedDataset(spec, config, commit, tuple(reader.read(config, ds.to_list())),
+    return LoadedDataset(spec, config, str(commit), tuple(reader.read(config, ds.to_list())),
                          f"hf://datasets/{repo_id}@{commit}")

@@ -135,7 +135,7 @@ class RowReader:
         return QA(
             id=str(value.get("id") or field),
             question=str(value["question"]),
-            options=tuple(str(options[letter]) for letter in OPTION_LETTERS),
+            options=(str(options["A"]), str(options["B"]), str(options["C"]), str(options["D"])),
             correct_answer=correct,
         )
 

@@ -36,7 +36,7 @@ _COLOUR_ATTRS = {
     "vehicle": ("body", "roof", "stripe", "hubcap"),
     "building": ("wall", "roof", "door", "shutters"),
 }
-_SHAPE_ATTRS = {
+_SHAPE_ATTRS: dict[str, dict[str, tuple[str, ...]]] = {
     "pet": {"pattern": ("plain", "spots", "stripes"), "ears": ("pointy", "round", "floppy")},
     "person": {
         "shirt_pattern": ("plain", "stripes", "dots"), "hat_style": ("none", "cap", "beanie"),

@@ -215,7 +215,8 @@ def background(rng: random.Random, size: tuple[int, int]) -> Image.Image:
     """A muted backdrop: plain wall, gradient, checker floor or stripes."""
     def muted() -> Colour:
         base = rng.randint(150, 225)
-        return tuple(min(255, max(0, base + rng.randint(-18, 18))) for _ in range(3))
+        r, g, b = (min(255, max(0, base + rng.randint(-18, 18))) for _ in range(3))
+        return r, g, b
 
     c1, c2 = muted(), muted()
     img = Image.new("RGB", size, c1)
