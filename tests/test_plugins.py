@@ -1,0 +1,72 @@
+"""The public API and plugins: registries without side effects, a model adapter and a judged
+task added from outside the package, with no edit to the engine."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+from benchmark import DiagnosticSample, Sample
+from covip_eval import (
+    EvalSettings,
+    Generation,
+    JudgeItem,
+    ModelAdapter,
+    SampleScore,
+    Scorer,
+    Verdict,
+    evaluate,
+    register_model,
+    register_scorer,
+)
+from covip_eval.registry import JUDGES, MODELS, SCORERS
+
+
+def test_registries_are_full_on_import_and_import_no_backend() -> None:
+    code = ("import sys\nfrom covip_eval.registry import SCORERS, MODELS\n"
+            "print(len(SCORERS), 'covip_eval.models.baselines' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == [str(len(SCORERS)), "False"] and len(SCORERS) >= 4
+    assert {"hf", "openai", "retrieval"} <= set(MODELS) and "lexical" in JUDGES
+
+
+@register_model("echo-plugin")
+class EchoModel(ModelAdapter):
+    name = "echo-plugin"
+
+    def generate(self, requests):
+        return [Generation(text="You were feeding the ducks.") for _ in requests]
+
+
+class ActionNamedScorer(Scorer):
+    """A new judged task: does the response name the last action? Asked with the built-in
+    LAR template but its own answers and expectations."""
+
+    needs_judge = True
+    metrics = ("named",)
+
+    def judge_items(self, sample: Sample, text: str) -> list[JudgeItem]:
+        assert isinstance(sample, DiagnosticSample)
+        return [JudgeItem("judge_lar", {"response": text, "reference": sample.last_action},
+                          ("correct", "wrong"), "correct")]
+
+    def score(self, sample: Sample, text: str, verdicts: list[Verdict]) -> SampleScore:
+        return SampleScore({"named": (float(verdicts[0].answer == "correct"), 1.0)},
+                           counts=Counter(judged=1))
+
+
+def test_a_plugin_model_and_a_new_judged_task(tmp_path: Path, small_dataset: Path) -> None:
+    register_scorer("action_named", ActionNamedScorer)
+    (tmp_path / "lar_named.yaml").write_text(
+        "task: lar_named\ninclude: " + str(Path("tasks/_context.yaml").resolve()) + "\n"
+        f"dataset: {small_dataset}\ndataset_config: lar\nmode: direct\n"
+        "prompts: {question: lar_question}\nscorer: action_named\nmetrics: [named]\n")
+    results = evaluate(EvalSettings(model="echo-plugin", tasks=["lar_named"], judge="lexical",
+                                    include_path=[tmp_path], progress=False)).results
+    row = results["results"]["lar_named"]
+    assert row["n_scored"] == 4 and row["judged"] == 4
+    assert 0.0 <= row["named,none"] <= 1.0
+    assert results["config"]["model_identity"]["adapter"] == "echo-plugin"
