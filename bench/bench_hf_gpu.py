@@ -19,14 +19,12 @@ from qwen3vl_shapes import TEXT_8B, VISION_8B
 
 from benchmark import load_benchmark
 from covip_eval.models.hf import HFModel
-from covip_eval.prompts import load_template
+from covip_eval.registry import TaskIndex
 from covip_eval.request_builder import caption_request
 from covip_eval.requests import GenParams
 from covip_eval.tiny_models import build_processor, random_qwen3vl
 
 HBM_BYTES_PER_S = 4.8e12  # H200 datasheet
-ROLES = {"memory_header": "memory_header", "memory_dialogue": "memory_dialogue",
-         "query_header": "query_header", "caption": "caption_instruction"}
 
 
 def build_model(tokenizer, device: str):
@@ -69,7 +67,7 @@ def main() -> None:
     text_params = sum(p.numel() for n, p in model.named_parameters() if "visual" not in n)
     adapter = HFModel(processor=processor, model=model, pretrained="random-qwen3-vl-8b",
                       dtype="bfloat16")
-    prompts = {role: load_template(ref) for role, ref in ROLES.items()}
+    prompts = TaskIndex().tasks["capeval_qa"].prompt_templates()
     samples = [s for s in load_benchmark(args.dataset, "capeval_qa").samples
                if s.n_concepts == 4][:args.samples]
     params = GenParams(max_new_tokens=args.max_new_tokens)

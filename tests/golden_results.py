@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 BASELINES = ("blind", "text-only", "oracle", "retrieval")
+REPO = str(Path(__file__).resolve().parent.parent)
 GOLDEN = Path(__file__).parent / "data" / "golden_baselines.json"
 # What differs between two identical runs: when, where and with which installed versions.
 RUN_SPECIFIC = ("date", "git_hash", "package_versions")
@@ -20,7 +21,8 @@ def normalized(results: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in results.items() if k not in RUN_SPECIFIC}
     out["datasets"] = {t: {k: v for k, v in d.items() if k != "location"}
                        for t, d in results["datasets"].items()}
-    return json.loads(json.dumps(out, sort_keys=True, default=str))
+    # task and prompt files are recorded by absolute path: the checkout's place is not behaviour
+    return json.loads(json.dumps(out, sort_keys=True, default=str).replace(REPO, "<repo>"))
 
 
 def baseline_results() -> dict[str, Any]:

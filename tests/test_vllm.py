@@ -83,20 +83,18 @@ def test_offline_engine_through_the_evaluator(model_dir: Path, small_dataset: Pa
     assert results["results"]["lsd_cag"]["n_scored"] == 2
     assert results["usage"]["model"]["output_tokens"] > 0
     assert not any(results["failures"].values())
-    captions = [g.text for g in outcome.runs[0].finals]
+    captions = [record.response for record in outcome.runs[0].records]
     assert all(isinstance(t, str) for t in captions)
 
 
 def test_offline_engine_is_deterministic_and_refuses_too_many_images(model_dir, small_dataset):
     from benchmark import load_benchmark
-    from covip_eval.prompts import load_template
+    from covip_eval.registry import TaskIndex
     from covip_eval.request_builder import caption_request
     from covip_eval.requests import GenParams
 
     model = make_model("vllm", {"pretrained": str(model_dir), **ENGINE_ARGS, "limit_images": 8})
-    prompts = {r: load_template(t) for r, t in (
-        ("memory_header", "memory_header"), ("memory_dialogue", "memory_dialogue"),
-        ("query_header", "query_header"), ("caption", "caption_instruction"))}
+    prompts = TaskIndex().tasks["capeval_qa"].prompt_templates()
     samples = load_benchmark(str(small_dataset), "capeval_qa").samples
     short = [caption_request(s, prompts, GenParams(max_new_tokens=8)) for s in samples[:2]]
     assert [g.text for g in model.generate(short)] == [g.text for g in model.generate(short)]
