@@ -19,7 +19,7 @@ from covip_eval.errors import CovipError
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="coviP-train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", required=True, help="preset (grpo, dr_grpo, gspo) or YAML file")
+    p.add_argument("--config", required=True, help="preset (grpo, dr_grpo, gspo, sft) or YAML file")
     p.add_argument("--model", help="tiny-random, a folder or a Hub id")
     p.add_argument("--dataset", help="dataset spec (default builtin:mini)")
     p.add_argument("--judge", help="judge name or model adapter (default lexical)")
@@ -55,12 +55,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from coviP_train.config import load_config
-    from coviP_train.trainer import build_trainer, save
 
     flags = {k: getattr(args, k) for k in ("model", "dataset", "judge", "judge_args",
                                           "output_dir", "max_steps")
              if getattr(args, k) is not None}
     config = load_config(args.config, [*args.overrides, *(f"{k}={v}" for k, v in flags.items())])
+    if config.algorithm == "sft":
+        return _train_sft(config)
+    from coviP_train.trainer import build_trainer, save
+
     trainer, reward, skipped = build_trainer(config)
     if skipped:
         print(f"coviP-train: left out {len(skipped)} samples over the image cap", file=sys.stderr)
@@ -74,6 +77,20 @@ def _train(args: argparse.Namespace) -> int:
     print(f"evaluate it with: coviP-eval --model hf --model_args pretrained={out}"
           + ("  (merge the LoRA adapter first: coviP-train merge --adapter "
              f"{out} --out {out.parent / 'merged'})" if config.use_lora else ""))
+    return 0
+
+
+def _train_sft(config) -> int:
+    from coviP_train.trainer import build_sft_trainer, save
+
+    trainer, skipped = build_sft_trainer(config)
+    trainer.train()
+    out = save(trainer, config, skipped)
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    print(json.dumps({"saved": str(out), "steps": trainer.state.global_step,
+                      "loss_first": losses[0] if losses else None,
+                      "loss_last": losses[-1] if losses else None}))
+    print(f"evaluate it with: coviP-eval --model hf --model_args pretrained={out}")
     return 0
 
 

@@ -12,16 +12,19 @@ from benchmark.options import parse_options
 from covip_eval.errors import ConfigError
 
 PRESETS_DIR = Path(__file__).parent / "presets"
-ALGORITHMS = ("grpo", "dr_grpo", "gspo")
+ALGORITHMS = ("grpo", "dr_grpo", "gspo", "sft")
+COVIP_TINY_INIT = "covip-tiny-init"
 
 
 @dataclass
 class TrainConfig:
     """Every field can be set in a preset file and overridden on the command line (key=value)."""
 
-    algorithm: str = field(default="gspo", metadata={"help": "grpo, dr_grpo or gspo"})
+    algorithm: str = field(default="gspo", metadata={"help": "grpo, dr_grpo, gspo or sft"})
     model: str = field(default="tiny-random", metadata={
-        "help": "tiny-random, a local folder or a Hub id of an image-text-to-text model"})
+        "help": "tiny-random, a local folder or a Hub id of an image-text-to-text model; "
+                f"{COVIP_TINY_INIT}: covip-tiny's architecture, fresh, with a BPE tokenizer "
+                "trained on the training texts (SFT only)"})
     dataset: str = field(default="builtin:mini", metadata={"help": "dataset spec (coviP-eval's)"})
     limit: int | None = field(default=None, metadata={"help": "use the first N samples"})
     concept_counts: list[int] = field(default_factory=list, metadata={
@@ -76,6 +79,16 @@ class TrainConfig:
     use_vllm: bool = False
     vllm_mode: str = field(default="colocate", metadata={"help": "colocate or server"})
     vllm_server_base_url: str | None = None
+    # SFT
+    sft_configs: list[str] = field(default_factory=lambda: ["capeval_qa", "lsd", "lar", "itr"],
+                                   metadata={"help": "dataset configs whose requests SFT learns"})
+    tokenizer_vocab_size: int = field(default=4096, metadata={
+        "help": f"BPE vocabulary size for {COVIP_TINY_INIT}"})
+    lr_scheduler_type: str = "linear"
+    warmup_steps: float = field(default=0, metadata={
+        "help": "warmup steps, or a fraction of all steps when below 1"})
+    weight_decay: float = 0.0
+    dataloader_num_workers: int = 0
     logging_steps: int = 1
     save_steps: int = 500
     report_to: str = "none"
@@ -84,6 +97,11 @@ class TrainConfig:
         if self.algorithm not in ALGORITHMS:
             raise ConfigError(f"algorithm={self.algorithm!r}: choose one of "
                               f"{', '.join(ALGORITHMS)}")
+        if self.model == COVIP_TINY_INIT and self.algorithm != "sft":
+            raise ConfigError(f"model={COVIP_TINY_INIT} starts from fresh weights: train it with "
+                              "algorithm=sft first, then point model at the SFT output")
+        if self.algorithm == "sft":
+            return  # the checks below are about GRPO-family settings
         if self.epsilon_high is not None and self.epsilon_high < self.epsilon:
             raise ConfigError(f"epsilon_high={self.epsilon_high} is below epsilon={self.epsilon}:"
                               " the upper clip must be at least the lower one")

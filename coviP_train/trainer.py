@@ -10,9 +10,12 @@ from typing import Any
 from covip_eval.cache import RequestCache
 from covip_eval.errors import MissingDependencyError
 from covip_eval.registry import make_judge
-from coviP_train.config import TrainConfig
+from coviP_train.config import COVIP_TINY_INIT, TrainConfig
 from coviP_train.data import build_prompts
 from coviP_train.reward import CaptionReward, RewardWeights
+from coviP_train.sft import sft_rows
+
+COVIP_TINY_MARKER = {"model": "covip-tiny"}
 
 
 def _require_trl() -> Any:
@@ -41,11 +44,7 @@ def grpo_arguments(config: TrainConfig) -> Any:
     from trl import GRPOConfig
 
     return GRPOConfig(
-        output_dir=config.output_dir, seed=config.seed, learning_rate=config.learning_rate,
-        num_train_epochs=config.num_train_epochs, max_steps=config.max_steps,
-        per_device_train_batch_size=config.per_device_train_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        bf16=config.bf16, gradient_checkpointing=config.gradient_checkpointing,
+        **_common_arguments(config),
         num_generations=config.num_generations, beta=config.beta, loss_type=config.loss_type,
         importance_sampling_level=config.importance_sampling_level, epsilon=config.epsilon,
         epsilon_high=config.epsilon_high, scale_rewards=config.scale_rewards,
@@ -54,9 +53,56 @@ def grpo_arguments(config: TrainConfig) -> Any:
         use_vllm=config.use_vllm, vllm_mode=config.vllm_mode,
         **({"vllm_server_base_url": config.vllm_server_base_url}
            if config.vllm_server_base_url else {}),
+    )
+
+
+def _lora(config: TrainConfig) -> Any:
+    from peft import LoraConfig
+
+    if not config.use_lora:
+        return None
+    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
+                      lora_dropout=config.lora_dropout,
+                      target_modules=config.lora_target_modules, task_type="CAUSAL_LM")
+
+
+def _common_arguments(config: TrainConfig) -> dict[str, Any]:
+    return dict(
+        output_dir=config.output_dir, seed=config.seed, learning_rate=config.learning_rate,
+        num_train_epochs=config.num_train_epochs, max_steps=config.max_steps,
+        per_device_train_batch_size=config.per_device_train_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        bf16=config.bf16, gradient_checkpointing=config.gradient_checkpointing,
+        lr_scheduler_type=config.lr_scheduler_type, warmup_steps=config.warmup_steps,
+        weight_decay=config.weight_decay, dataloader_num_workers=config.dataloader_num_workers,
         logging_steps=config.logging_steps, save_steps=config.save_steps,
         report_to=config.report_to, remove_unused_columns=False,
     )
+
+
+def build_sft_trainer(config: TrainConfig) -> tuple[Any, dict[str, str]]:
+    """TRL's SFTTrainer on the evaluation's requests with their targets (see sft.py)."""
+    trl = _require_trl()
+    from datasets import Dataset, Image, Sequence
+
+    data = sft_rows(config.dataset, config.sft_configs, config.limit)
+    if config.model == COVIP_TINY_INIT:
+        from covip_eval.tiny_models import (
+            build_covip_tiny,
+            covip_tiny_processor,
+            train_bpe_tokenizer,
+        )
+
+        processor = covip_tiny_processor(train_bpe_tokenizer(data.texts,
+                                                             config.tokenizer_vocab_size))
+        model = build_covip_tiny(processor.tokenizer, config.seed)
+    else:
+        model, processor = load_model_and_processor(config)
+    dataset = Dataset.from_list(data.rows).cast_column("images", Sequence(Image()))
+    args = trl.SFTConfig(**_common_arguments(config), max_length=None)
+    trainer = trl.SFTTrainer(model=model, args=args, train_dataset=dataset,
+                             processing_class=processor, peft_config=_lora(config))
+    return trainer, {}
 
 
 def build_trainer(config: TrainConfig, model: Any = None, processor: Any = None
@@ -65,7 +111,6 @@ def build_trainer(config: TrainConfig, model: Any = None, processor: Any = None
     be passed in (benchmarks do); otherwise `config.model` is loaded."""
     trl = _require_trl()
     from datasets import Dataset
-    from peft import LoraConfig
 
     if model is None or processor is None:
         model, processor = load_model_and_processor(config)
@@ -77,15 +122,10 @@ def build_trainer(config: TrainConfig, model: Any = None, processor: Any = None
                                                 config.reward_degenerate,
                                                 config.repetition_threshold),
                            config.max_completion_length, prompts.samples)
-    peft_config = None
-    if config.use_lora:
-        peft_config = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
-                                 lora_dropout=config.lora_dropout,
-                                 target_modules=config.lora_target_modules, task_type="CAUSAL_LM")
     trainer = trl.GRPOTrainer(model=model, reward_funcs=reward.reward_functions(),
                               args=grpo_arguments(config),
                               train_dataset=Dataset.from_list(prompts.rows),
-                              processing_class=processor, peft_config=peft_config)
+                              processing_class=processor, peft_config=_lora(config))
     return trainer, reward, prompts.skipped
 
 
@@ -94,10 +134,14 @@ def save(trainer: Any, config: TrainConfig, skipped: dict[str, str]) -> Path:
     out = Path(config.output_dir) / "final"
     trainer.save_model(str(out))
     trainer.processing_class.save_pretrained(str(out))
-    if config.model == "tiny-random":
-        from covip_eval.tiny_models import MARKER, tiny_random_path
+    from covip_eval.tiny_models import MARKER, tiny_random_path
 
+    if config.model == "tiny-random":
         shutil.copy2(tiny_random_path(config.seed) / MARKER, out / MARKER)
+    elif config.model == COVIP_TINY_INIT:
+        (out / MARKER).write_text(json.dumps(COVIP_TINY_MARKER))
+    elif (Path(config.model) / MARKER).exists():  # a tiny model trained further
+        shutil.copy2(Path(config.model) / MARKER, out / MARKER)
     (out / "covip_train.json").write_text(json.dumps(
         {"config": config.as_dict(), "skipped_samples": skipped,
          "log_history": trainer.state.log_history}, indent=1, default=str))

@@ -157,3 +157,59 @@ def _tokenizer_from(folder: Path):
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     tokenizer.padding_side = "left"
     return tokenizer
+
+
+# covip-tiny: the few-million-parameter Qwen3-VL that coviP-train trains (recipes/covip_tiny.sh).
+COVIP_TINY_TEXT = {
+    "hidden_size": 256, "intermediate_size": 768, "num_hidden_layers": 4,
+    "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 64,
+    "max_position_embeddings": 32768, "initializer_range": 0.02,
+    "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
+                        "mrope_section": [16, 8, 8], "mrope_interleaved": True},
+}
+COVIP_TINY_VISION = {
+    "depth": 3, "hidden_size": 128, "intermediate_size": 384, "num_heads": 4, "patch_size": 16,
+    "spatial_merge_size": 2, "temporal_patch_size": 2, "out_hidden_size": 256,
+    "deepstack_visual_indexes": [1], "num_position_embeddings": 256, "initializer_range": 0.02,
+}
+COVIP_TINY_MAX_PIXELS = 192 * 192  # a 160x160 context image is 25 tokens, a query about 35
+
+
+def train_bpe_tokenizer(texts: Any, vocab_size: int):
+    """A byte-level BPE trained on `texts` (an iterable of strings), with Qwen's special tokens
+    and the same left padding and end-of-turn token as the byte-level one."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    bpe.train_from_iterator(texts, trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>",
+                                        pad_token="<|endoftext|>")
+    tokenizer.add_special_tokens({"additional_special_tokens": list(SPECIAL_TOKENS)})
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def covip_tiny_processor(tokenizer):
+    """The offline image-only processor around `tokenizer`, at covip-tiny's resolution."""
+    from transformers.models.qwen2_vl import Qwen2VLImageProcessorPil
+
+    image_processor = Qwen2VLImageProcessorPil(
+        patch_size=16, merge_size=2, temporal_patch_size=2,
+        size={"shortest_edge": 32 * 32, "longest_edge": COVIP_TINY_MAX_PIXELS},
+    )
+    return processor_class()(image_processor, tokenizer, chat_template=CHAT_TEMPLATE.read_text())
+
+
+def build_covip_tiny(tokenizer, seed: int, device: str = "cpu"):
+    """covip-tiny's architecture with fresh weights (seeded), sized to `tokenizer`."""
+    import torch
+
+    torch.manual_seed(seed)
+    return random_qwen3vl(tokenizer, COVIP_TINY_TEXT | {"vocab_size": len(tokenizer)},
+                          COVIP_TINY_VISION, tie=True, device=device)

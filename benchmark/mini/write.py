@@ -26,7 +26,7 @@ def build_mini(
     from tqdm import tqdm
 
     sizes = sizes or MiniSizes()
-    workers = workers or min(4, os.cpu_count() or 1)
+    workers = workers or min(16, os.cpu_count() or 1)
     jobs = {c: [(seed, c, i, sizes) for i in range(sizes.count(c))] for c in CONFIGS}
     total = sum(len(j) for j in jobs.values())
     with AtomicFolder(out, overwrite=overwrite) as tmp:
