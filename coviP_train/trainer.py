@@ -16,6 +16,7 @@ from coviP_train.reward import CaptionReward, RewardWeights
 from coviP_train.sft import sft_rows
 
 COVIP_TINY_MARKER = {"model": "covip-tiny"}
+TOKENIZER_CORPUS_TEXTS = 20_000
 
 
 def _require_trl() -> Any:
@@ -93,8 +94,9 @@ def build_sft_trainer(config: TrainConfig) -> tuple[Any, dict[str, str]]:
             train_bpe_tokenizer,
         )
 
-        processor = covip_tiny_processor(train_bpe_tokenizer(data.texts,
-                                                             config.tokenizer_vocab_size))
+        # the mini vocabulary is small: a few thousand rows' texts hold all of it
+        corpus = data.texts[:TOKENIZER_CORPUS_TEXTS]
+        processor = covip_tiny_processor(train_bpe_tokenizer(corpus, config.tokenizer_vocab_size))
         model = build_covip_tiny(processor.tokenizer, config.seed)
     else:
         model, processor = load_model_and_processor(config)

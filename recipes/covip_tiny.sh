@@ -16,12 +16,17 @@ WORKERS="${WORKERS:-8}"
 BF16=$([ "$DEVICE" = cuda ] && echo true || echo false)
 TRAIN_DATA="${TRAIN_DATA:-builtin:mini?seed=1&capeval_per_count=1000&lsd=1000&lar=1000&itr=1000}"
 SFT_STEPS="${SFT_STEPS:-300}"
+# Targets are under 200 tokens; an undertrained model that never stops would otherwise run to
+# the tasks' 1024-token cap. Recorded in the results (config.gen_kwargs).
+MAX_NEW_TOKENS="${MAX_NEW_TOKENS:-256}"
 GSPO_STEPS="${GSPO_STEPS:-100}"
 
 evaluate() {  # model folder, results folder
     python -m covip_eval.cli --model hf \
-        --model_args "pretrained=$1,device_map=$DEVICE,batch_size=64" \
-        --tasks covip --output_path "$2" --log_samples --use_cache none --no_progress
+        --model_args "pretrained=$1,device_map=$DEVICE,batch_size=128" \
+        --gen_kwargs "max_new_tokens=$MAX_NEW_TOKENS" \
+        --tasks covip --output_path "$2" --log_samples --use_cache none --no_progress \
+        ${EVAL_LIMIT:+--limit "$EVAL_LIMIT"}
 }
 
 for stage in $STAGES; do

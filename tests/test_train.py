@@ -136,3 +136,44 @@ def test_checkpoints_evaluate_in_coviP_eval(tmp_path: Path, small_dataset: Path)
 
 def test_config_defaults_are_valid() -> None:
     TrainConfig(algorithm="grpo")
+
+
+def test_sft_targets_state_present_facts_and_nothing_absent(small_dataset: Path) -> None:
+    from benchmark import load_benchmark
+    from coviP_train.sft import caption_target, direct_target
+
+    for sample in load_benchmark(str(small_dataset), "capeval_qa").samples:
+        caption = caption_target(sample)
+        for k, concept in enumerate(sample.context):
+            if k in sample.positive_indices:
+                assert concept.name in caption
+                assert all(fact in caption for fact in concept.facts.values())
+            else:
+                assert concept.name not in caption
+    lsd = load_benchmark(str(small_dataset), "lsd").samples[0]
+    assert direct_target(lsd).endswith(f"\\boxed{{{lsd.answer}}}")
+    itr = load_benchmark(str(small_dataset), "itr").samples[0]
+    assert itr.keyword in direct_target(itr)
+
+
+@pytest.mark.slow
+def test_sft_from_scratch_gives_a_model_coviP_eval_runs(tmp_path: Path,
+                                                        small_dataset: Path) -> None:
+    assert train_main(["--config", "sft", "--model", "covip-tiny-init", "--max_steps", "2",
+                       "--dataset", str(small_dataset), "--output_dir", str(tmp_path),
+                       "use_lora=false", "per_device_train_batch_size=4",
+                       "tokenizer_vocab_size=1024", "learning_rate=1e-3"]) == 0
+    folder = tmp_path / "final"
+    saved = json.loads((folder / "covip_train.json").read_text())
+    assert saved["config"]["algorithm"] == "sft"
+    assert any("loss" in h for h in saved["log_history"])
+    results = evaluate(EvalSettings(model="hf", model_args={"pretrained": str(folder)},
+                                    tasks=["capeval_qa", "lsd_direct"],
+                                    dataset=str(small_dataset), judge="lexical", limit=1,
+                                    gen_kwargs={"max_new_tokens": 4}, progress=False)).results
+    assert results["results"]["lsd_direct"]["n_scored"] == 1
+
+
+def test_covip_tiny_init_needs_sft_first() -> None:
+    with pytest.raises(ConfigError, match="algorithm=sft first"):
+        load_config("gspo", ["model=covip-tiny-init"])
