@@ -45,6 +45,9 @@ def _eval_parser() -> argparse.ArgumentParser:
     p.add_argument("--predict_only", action="store_true",
                    help="generate and log outputs, do not score")
     p.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    p.add_argument("--max_failure_rate", type=float, default=0.05,
+                   help="share of failed samples (generation or judge) above which a task "
+                        "makes the run exit non-zero (its results are written and marked)")
     return p
 
 
@@ -120,7 +123,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         gen_kwargs=parse_options(args.gen_kwargs, "--gen_kwargs"),
         include_path=args.include_path, cache_path=_cache_path(args.use_cache),
         output_path=args.output_path, log_samples=args.log_samples,
-        predict_only=args.predict_only, progress=not args.no_progress))
+        predict_only=args.predict_only, progress=not args.no_progress,
+        max_failure_rate=args.max_failure_rate))
 
 
 def _cache_path(value: str | None) -> Path | None:
@@ -163,6 +167,13 @@ def _evaluate_and_print(settings: EvalSettings) -> int:
         print(f"failed samples (see the results file for reasons): {failed}", file=sys.stderr)
     if outcome.results_path:
         print(f"results written to {outcome.results_path}")
+    exceeded = results["failure_rate"]["exceeded"]
+    if exceeded:
+        shares = ", ".join(f"{t} {100 * r:.1f}%" for t, r in exceeded.items())
+        print(f"coviP-eval: error: failed samples above --max_failure_rate "
+              f"{100 * settings.max_failure_rate:.1f}%: {shares} (results are marked so)",
+              file=sys.stderr)
+        return 3
     return 0
 
 

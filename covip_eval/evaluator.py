@@ -61,13 +61,26 @@ class SampleRecord:
         return self.second_output if self.mode == "cag" else self.first_output
 
     @property
-    def failure(self) -> str | None:
+    def generation_failure(self) -> str | None:
         """Why this sample has no response to score, or None."""
         caption = self.caption
         if caption is not None and not caption.ok:
             return f"caption failed: {caption.error}"
         output = self.final_output
         return "not generated" if output is None else output.error
+
+    @property
+    def judge_failure(self) -> str | None:
+        return self.score.judge_failure if self.score is not None else None
+
+    @property
+    def failure(self) -> str | None:
+        """Why this sample is left out of the metrics (its response or its judging failed)."""
+        return self.generation_failure or self.judge_failure
+
+    @property
+    def scored(self) -> bool:
+        return self.score is not None and self.failure is None
 
     @property
     def response(self) -> str:
@@ -184,7 +197,7 @@ def score_runs(runs: list[TaskRun], judge: Judge | None) -> list[TaskRun]:
     """Score every task; the judge items of all tasks go to the judge in one call."""
     scorers = {run.name: scorer_class(run.config.scorer)() for run in runs}
     to_score = [(r, k) for r, run in enumerate(runs) for k, record in enumerate(run.records)
-                if record.failure is None]  # failed samples are reported, never scored
+                if record.generation_failure is None]  # failed samples are reported, not scored
     scores = score_outputs([(scorers[runs[r].name], runs[r].records[k].sample,
                              runs[r].records[k].response) for r, k in to_score], judge)
     records = [list(run.records) for run in runs]
@@ -195,7 +208,7 @@ def score_runs(runs: list[TaskRun], judge: Judge | None) -> list[TaskRun]:
 
 def aggregate_run(run: TaskRun, seed: int) -> dict[str, dict[str, Any]]:
     """`{task: {...}, "task/n1": {...}}` metric rows with stderr and counts."""
-    scored = [(r.sample, r.score) for r in run.records if r.score is not None]
+    scored = [(r.sample, r.score) for r in run.records if r.scored and r.score is not None]
     rows = {run.name: _row(run, scored, seed)}
     counts = sorted({s.n_concepts for s, _ in scored})
     if len(counts) > 1:
@@ -222,3 +235,18 @@ def _row(run: TaskRun, scored: list[tuple[Sample, SampleScore]], seed: int) -> d
 def failure_counts(run: TaskRun) -> dict[str, int]:
     reasons = Counter(r.failure for r in run.records if r.failure is not None)
     return {str(k)[:300]: v for k, v in reasons.most_common()}
+
+
+def outcome_counts(run: TaskRun) -> dict[str, int]:
+    """What became of the task's samples: scored, or left out with a generation or a judge
+    failure; and how many judge replies had no parsable answer (counted as wrong)."""
+    records = run.records
+    return {
+        "samples": len(records),
+        "scored": sum(r.scored for r in records),
+        "generation_failures": sum(r.generation_failure is not None for r in records),
+        "judge_failures": sum(r.generation_failure is None and r.judge_failure is not None
+                              for r in records),
+        "judge_parse_failures": sum(r.score.counts.get("judge_parse_failures", 0)
+                                    for r in records if r.scored and r.score is not None),
+    }

@@ -120,18 +120,20 @@ def _fmt(value: Any) -> str:
 
 def format_table(results: dict[str, Any]) -> str:
     """A markdown table like lm-eval's, one row per metric, with the per-concept rows."""
-    lines = ["|Task|Version|Metric|Value| |Stderr|Scored|Failed|Judge parse fail|",
-             "|----|------:|------|----:|-|-----:|-----:|-----:|---------------:|"]
+    lines = ["|Task|Version|Metric|Value| |Stderr|Scored|Gen fail|Judge fail|Parse fail|",
+             "|----|------:|------|----:|-|-----:|-----:|-------:|---------:|---------:|"]
     for name, row in results["results"].items():
         task = name.split("/")[0]
         version = results["versions"].get(task, "")
-        failed = sum(results["failures"].get(task, {}).values()) if "/" not in name else ""
+        outcome = results.get("outcomes", {}).get(task, {})
+        gen_failed = outcome.get("generation_failures", "") if "/" not in name else ""
+        judge_failed = outcome.get("judge_failures", "") if "/" not in name else ""
         metrics = [k[:-5] for k in row if k.endswith(",none") and "_stderr" not in k]
         for metric in metrics:
             value, err = row[f"{metric},none"], row.get(f"{metric}_stderr,none")
             label = name if "/" not in name else f" - {name.split('/')[1]}"
             lines.append(
                 f"|{label}|{version}|{metric}|{_fmt(value)}|±|{_fmt(err)}|{row['n_scored']}|"
-                f"{failed}|{row.get('judge_parse_failures', 0)}|"
+                f"{gen_failed}|{judge_failed}|{row.get('judge_parse_failures', 0)}|"
             )
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from covip_eval.evaluator import (
     aggregate_run,
     failure_counts,
     generate_outputs,
+    outcome_counts,
     prepare_runs,
     score_runs,
 )
@@ -52,6 +53,9 @@ class EvalSettings:
     log_samples: bool = False
     predict_only: bool = False
     progress: bool = True
+    # above this share of failed samples (generation or judge) in a task, the run still writes
+    # its results but marks them, and the CLI exits non-zero
+    max_failure_rate: float = 0.05
 
 
 def default_cache_path() -> Path:
@@ -141,6 +145,8 @@ def _results(settings: EvalSettings, runs: list[TaskRun], model: ModelAdapter,
                               "revision": r.dataset.revision, "location": r.dataset.location}
                      for r in runs},
         "failures": {r.name: failure_counts(r) for r in runs},
+        "outcomes": {r.name: outcome_counts(r) for r in runs},
+        "failure_rate": _failure_rate(settings, runs),
         "usage": {"model": _usage(runner), "judge": _usage(judge_runner) if judge_runner else None},
         "git_hash": git_hash(),
         "date": timestamp(),
@@ -148,8 +154,19 @@ def _results(settings: EvalSettings, runs: list[TaskRun], model: ModelAdapter,
     }
 
 
+def _failure_rate(settings: EvalSettings, runs: list[TaskRun]) -> dict[str, Any]:
+    rates = {}
+    for run in runs:
+        counts = outcome_counts(run)
+        failed = counts["generation_failures"] + counts["judge_failures"]
+        rates[run.name] = failed / counts["samples"] if counts["samples"] else 0.0
+    exceeded = {t: round(r, 4) for t, r in rates.items() if r > settings.max_failure_rate}
+    return {"max": settings.max_failure_rate, "exceeded": exceeded}
+
+
 def _usage(runner: GenerationRunner) -> dict[str, Any]:
     stats = runner.stats.as_dict()
+    stats["retries"] = dict(getattr(runner.adapter, "retry_counts", {}))
     model_name = getattr(runner.adapter.options, "model", None)
     stats["cost_usd_estimate"] = cost_estimate(model_name, stats["input_tokens"],
                                                stats["output_tokens"])

@@ -26,6 +26,7 @@ class SampleScore:
     metrics: dict[str, tuple[float, float]]
     details: dict[str, Any] = field(default_factory=dict)
     counts: Counter = field(default_factory=Counter)
+    judge_failure: str | None = None  # a judge call failed: the sample is left out
 
 
 class Scorer(ABC):
@@ -69,7 +70,7 @@ class CapEvalMCQAScorer(Scorer):
                 bucket = pos if positive else neg
                 bucket[0] += hit
                 bucket[1] += 1
-                if verdict.failure:
+                if verdict.failure and not verdict.call_failed:
                     counts["judge_parse_failures"] += 1
                 questions.append({
                     "concept": k, "name": concept.name, "positive": positive, "id": qa.id,
@@ -118,7 +119,7 @@ class LARScorer(Scorer):
         assert isinstance(sample, DiagnosticSample)
         verdict = verdicts[0]
         counts: Counter = Counter()
-        if verdict.failure:
+        if verdict.failure and not verdict.call_failed:
             counts["judge_parse_failures"] += 1
         return SampleScore(
             {"accuracy": (float(verdict.answer == "correct"), 1.0)},
@@ -150,6 +151,11 @@ def score_outputs(jobs: Sequence[tuple[Scorer, Sample, str]], judge: Judge | Non
     verdicts = judge.grade(flat) if flat and judge is not None else []
     scores, start = [], 0
     for (scorer, sample, text), group in zip(jobs, items):
-        scores.append(scorer.score(sample, text, verdicts[start:start + len(group)]))
+        mine = verdicts[start:start + len(group)]
+        score = scorer.score(sample, text, mine)
+        failed = [v.failure for v in mine if v.call_failed]
+        if failed:
+            score.judge_failure = f"judge failed on {len(failed)} of {len(mine)} items: {failed[0]}"
+        scores.append(score)
         start += len(group)
     return scores

@@ -54,11 +54,16 @@ def lar_item(response: str, reference: str) -> JudgeItem:
 
 @dataclass(frozen=True)
 class Verdict:
-    """A judge's decision: one of the item's answers, or a failure with its reason."""
+    """A judge's decision: one of the item's answers, or a failure with its reason.
+
+    Two failures differ: a reply with no parsable answer is the judge's answer and counts as
+    wrong (the protocol's rule, reported as a parse failure); a call that failed after its
+    retries (`call_failed`) says nothing about the output, so its sample is left out."""
 
     answer: str | None
     raw: str
     failure: str | None = None
+    call_failed: bool = False
 
 
 class Judge(ABC):

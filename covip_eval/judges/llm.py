@@ -38,10 +38,12 @@ class JudgeSettings(BaseModel):
     mcqa_template: str = "judge_mcqa"
     lar_template: str = "judge_lar"
 
-    def params(self) -> GenParams:
+    def params(self, vote: int = 0) -> GenParams:
+        """Settings of one vote: each vote of a sampled judge has its own seed, or identical
+        requests would make the majority vote meaningless."""
         return GenParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature,
                          top_p=self.top_p, top_k=self.top_k, min_p=self.min_p,
-                         seed=None if self.temperature == 0 else self.seed)
+                         seed=None if self.temperature == 0 else self.seed + vote)
 
 
 def split_judge_args(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -81,7 +83,7 @@ class ModelJudge(Judge):
         requests = [
             ChatRequest((Message("user", (TextPart(self.template(item.template)
                                                    .render(**item.fields)),)),),
-                        self.settings.params(), sample_index=i)
+                        self.settings.params(i), sample_index=i)
             for item in items for i in range(k)
         ]
         generations = self.runner.run(requests, "judging")
@@ -102,8 +104,9 @@ def _vote(replies: list[tuple[str, str | None, str | None]]) -> Verdict:
     errors = [e for _, e, _ in replies if e is not None]
     answers = [a for _, e, a in replies if e is None and a is not None]
     if not answers:
-        reason = f"judge call failed: {errors[0]}" if errors else "judge reply has no boxed answer"
-        return Verdict(None, raw, reason)
+        if len(errors) == len(replies):
+            return Verdict(None, raw, f"judge call failed: {errors[0]}", call_failed=True)
+        return Verdict(None, raw, "judge reply has no boxed answer")
     counts = Counter(answers).most_common()
     if len(counts) > 1 and counts[0][1] == counts[1][1]:
         return Verdict(None, raw, f"judge samples tie: {dict(counts)}")

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from covip_eval.models.api_base import APIModel, APIOptions, import_sdk
+from covip_eval.models.api_base import APIModel, APIOptions, NotAnAnswer, import_sdk
 from covip_eval.models.base import Capabilities
 from covip_eval.requests import ChatRequest, Generation, ImagePart
 
@@ -74,8 +74,13 @@ class AnthropicModel(APIModel):
         response = await client.messages.create(**args)
         blocks = getattr(response, "content", None)
         if blocks is None:
-            raise ValueError("malformed reply: no content")
+            raise NotAnAnswer("malformed reply: no content", retry=True)
         text = "".join(getattr(b, "text", "") for b in blocks if getattr(b, "type", "") == "text")
+        stop = getattr(response, "stop_reason", None)
+        if stop == "refusal":
+            raise NotAnAnswer("refused (stop_reason=refusal)")
+        if not text.strip():
+            raise NotAnAnswer(f"empty reply (stop_reason={stop})", retry=True)
         usage = getattr(response, "usage", None)
         return Generation(text=text, input_tokens=getattr(usage, "input_tokens", 0) or 0,
                           output_tokens=getattr(usage, "output_tokens", 0) or 0)

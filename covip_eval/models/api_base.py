@@ -1,6 +1,12 @@
 """Shared machinery of the API adapters: async calls behind a semaphore, retries with
-exponential backoff and jitter on 429, 5xx and timeouts (honouring Retry-After), then an
-explicit per-request failure with the reason. Keys come from the environment only.
+exponential backoff and jitter (honouring Retry-After), then an explicit per-request failure
+with the reason. Keys come from the environment only.
+
+What is retried: 408, 409, 429 and 5xx; errors with no HTTP status (connection resets,
+timeouts, malformed or truncated bodies); replies with no answer that another try may mend
+(no choices, an empty reply, one cut by the length limit before any text). What is not:
+other 4xx (a 401 names the variable that holds the key) and refusals (content filters, a
+model's refusal). A reply that is not an answer is never text: it becomes a failure.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import base64
 import os
 import random
 from abc import abstractmethod
+from collections import Counter
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -33,8 +40,12 @@ class APIOptions(BaseModel):
     max_images: int | None = Field(None, gt=0)
 
 
-class TransientError(Exception):
-    """Raised by adapters for a reply worth retrying that the SDK did not raise itself."""
+class NotAnAnswer(Exception):
+    """A reply that carries no answer; `retry`: another try may give one."""
+
+    def __init__(self, reason: str, retry: bool = False):
+        super().__init__(reason)
+        self.retry = retry
 
 
 def import_sdk(module: str, package: str, what: str) -> Any:
@@ -74,10 +85,10 @@ def classify(exc: BaseException) -> tuple[bool, float | None, str]:
     message = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
     if isinstance(status, int) and status >= 400:
         return status in (408, 409, 429) or status >= 500, wait, f"HTTP {status}: {message}"
-    name = type(exc).__name__
-    transient = isinstance(exc, (TransientError, TimeoutError, ConnectionError)) or \
-        "Timeout" in name or "Connection" in name
-    return transient, wait, f"{name}: {message}"
+    if isinstance(exc, NotAnAnswer):
+        return exc.retry, None, message
+    # no status: a connection reset, a timeout, a malformed or truncated body
+    return True, wait, f"{type(exc).__name__}: {message}"
 
 
 class APIModel(ModelAdapter):
@@ -91,6 +102,7 @@ class APIModel(ModelAdapter):
 
     def __init__(self, **model_args: Any):
         super().__init__(**model_args)
+        self.retry_counts: Counter[str] = Counter()  # by kind of fault; recorded in usage
         self.batch_size = self.options.max_concurrency * 4
         self.key_env = self.options.api_key_env or self.default_key_env
         self.api_key = os.environ.get(self.key_env) if self.key_env else None
@@ -139,7 +151,10 @@ class APIModel(ModelAdapter):
                     retry, wait, reason = classify(exc)
             if not retry or attempt >= self.options.max_retries:
                 tries = f" after {attempt + 1} attempts" if attempt else ""
-                return Generation.failed(self._scrub(f"{reason}{tries}"))
+                hint = (f" (check the key in {self.key_env})"
+                        if reason.startswith("HTTP 401") and self.key_env else "")
+                return Generation.failed(self._scrub(f"{reason}{tries}{hint}"))
+            self.retry_counts[reason.split(":")[0][:60]] += 1
             await asyncio.sleep(self._delay(attempt, wait))
             attempt += 1
 

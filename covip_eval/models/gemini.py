@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from covip_eval.models.api_base import APIModel, import_sdk
+from covip_eval.models.api_base import APIModel, NotAnAnswer, import_sdk
 from covip_eval.models.base import Capabilities
 from covip_eval.requests import ChatRequest, Generation, ImagePart
 
@@ -58,11 +58,29 @@ class GeminiModel(APIModel):
             model=self.options.model, contents=self._contents(request, types),
             config=types.GenerateContentConfig(**{k: v for k, v in config.items()
                                                   if v is not None}))
-        candidates = getattr(response, "candidates", None)
-        if not candidates or candidates[0].content is None:
-            raise ValueError("malformed reply: no candidates")
-        text = "".join(p.text or "" for p in (candidates[0].content.parts or []))
+        text = _answer_text(response)
         usage = getattr(response, "usage_metadata", None)
         return Generation(text=text,
                           input_tokens=getattr(usage, "prompt_token_count", 0) or 0,
                           output_tokens=getattr(usage, "candidates_token_count", 0) or 0)
+
+
+def _answer_text(response: Any) -> str:
+    """The first candidate's text, or NotAnAnswer: blocked prompts, safety stops and empty
+    or length-cut replies are failures, never text."""
+    feedback = getattr(response, "prompt_feedback", None)
+    blocked = getattr(feedback, "block_reason", None)
+    if blocked:
+        raise NotAnAnswer(f"refused: prompt blocked ({blocked})")
+    candidates = getattr(response, "candidates", None)
+    if not candidates:
+        raise NotAnAnswer("malformed reply: no candidates", retry=True)
+    candidate = candidates[0]
+    content = getattr(candidate, "content", None)
+    text = "".join(p.text or "" for p in (getattr(content, "parts", None) or []))
+    if text.strip():
+        return text
+    finish = str(getattr(candidate, "finish_reason", None) or "").rsplit(".", 1)[-1]
+    if finish in ("SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION"):
+        raise NotAnAnswer(f"refused (finish_reason={finish})")
+    raise NotAnAnswer(f"empty reply (finish_reason={finish or None})", retry=True)

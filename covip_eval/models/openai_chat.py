@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from covip_eval.models.api_base import APIModel, APIOptions, TransientError, data_url, import_sdk
+from covip_eval.models.api_base import APIModel, APIOptions, NotAnAnswer, data_url, import_sdk
 from covip_eval.models.base import Capabilities
 from covip_eval.requests import ChatRequest, Generation, chat_dicts
 
@@ -25,6 +25,22 @@ class OpenAIOptions(APIOptions):
 def to_openai_messages(request: ChatRequest) -> list[dict[str, Any]]:
     return chat_dicts(request, lambda image: {
         "type": "image_url", "image_url": {"url": data_url(image.data, image.mime_type)}})
+
+
+def answer_text(choice: Any) -> str:
+    """The text of a choice, or NotAnAnswer when it holds none."""
+    message, finish = choice.message, getattr(choice, "finish_reason", None)
+    refusal = getattr(message, "refusal", None)
+    if refusal:
+        raise NotAnAnswer(f"refused: {str(refusal)[:200]}")
+    text = message.content or ""
+    if text.strip():
+        return text
+    if finish == "content_filter":
+        raise NotAnAnswer("refused: the reply was withheld by a content filter")
+    if finish == "length":
+        raise NotAnAnswer("empty reply: cut by the length limit before any text", retry=True)
+    raise NotAnAnswer(f"empty reply (finish_reason={finish})", retry=True)
 
 
 class OpenAIModel(APIModel):
@@ -72,12 +88,8 @@ class OpenAIModel(APIModel):
         response = await client.chat.completions.create(**self._arguments(request))
         choices = getattr(response, "choices", None)
         if not choices or choices[0].message is None:
-            raise ValueError("malformed reply: no choices")
-        text = choices[0].message.content
-        if text is None:
-            if getattr(choices[0], "finish_reason", None) in (None, "error"):
-                raise TransientError("reply with no content")
-            text = ""
+            raise NotAnAnswer("malformed reply: no choices", retry=True)
+        text = answer_text(choices[0])
         usage = getattr(response, "usage", None)
         return Generation(text=text,
                           input_tokens=getattr(usage, "prompt_tokens", 0) or 0,
