@@ -68,7 +68,7 @@ def _train(args: argparse.Namespace) -> int:
     if skipped:
         print(f"coviP-train: left out {len(skipped)} samples over the image cap", file=sys.stderr)
     trainer.train()
-    out = save(trainer, config, skipped)
+    out = save(trainer, config, skipped, reward)
     rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
     print(json.dumps({"saved": str(out), "steps": trainer.state.global_step,
                       "reward_first": rewards[0] if rewards else None,

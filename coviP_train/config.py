@@ -73,6 +73,8 @@ class TrainConfig:
         "help": "total penalty if every negative question leaks (each costs this / N)"})
     reward_degenerate: float = field(default=1.0, metadata={
         "help": "penalty for a caption that repeats itself or runs past the length cap"})
+    max_reward_failure_rate: float = field(default=0.5, metadata={
+        "help": "a step fails when the judge fails on more than this share of its captions"})
     repetition_threshold: float = field(default=0.5, metadata={
         "help": "a caption whose distinct 4-gram share is below this repeats itself"})
     # generation backends

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmark import CapEvalSample
+from covip_eval.errors import CovipError
 from covip_eval.judges import Judge
 from covip_eval.scoring import CapEvalMCQAScorer, score_outputs
 from tasks.metrics import tokens
@@ -49,28 +50,40 @@ class CaptionReward:
 
     Captions are scored exactly as CapEval-QA scores them (the same scorer, the same judge
     items): the positive term counts the correct answers on present concepts, the negative
-    term the questions on absent concepts not answered D (a parse failure leaks too)."""
+    term the questions on absent concepts not answered D.
+
+    A caption whose judging failed (a call that failed, or a reply with no parsable answer) is
+    not evidence of a leak: it gets no reward at all (None, which TRL leaves out). Each step's
+    failures are recorded in `step_failures`; above `max_failure_rate` of a step's captions the
+    step fails loudly."""
 
     def __init__(self, judge: Judge, weights: RewardWeights, max_completion_length: int,
-                 samples: Mapping[str, CapEvalSample]):
+                 samples: Mapping[str, CapEvalSample], max_failure_rate: float = 0.5):
         self.judge, self.weights = judge, weights
         self.max_completion_length = max_completion_length
         self.samples = samples
+        self.max_failure_rate = max_failure_rate
         self.scorer = CapEvalMCQAScorer()
-        self._memo: dict[tuple[str, str], tuple[float, float]] = {}
+        self._memo: dict[tuple[str, str], tuple[float, float] | None] = {}
         self.judge_seconds = 0.0
+        self.step_failures: list[dict[str, int]] = []
 
     def terms(self, completions: Sequence[Any], sample_ids: Sequence[str],
-              completion_ids: Sequence[Sequence[int]] | None) -> list[tuple[float, float, float]]:
+              completion_ids: Sequence[Sequence[int]] | None
+              ) -> list[tuple[float, float, float] | tuple[None, None, None]]:
         texts = [completion_text(c) for c in completions]
         keys = list(zip(texts, sample_ids))
         missing = [k for k in dict.fromkeys(keys) if k not in self._memo]
         if missing:  # a new step: keep only this step's judgements
             self._memo = {k: v for k, v in self._memo.items() if k in set(keys)}
             self._judge(missing)
-        out = []
+        out: list[tuple[float, float, float] | tuple[None, None, None]] = []
         for i, key in enumerate(keys):
-            positive, negative = self._memo[key]
+            judged = self._memo[key]
+            if judged is None:
+                out.append((None, None, None))
+                continue
+            positive, negative = judged
             length = len(completion_ids[i]) if completion_ids is not None else 0
             degenerate = (repeats_itself(key[0], self.weights.repetition_threshold)
                           or length >= self.max_completion_length)
@@ -82,12 +95,23 @@ class CaptionReward:
         scores = score_outputs([(self.scorer, self.samples[sample_id], text)
                                 for text, sample_id in keys], self.judge)  # one judge call
         self.judge_seconds += time.perf_counter() - start
+        failures = {"captions": len(keys), "judge_failures": 0, "parse_failures": 0}
         for key, score in zip(keys, scores):
+            if score.judge_failure or score.counts.get("judge_parse_failures"):
+                failures["judge_failures" if score.judge_failure else "parse_failures"] += 1
+                self._memo[key] = None
+                continue
             correct = score.metrics["acc_pos"][0]
             kept, n_negative = score.metrics["acc_neg"]
             leaked = n_negative - kept
             negative = -self.weights.negative * leaked / n_negative if n_negative else 0.0
             self._memo[key] = (self.weights.positive * correct, negative)
+        self.step_failures.append(failures)
+        failed = failures["judge_failures"] + failures["parse_failures"]
+        if failed > self.max_failure_rate * len(keys):
+            raise CovipError(f"the reward's judge failed on {failed} of {len(keys)} captions "
+                             f"this step (above max_reward_failure_rate={self.max_failure_rate})"
+                             "; check the judge server")
 
     def reward_functions(self) -> list:
         """Three TRL reward functions (positive, negative, degenerate) sharing this object."""

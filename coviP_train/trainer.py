@@ -123,7 +123,8 @@ def build_trainer(config: TrainConfig, model: Any = None, processor: Any = None
     reward = CaptionReward(judge, RewardWeights(config.reward_positive, config.reward_negative,
                                                 config.reward_degenerate,
                                                 config.repetition_threshold),
-                           config.max_completion_length, prompts.samples)
+                           config.max_completion_length, prompts.samples,
+                           config.max_reward_failure_rate)
     trainer = trl.GRPOTrainer(model=model, reward_funcs=reward.reward_functions(),
                               args=grpo_arguments(config),
                               train_dataset=Dataset.from_list(prompts.rows),
@@ -131,7 +132,8 @@ def build_trainer(config: TrainConfig, model: Any = None, processor: Any = None
     return trainer, reward, prompts.skipped
 
 
-def save(trainer: Any, config: TrainConfig, skipped: dict[str, str]) -> Path:
+def save(trainer: Any, config: TrainConfig, skipped: dict[str, str],
+         reward: CaptionReward | None = None) -> Path:
     """Save the model (or the LoRA adapter) with its processor and the training config."""
     out = Path(config.output_dir) / "final"
     trainer.save_model(str(out))
@@ -146,7 +148,9 @@ def save(trainer: Any, config: TrainConfig, skipped: dict[str, str]) -> Path:
         shutil.copy2(Path(config.model) / MARKER, out / MARKER)
     (out / "covip_train.json").write_text(json.dumps(
         {"config": config.as_dict(), "skipped_samples": skipped,
-         "log_history": trainer.state.log_history}, indent=1, default=str))
+         "log_history": trainer.state.log_history,
+         "reward_judge_failures_per_step": reward.step_failures if reward else None},
+        indent=1, default=str))
     return out
 
 

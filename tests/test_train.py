@@ -12,7 +12,7 @@ pytest.importorskip("trl")
 pytest.importorskip("peft")
 
 from benchmark import CANNOT_DETERMINE, QA, CapEvalSample, Concept, ImageData  # noqa: E402
-from covip_eval.errors import ConfigError  # noqa: E402
+from covip_eval.errors import ConfigError, CovipError  # noqa: E402
 from covip_eval.judges.lexical import LexicalJudge  # noqa: E402
 from covip_eval.run import EvalSettings, evaluate  # noqa: E402
 from coviP_train.cli import main as train_main  # noqa: E402
@@ -177,3 +177,31 @@ def test_sft_from_scratch_gives_a_model_coviP_eval_runs(tmp_path: Path,
 def test_covip_tiny_init_needs_sft_first() -> None:
     with pytest.raises(ConfigError, match="algorithm=sft first"):
         load_config("gspo", ["model=covip-tiny-init"])
+
+
+class _FailingJudge:
+    """Fails the call on captions mentioning 'storm', gives no boxed answer on 'fog'."""
+
+    def grade(self, items):
+        return [self._one(item.fields["caption"]) for item in items]
+
+    @staticmethod
+    def _one(caption: str):
+        from covip_eval.judges import Verdict
+
+        if "storm" in caption:
+            return Verdict(None, "", "judge call failed: HTTP 500", call_failed=True)
+        if "fog" in caption:
+            return Verdict(None, "", "judge reply has no boxed answer")
+        return Verdict("D", "\\boxed{D}")
+
+
+def test_judge_failures_give_no_reward_and_too_many_stop_the_step() -> None:
+    reward = CaptionReward(_FailingJudge(), RewardWeights(), max_completion_length=50,
+                           samples={"s1": _sample()}, max_failure_rate=0.7)
+    terms = reward.terms(["a storm", "some fog", "a calm day"], ["s1"] * 3, None)
+    assert terms[0] == terms[1] == (None, None, None)
+    assert terms[2] == (0.0, 0.0, 0.0)  # judged: no correct answer, nothing leaked
+    assert reward.step_failures[-1] == {"captions": 3, "judge_failures": 1, "parse_failures": 1}
+    with pytest.raises(CovipError, match="judge failed on 2 of 2 captions"):
+        reward.terms(["another storm", "more fog"], ["s1"] * 2, None)

@@ -1,0 +1,45 @@
+"""Scores that stay right when servers misbehave: every fault is retried or reported, and a
+run through a faulty server ends with the same numbers as a clean one."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from fault_server import FAULTS, FaultServer
+
+from covip_eval.run import EvalSettings, evaluate
+
+DATA = "builtin:mini?seed=5&capeval_per_count=6&lsd=10&lar=10&itr=10"
+SEEN_AS = {"429": "HTTP 429", "500": "HTTP 500", "hang": "TimeoutError",
+           "truncated": "JSONDecodeError", "no_choices": "malformed reply",
+           "empty_length": "empty reply"}
+
+
+def _run(server: FaultServer) -> dict:
+    args = {"base_url": server.url, "model": "m", "timeout": 2.0, "backoff_base": 0.01,
+            "backoff_max": 0.05, "max_retries": 6, "max_concurrency": 16}
+    return evaluate(EvalSettings(
+        model="openai-compatible", model_args=args, tasks=["covip"], dataset=DATA,
+        judge="openai-compatible", judge_args={**args, "model": "judge"},
+        progress=False)).results
+
+
+@pytest.mark.slow
+def test_faulty_server_gives_the_clean_numbers() -> None:
+    with FaultServer() as clean_server:
+        clean = _run(clean_server)
+    with FaultServer(fault_rate=0.2) as faulty_server:
+        faulty = _run(faulty_server)
+    usage = faulty["usage"]
+    assert usage["model"]["called"] >= 100 and usage["judge"]["called"] >= 500
+    assert set(faulty_server.faults) == set(FAULTS)  # every kind was injected
+    retried = Counter(usage["model"]["retries"]) + Counter(usage["judge"]["retries"])
+    for fault, count in faulty_server.faults.items():  # every fault is accounted for
+        if fault == "hang":  # a slow machine may time out a healthy call too
+            assert retried[SEEN_AS[fault]] >= count
+        else:
+            assert retried[SEEN_AS[fault]] == count
+    assert faulty["results"] == clean["results"]
+    assert all(o["generation_failures"] == o["judge_failures"] == 0
+               for o in faulty["outcomes"].values())
