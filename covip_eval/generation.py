@@ -21,6 +21,7 @@ class CallStats:
     cached: int = 0
     called: int = 0
     failed: int = 0
+    split_batches: int = 0  # batches that raised and were split to isolate the bad request
     input_tokens: int = 0
     output_tokens: int = 0
     ignored_options: Counter = field(default_factory=Counter)
@@ -85,13 +86,19 @@ class GenerationRunner:
         return out
 
     def _generate(self, requests: list[ChatRequest]) -> list[Generation]:
+        """Generate for a batch; when it raises, split it in halves and try again, so that one
+        bad request (an over-long prompt, say) fails alone, with its reason."""
         try:
             generations = self.adapter.generate(requests)
         except CovipError:
             raise
-        except Exception as exc:  # one bad batch fails its requests, with the reason, not the run
-            reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            return [Generation.failed(f"model error: {reason}") for _ in requests]
+        except Exception as exc:
+            if len(requests) > 1:
+                self.stats.split_batches += 1
+                half = len(requests) // 2
+                return self._generate(requests[:half]) + self._generate(requests[half:])
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            return [Generation.failed(f"model error: {reason}")]
         if len(generations) != len(requests):
             raise CovipError(f"model {self.adapter.name!r} returned {len(generations)} outputs "
                              f"for {len(requests)} requests")

@@ -167,6 +167,7 @@ def _failure_rate(settings: EvalSettings, runs: list[TaskRun]) -> dict[str, Any]
 def _usage(runner: GenerationRunner) -> dict[str, Any]:
     stats = runner.stats.as_dict()
     stats["retries"] = dict(getattr(runner.adapter, "retry_counts", {}))
+    stats["oom_splits"] = getattr(runner.adapter, "oom_splits", 0)
     model_name = getattr(runner.adapter.options, "model", None)
     stats["cost_usd_estimate"] = cost_estimate(model_name, stats["input_tokens"],
                                                stats["output_tokens"])

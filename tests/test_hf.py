@@ -36,6 +36,23 @@ def requests(small_dataset: Path):
         cag_request(samples[3], prompts, "A caption.", params)]
 
 
+def test_out_of_memory_halves_the_batch(model: TinyRandomModel, requests, monkeypatch) -> None:
+    import torch
+
+    expected = [model.generate([r])[0].text for r in requests]
+    real = model.model.generate
+
+    def small_memory(**inputs):
+        if inputs["input_ids"].shape[0] > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(**inputs)
+
+    monkeypatch.setattr(model.model, "generate", small_memory)
+    before = model.oom_splits
+    assert [g.text for g in model.generate(requests)] == expected
+    assert model.oom_splits - before == 3  # 4 -> 2 + 2 -> 1 + 1 + 1 + 1
+
+
 def test_batched_greedy_equals_one_at_a_time(model: TinyRandomModel, requests) -> None:
     batched = model.generate(requests)
     single = [model.generate([r])[0] for r in requests]
@@ -88,3 +105,37 @@ def test_tiny_random_on_gpu(requests) -> None:
     assert gpu.model.device.type == "cuda"
     assert [g.ok for g in gpu.generate(requests)] == [True] * len(requests)
     assert len(cpu.generate(requests[:1])) == 1
+
+
+def test_retrained_weights_are_never_served_from_the_cache(tmp_path: Path,
+                                                           small_dataset: Path) -> None:
+    import os
+
+    from covip_eval.tiny_models import save_tiny_random
+
+    folder = save_tiny_random(tmp_path / "model", seed=0)
+    settings = dict(model="hf", model_args={"pretrained": str(folder)}, tasks=["lsd_direct"],
+                    dataset=str(small_dataset), limit=2, gen_kwargs={"max_new_tokens": 4},
+                    cache_path=tmp_path / "cache.sqlite", progress=False)
+    first = evaluate(EvalSettings(**settings)).results["usage"]["model"]
+    again = evaluate(EvalSettings(**settings)).results["usage"]["model"]
+    assert first["called"] == 2 and again["called"] == 0  # the same weights: from the cache
+    save_tiny_random(folder, seed=1)  # retrained into the same folder
+    weights = folder / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    retrained = evaluate(EvalSettings(**settings)).results["usage"]["model"]
+    assert retrained["called"] == 2 and retrained["cached"] == 0
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("./no/such/folder", "no such folder"),
+    ("nobody/no-such-model-covip", "cannot load model 'nobody/no-such-model-covip'"),
+])
+def test_model_loading_errors_are_one_line(name: str, message: str, capsys) -> None:
+    from covip_eval.cli import main
+
+    code = main(["--model", "hf", "--model_args", f"pretrained={name}", "--tasks",
+                 "lsd_direct", "--limit", "1", "--no_progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1

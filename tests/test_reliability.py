@@ -43,3 +43,46 @@ def test_faulty_server_gives_the_clean_numbers() -> None:
     assert faulty["results"] == clean["results"]
     assert all(o["generation_failures"] == o["judge_failures"] == 0
                for o in faulty["outcomes"].values())
+
+
+class _OneBadRequest:
+    """An adapter whose whole batch raises when one request holds the word 'poison'."""
+
+    name = "poisoned"
+    identity = {"adapter": "poisoned"}
+    batch_size = 8
+
+    def __init__(self) -> None:
+        from covip_eval.models.base import Capabilities
+
+        self.capabilities = Capabilities()
+        self.calls = 0
+
+    def refusal(self, request):
+        return None
+
+    def ignored_options(self, request):
+        return set()
+
+    def generate(self, requests):
+        from covip_eval.requests import Generation
+
+        self.calls += 1
+        if any("poison" in m.text for r in requests for m in r.messages):
+            raise RuntimeError("prompt is longer than the model's context")
+        return [Generation(text="fine") for _ in requests]
+
+
+def test_one_bad_request_fails_alone() -> None:
+    from covip_eval.cache import RequestCache
+    from covip_eval.generation import GenerationRunner
+    from covip_eval.requests import ChatRequest, Message, TextPart
+
+    requests = [ChatRequest((Message("user", (TextPart(f"request {i}"
+                                                       + (" poison" if i == 5 else "")),)),))
+                for i in range(8)]
+    runner = GenerationRunner(_OneBadRequest(), RequestCache(None), progress=False)
+    out = runner.run(requests, "test")
+    assert [g.ok for g in out] == [i != 5 for i in range(8)]
+    assert out[5].error == "model error: RuntimeError: prompt is longer than the model's context"
+    assert runner.stats.split_batches == 3  # 8 -> 4 -> 2 -> 1

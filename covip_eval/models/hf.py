@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from covip_eval.errors import MissingDependencyError
 from covip_eval.models.base import Capabilities, ModelAdapter
+from covip_eval.models.loading import load_checked
+from covip_eval.models.weights import weights_fingerprint
 from covip_eval.requests import ChatRequest, Generation, GenParams, chat_dicts
 
+AUTO_BATCH_SIZE = 64
 _NOT_IN_IDENTITY = {"batch_size", "device_map", "attn_implementation", "cache_implementation",
                     "compile_fullgraph", "trust_remote_code"}
 
@@ -32,7 +35,9 @@ class HFOptions(BaseModel):
     max_pixels: int | None = Field(None, gt=0, description="pixel cap per image")
     min_pixels: int | None = Field(None, gt=0)
     max_images: int | None = Field(None, gt=0, description="refuse requests with more images")
-    batch_size: int = Field(8, ge=1)
+    batch_size: int | Literal["auto"] = Field(
+        8, description="requests per batch; auto: start at 64 (a batch that runs out of "
+                       "memory is halved either way)")
     trust_remote_code: bool = False
     attn_implementation: str | None = None
     cache_implementation: str | None = Field(None, description="e.g. static (faster decoding)")
@@ -97,14 +102,28 @@ class HFModel(ModelAdapter):
         trainer and the benchmarks pass their own)."""
         super().__init__(**model_args)
         self.torch = require_torch()
-        self.batch_size = self.options.batch_size
+        self.batch_size = AUTO_BATCH_SIZE if self.options.batch_size == "auto" \
+            else self.options.batch_size
         if self.options.max_images is not None:
             self.capabilities = Capabilities(max_images=self.options.max_images,
                                              sampling_options=self.capabilities.sampling_options)
+        self.weights: str | None = None  # a loaded-in model is identified by its label alone
         if processor is None or model is None:
             path = self._pretrained()
-            processor, model = self._load_processor(path), self._load_model(path)
+            processor = load_checked(path, self.options.revision,
+                                     lambda: self._load_processor(path))
+            model = load_checked(path, self.options.revision, lambda: self._load_model(path))
+            commit = getattr(model.config, "_commit_hash", None)
+            self.weights = weights_fingerprint(path, self.options.revision) or \
+                (f"commit:{commit}" if commit else None)
         self.processor, self.model = processor, model
+        self.oom_splits = 0  # batches halved after running out of memory
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """The options, and the fingerprint of the weights: retrained weights in the same
+        folder, or a moved branch, are another model to the cache."""
+        return {**super().identity, "weights": self.weights}
 
     def _pretrained(self) -> str:
         return self.options.pretrained
@@ -155,6 +174,23 @@ class HFModel(ModelAdapter):
         return [out[i] for i in range(len(requests))]
 
     def _generate_batch(self, requests: list[ChatRequest], params: GenParams) -> list[Generation]:
+        """A batch that runs out of GPU memory is halved and tried again (as lm-eval's
+        `batch_size=auto` does); a single request that does not fit fails alone."""
+        try:
+            return self._generate_fitting(requests, params)
+        except self.torch.OutOfMemoryError:
+            if self.torch.cuda.is_available():
+                self.torch.cuda.empty_cache()
+            if len(requests) == 1:
+                return [Generation.failed("out of memory for a single request (lower "
+                                          "max_pixels or use a larger GPU)")]
+            self.oom_splits += 1
+            half = len(requests) // 2
+            return (self._generate_batch(requests[:half], params)
+                    + self._generate_batch(requests[half:], params))
+
+    def _generate_fitting(self, requests: list[ChatRequest], params: GenParams
+                          ) -> list[Generation]:
         torch = self.torch
         inputs = self.prepare(requests).to(self.model.device)
         kwargs = generate_kwargs(params)

@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from covip_eval.errors import MissingDependencyError
 from covip_eval.models.base import Capabilities, ModelAdapter
+from covip_eval.models.loading import load_checked
 from covip_eval.models.openai_chat import to_openai_messages
+from covip_eval.models.weights import weights_fingerprint
 from covip_eval.requests import ChatRequest, Generation, GenParams
 
 
@@ -60,7 +62,14 @@ class VLLMModel(ModelAdapter):
         self.batch_size = opts.batch_size
         self.capabilities = Capabilities(max_images=opts.limit_images)
         self._vllm = vllm
-        self.llm = vllm.LLM(**self.engine_arguments())
+        self.weights = weights_fingerprint(opts.pretrained, opts.revision)
+        self.llm = load_checked(opts.pretrained, opts.revision,
+                                lambda: vllm.LLM(**self.engine_arguments()))
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """The options and the fingerprint of the weights (see models/weights.py)."""
+        return {**super().identity, "weights": self.weights}
 
     def engine_arguments(self) -> dict[str, Any]:
         opts = self.options
