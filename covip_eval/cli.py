@@ -150,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     except CovipError as exc:
         print(f"coviP-eval: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("coviP-eval: interrupted; no results were written, finished calls are in the "
+              "cache: run the same command again to resume", file=sys.stderr)
+        return 130
 
 
 def _evaluate_and_print(settings: EvalSettings) -> int:

@@ -214,3 +214,41 @@ def test_key_never_reaches_logs_or_results(server, monkeypatch, small_dataset, t
     assert results["judge"]["settings"]["top_k"] == 20  # the paper's judge sampling
     assert sum(sum(f.values()) for f in results["failures"].values()) == 1
     assert all(call["headers"]["authorization"] == f"Bearer {KEY}" for call in server.calls)
+
+
+def test_no_key_of_any_provider_reaches_any_file_a_run_writes(server, monkeypatch,
+                                                               small_dataset, tmp_path,
+                                                               capfd) -> None:
+    """Keys for every provider set; runs through each, with a cache, samples and a report;
+    then every file written, and everything printed, is searched for every key."""
+    from covip_eval.cli import main
+    from leaderboard.cli import main as board
+
+    keys = {env: f"secret-{env.lower()}-0123456789" for env in
+            ("OPENAI_API_KEY", "OPENAI_COMPATIBLE_API_KEY", "ANTHROPIC_API_KEY",
+             "GEMINI_API_KEY", "HF_TOKEN")}
+    for env, value in keys.items():
+        monkeypatch.setenv(env, value)
+    server.reply_text = "\\boxed{A} In this photo I can see it."
+    server.script.append(("status", 401, None))  # a failure whose reason is recorded
+    common = ["--tasks", "capeval_qa,lar_cag", "--dataset", str(small_dataset), "--limit", "2",
+              "--log_samples", "--use_cache", str(tmp_path / "cache.sqlite"),
+              "--max_failure_rate", "1"]
+    for model, judge in (("openai", "anthropic"), ("gemini", "openai-compatible")):
+        assert main(["--model", model, "--model_args",
+                     f"base_url={server.url}{'/v1' if 'openai' in model else ''},model=m,"
+                     "max_retries=0",
+                     "--judge", judge, "--judge_args",
+                     f"base_url={server.url}{'/v1' if 'openai' in judge else ''},model=j",
+                     "--output_path", str(tmp_path / model), *common]) == 0
+    for model in ("openai", "gemini"):  # two judges: one leaderboard each
+        assert board([str(tmp_path / model), "--report", "--out",
+                      str(tmp_path / f"board_{model}")]) == 0
+    printed = "".join(capfd.readouterr())
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".sqlite" for p in written) and any(p.suffix == ".html"
+                                                               for p in written)
+    for value in keys.values():
+        assert value not in printed
+        for path in written:
+            assert value.encode() not in path.read_bytes(), path
