@@ -41,7 +41,7 @@ class FakeProviders:
     """Start with `with FakeProviders() as server:`; `server.url` is the base address.
 
     `server.script` is a queue of actions for the next calls: ("status", code, retry_after),
-    ("malformed",), ("reply", text). With an empty queue every call succeeds with
+    ("malformed",), ("refusal",), ("reply", text). With an empty queue every call succeeds with
     `server.reply_text` (default: how many images the call carried)."""
 
     def __init__(self) -> None:
@@ -94,6 +94,21 @@ class FakeProviders:
         Image.new("RGB", (64, 48), (200, 120, 40)).save(buf, format="PNG")
         return base64.b64encode(buf.getvalue()).decode()
 
+    @staticmethod
+    def refusal(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Each provider's way of declining to answer."""
+        if path.startswith("/v1/messages"):
+            reply = anthropic_reply(body, "")
+            reply["content"], reply["stop_reason"] = [], "refusal"
+            return reply
+        if ":generateContent" in path:
+            return {"candidates": [{"content": {"role": "model", "parts": []},
+                                    "finishReason": "SAFETY", "index": 0}]}
+        reply = openai_reply(body, "")
+        reply["choices"][0]["message"]["content"] = None
+        reply["choices"][0]["finish_reason"] = "content_filter"
+        return reply
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -113,6 +128,8 @@ class FakeProviders:
             return
         if action and action[0] == "malformed":
             payload = b"{this is not json"
+        elif action and action[0] == "refusal":
+            payload = json.dumps(self.refusal(handler.path, body)).encode()
         else:
             text = action[1] if action else (self.reply_text or
                                              f"I saw {_count_images(body)} images.")

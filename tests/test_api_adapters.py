@@ -175,6 +175,23 @@ def test_client_errors_are_not_retried(server, monkeypatch, requests) -> None:
     server.script.append(("status", 400, None))
     generation = adapter("openai", server, monkeypatch).generate(requests[:1])[0]
     assert generation.error.startswith("HTTP 400") and len(server.calls) == 1
+    server.script.append(("status", 401, None))
+    generation = adapter("anthropic", server, monkeypatch).generate(requests[:1])[0]
+    assert generation.error.startswith("HTTP 401") and "ANTHROPIC_API_KEY" in generation.error
+    assert len(server.calls) == 2
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_replies_that_are_not_answers_are_failures(provider, server, monkeypatch,
+                                                   requests) -> None:
+    model = adapter(provider, server, monkeypatch)
+    server.script.append(("refusal",))
+    refused = model.generate(requests[:1])[0]
+    assert not refused.ok and refused.error.startswith("refused") and len(server.calls) == 1
+    server.script.extend([("reply", "")] * 3)  # empty: tried again, then a failure
+    empty = model.generate(requests[:1])[0]
+    assert not empty.ok and "empty reply" in empty.error and len(server.calls) == 4
+    assert model.retry_counts["empty reply"] == 2
 
 
 def test_missing_key_names_the_variable(monkeypatch) -> None:

@@ -14,6 +14,7 @@ DATA = "builtin:mini?seed=5&capeval_per_count=6&lsd=10&lar=10&itr=10"
 SEEN_AS = {"429": "HTTP 429", "500": "HTTP 500", "hang": "TimeoutError",
            "truncated": "JSONDecodeError", "no_choices": "malformed reply",
            "empty_length": "empty reply"}
+TIMEOUTS = ("TimeoutError", "APITimeoutError", "APIConnectionError")
 
 
 def _run(server: FaultServer) -> dict:
@@ -36,8 +37,8 @@ def test_faulty_server_gives_the_clean_numbers() -> None:
     assert set(faulty_server.faults) == set(FAULTS)  # every kind was injected
     retried = Counter(usage["model"]["retries"]) + Counter(usage["judge"]["retries"])
     for fault, count in faulty_server.faults.items():  # every fault is accounted for
-        if fault == "hang":  # a slow machine may time out a healthy call too
-            assert retried[SEEN_AS[fault]] >= count
+        if fault == "hang":  # the SDK's timeout or ours; a slow machine may add some
+            assert sum(retried[k] for k in TIMEOUTS) >= count
         else:
             assert retried[SEEN_AS[fault]] == count
     assert faulty["results"] == clean["results"]

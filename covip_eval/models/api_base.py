@@ -15,6 +15,7 @@ import asyncio
 import base64
 import os
 import random
+import re
 from abc import abstractmethod
 from collections import Counter
 from email.utils import parsedate_to_datetime
@@ -154,7 +155,7 @@ class APIModel(ModelAdapter):
                 hint = (f" (check the key in {self.key_env})"
                         if reason.startswith("HTTP 401") and self.key_env else "")
                 return Generation.failed(self._scrub(f"{reason}{tries}{hint}"))
-            self.retry_counts[reason.split(":")[0][:60]] += 1
+            self.retry_counts[re.split(r"[:(]", reason)[0].strip()[:60]] += 1
             await asyncio.sleep(self._delay(attempt, wait))
             attempt += 1
 
