@@ -84,6 +84,7 @@ def test_model_judge_majority_vote(tmp_path: Path) -> None:
     assert all(v.answer in ("A", "B") or v.failure for v in verdicts)
     assert judge.identity["settings"]["samples"] == 5
     assert judge.runner.stats.unique == 30
+    assert len({judge.settings.params(vote).seed for vote in range(5)}) == 5  # a seed a vote
 
 
 def test_bad_judge_settings_are_one_line_errors() -> None:
