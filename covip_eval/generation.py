@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from covip_eval.cache import RequestCache, request_key
@@ -71,19 +71,31 @@ class GenerationRunner:
             todo.append((key, request))
         todo.sort(key=lambda kr: _length(kr[1]))  # similar lengths batch together
         with tqdm(total=len(todo), desc=desc, unit="call", disable=not self.progress) as bar:
-            for start in range(0, len(todo), self.adapter.batch_size):
-                chunk = todo[start:start + self.adapter.batch_size]
-                generations = self._generate([r for _, r in chunk])
-                self.cache.put_many([(k, g) for (k, _), g in zip(chunk, generations)])
-                for (key, _), g in zip(chunk, generations):
-                    results[key] = g
-                    self.stats.input_tokens += g.input_tokens
-                    self.stats.output_tokens += g.output_tokens
-                bar.update(len(chunk))
+            for done in self._completed(todo):
+                self.cache.put_many(done)  # each result is kept as soon as it exists
+                for key, generation in done:
+                    results[key] = generation
+                    self.stats.input_tokens += generation.input_tokens
+                    self.stats.output_tokens += generation.output_tokens
+                bar.update(len(done))
         self.stats.called += len(todo)
         out = [results[k] for k in keys]
         self.stats.failed += sum(1 for g in out if not g.ok)
         return out
+
+    def _completed(self, todo: list[tuple[str, ChatRequest]]
+                   ) -> Iterator[list[tuple[str, Generation]]]:
+        """(key, generation) pairs as they complete: call by call for adapters that stream
+        (APIs, all requests in flight under the adapter's bound), batch by batch otherwise."""
+        if getattr(self.adapter, "streams", False):
+            requests = [request for _, request in todo]
+            for index, generation in self.adapter.stream(requests):  # type: ignore[attr-defined]
+                yield [(todo[index][0], generation)]
+            return
+        for start in range(0, len(todo), self.adapter.batch_size):
+            chunk = todo[start:start + self.adapter.batch_size]
+            generations = self._generate([r for _, r in chunk])
+            yield [(key, g) for (key, _), g in zip(chunk, generations)]
 
     def _generate(self, requests: list[ChatRequest]) -> list[Generation]:
         """Generate for a batch; when it raises, split it in halves and try again, so that one

@@ -32,6 +32,11 @@ def reply_text(messages: list[dict[str, Any]]) -> str:
     return f"A photo. Reply {h % 1000}: \\boxed{{place {h % 7}}} You were walking."
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # the listen backlog: many clients connect at once
+
+
 class FaultServer:
     def __init__(self, fault_rate: float = 0.0, hang_seconds: float = 2.5,
                  max_faults_per_request: int = 3):
@@ -55,8 +60,7 @@ class FaultServer:
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
                 server.handle(self, body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
                          daemon=True).start()
         return self

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import os
 import random
 import re
+import threading
 from abc import abstractmethod
 from collections import Counter
+from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -33,7 +36,8 @@ class APIOptions(BaseModel):
     model: str = Field(..., description="the provider's model name")
     base_url: str | None = Field(None, description="endpoint (default: the provider's)")
     api_key_env: str = Field("", description="environment variable holding the key")
-    max_concurrency: int = Field(8, ge=1)
+    max_concurrency: int | None = Field(None, ge=1, description="calls in flight at once "
+                                       "(default: 64 for local servers, 8 for providers)")
     max_retries: int = Field(5, ge=0)
     backoff_base: float = Field(1.0, ge=0, description="seconds; doubles at every retry")
     backoff_max: float = Field(60.0, ge=0)
@@ -93,18 +97,28 @@ def classify(exc: BaseException) -> tuple[bool, float | None, str]:
 
 
 class APIModel(ModelAdapter):
-    """An adapter for a remote API: `_complete` makes one call; the rest is shared."""
+    """An adapter for a remote API: `_complete` makes one call; the rest is shared.
+
+    One event loop (on a thread of its own) and one client serve the adapter for its whole
+    life, under one bound on the calls in flight: every request of a run is submitted at once
+    and each result is handed back as soon as it completes (`stream`), so there is no batch
+    barrier and a crash loses only the calls in flight."""
 
     Options = APIOptions
     default_key_env: str = ""
     requires_key: bool = True
+    default_concurrency: int = 8  # providers' rate limits; local servers take more
+    streams = True
     identity_excludes = {"api_key_env", "max_concurrency", "max_retries", "backoff_base",
                          "backoff_max", "timeout", "max_images"}
 
     def __init__(self, **model_args: Any):
         super().__init__(**model_args)
         self.retry_counts: Counter[str] = Counter()  # by kind of fault; recorded in usage
-        self.batch_size = self.options.max_concurrency * 4
+        self.concurrency = self.options.max_concurrency or self.default_concurrency
+        self.batch_size = self.concurrency  # what results record: the calls in flight
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self.key_env = self.options.api_key_env or self.default_key_env
         self.api_key = os.environ.get(self.key_env) if self.key_env else None
         if self.requires_key and not self.api_key:
@@ -128,17 +142,61 @@ class APIModel(ModelAdapter):
         if close is not None:
             await close()
 
-    def generate(self, requests: list[ChatRequest]) -> list[Generation]:
-        return asyncio.run(self._generate_all(requests))
+    def _start(self) -> asyncio.AbstractEventLoop:
+        """The adapter's event loop, its client and its concurrency bound, made once."""
+        if self._loop is None:
+            loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(target=loop.run_forever, daemon=True,
+                                            name=f"{self.name}-calls")
+            self._thread.start()
 
-    async def _generate_all(self, requests: list[ChatRequest]) -> list[Generation]:
-        client = self._client()
-        semaphore = asyncio.Semaphore(self.options.max_concurrency)
+            async def setup() -> tuple[Any, asyncio.Semaphore]:
+                return self._client(), asyncio.Semaphore(self.concurrency)
+
+            self._session, self._semaphore = \
+                asyncio.run_coroutine_threadsafe(setup(), loop).result()
+            self._loop = loop
+        return self._loop
+
+    def stream(self, requests: list[ChatRequest]) -> Iterator[tuple[int, Generation]]:
+        """(index, generation) for every request, in the order the calls complete."""
+        loop = self._start()
+        futures = {asyncio.run_coroutine_threadsafe(
+            self._with_retries(self._session, request, self._semaphore), loop): i
+            for i, request in enumerate(requests)}
         try:
-            return list(await asyncio.gather(*(self._with_retries(client, r, semaphore)
-                                               for r in requests)))
-        finally:
-            await self._close(client)
+            for future in concurrent.futures.as_completed(futures):
+                yield futures[future], future.result()
+        finally:  # interrupted: leave no call running behind
+            for future in futures:
+                future.cancel()
+
+    def generate(self, requests: list[ChatRequest]) -> list[Generation]:
+        out: list[Generation | None] = [None] * len(requests)
+        for index, generation in self.stream(requests):
+            out[index] = generation
+        return [g if g is not None else Generation.failed("not generated") for g in out]
+
+    def close(self) -> None:
+        if self._loop is None:
+            return
+        loop, self._loop = self._loop, None
+
+        async def shutdown() -> None:
+            current = asyncio.current_task()
+            pending = [t for t in asyncio.all_tasks() if t is not current]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            await self._close(self._session)
+
+        try:
+            asyncio.run_coroutine_threadsafe(shutdown(), loop).result(timeout=10)
+        except Exception:  # closing is best effort; the process may be exiting anyway
+            pass
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
     async def _with_retries(self, client: Any, request: ChatRequest,
                             semaphore: asyncio.Semaphore) -> Generation:

@@ -33,9 +33,10 @@ class NoOptions(BaseModel):
 class ModelAdapter(ABC):
     """Generates text for chat requests with interleaved images.
 
-    Local adapters batch `batch_size` requests per `generate` call; API adapters run that many
-    concurrently. Either way `generate` returns one `Generation` per request, in order, with a
-    failure reason instead of text where a request failed.
+    Local adapters batch `batch_size` requests per `generate` call; API adapters keep that
+    many calls in flight and hand results back as they complete (`APIModel.stream`). Either
+    way `generate` returns one `Generation` per request, in order, with a failure reason
+    instead of text where a request failed.
     """
 
     name: ClassVar[str]

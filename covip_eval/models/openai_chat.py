@@ -105,6 +105,7 @@ class OpenAICompatibleModel(OpenAIModel):
                                     "presence_penalty", "seed"}))
     max_tokens_field = "max_tokens"
     identity_excludes = APIModel.identity_excludes
+    default_concurrency = 64  # fills a typical vLLM server
 
     def __init__(self, **model_args: Any):
         super().__init__(**model_args)

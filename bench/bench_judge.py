@@ -1,0 +1,174 @@
+"""Judge throughput against a local OpenAI-compatible server with a fixed latency per reply and a
+fixed number of slots (replies in progress at once; more wait), like a vLLM server at capacity.
+
+Three clients judge the same CapEval-QA questions (builtin:mini, one fixed caption a sample):
+- covip-eval's judge path at default settings (`--judge openai-compatible`, no other option);
+- a bare `AsyncOpenAI` client, all questions under one semaphore of the server's slot count;
+- the official scripts' pattern: one sample at a time, a thread pool over its questions
+  (`ThreadPoolExecutor()` with its default size, min(32, cores + 4): 6 threads on 2 cores).
+
+    python bench/bench_judge.py [--latency 0.5] [--slots 64] [--questions 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from benchmark import load_benchmark
+from covip_eval.cache import RequestCache
+from covip_eval.judges import mcqa_item
+from covip_eval.registry import make_judge
+
+CAPTION = "In this photo I can see a friend of mine at the lake."
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # the listen backlog: many clients connect at once
+
+
+class LatencyServer:
+    """Answers every chat completion with a boxed letter after `latency` seconds, at most
+    `slots` at a time."""
+
+    def __init__(self, latency: float, slots: int):
+        self.latency, self.slots = latency, threading.Semaphore(slots)
+
+    def __enter__(self) -> LatencyServer:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                with server.slots:
+                    time.sleep(server.latency)
+                reply = json.dumps({
+                    "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                    "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                        "role": "assistant", "content": "\\boxed{A}"}}],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                }).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+
+def questions(limit: int) -> list[list[Any]]:
+    """Judge items grouped by sample, `limit` in all."""
+    groups, total = [], 0
+    for sample in load_benchmark("builtin:mini", "capeval_qa", progress=False).samples:
+        items = [mcqa_item(f"{CAPTION} ({sample.sample_id})", qa, qa.correct_answer)
+                 for concept in sample.context for qa in concept.qas][:limit - total]
+        groups.append(items)
+        total += len(items)
+        if total >= limit:
+            break
+    return groups
+
+
+def project(url: str, groups: list[list[Any]]) -> float:
+    judge = make_judge("openai-compatible", {"base_url": url, "model": "judge"},
+                       RequestCache(None), progress=False)
+    flat = [item for group in groups for item in group]
+    start = time.perf_counter()
+    verdicts = judge.grade(flat)
+    seconds = time.perf_counter() - start
+    judge.close()
+    assert all(v.answer == "A" for v in verdicts)
+    return seconds
+
+
+def _prompts(groups: list[list[Any]]) -> list[list[str]]:
+    return [[json.dumps(item.fields) for item in group] for group in groups]
+
+
+def bare_client(url: str, groups: list[list[Any]], slots: int) -> float:
+    from openai import AsyncOpenAI
+
+    async def run() -> None:
+        client = AsyncOpenAI(base_url=url, api_key="EMPTY", max_retries=0)
+        bound = asyncio.Semaphore(slots)
+
+        async def one(prompt: str) -> None:
+            async with bound:
+                await client.chat.completions.create(
+                    model="judge", messages=[{"role": "user", "content": prompt}])
+
+        await asyncio.gather(*(one(p) for group in _prompts(groups) for p in group))
+        await client.close()
+
+    start = time.perf_counter()
+    asyncio.run(run())
+    return time.perf_counter() - start
+
+
+def official_pattern(url: str, groups: list[list[Any]]) -> float:
+    from openai import OpenAI
+
+    client = OpenAI(base_url=url, api_key="EMPTY", max_retries=0)
+
+    def one(prompt: str) -> None:
+        client.chat.completions.create(model="judge",
+                                       messages=[{"role": "user", "content": prompt}])
+
+    start = time.perf_counter()
+    for group in _prompts(groups):  # one sample at a time
+        with ThreadPoolExecutor() as pool:
+            list(pool.map(one, group))
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument("--slots", type=int, default=64)
+    parser.add_argument("--questions", type=int, default=2000)
+    args = parser.parse_args()
+    groups = questions(args.questions)
+    n = sum(len(g) for g in groups)
+    with LatencyServer(args.latency, args.slots) as server:
+        seconds = {
+            "covip-eval judge, default settings": project(server.url, groups),
+            f"bare AsyncOpenAI, concurrency {args.slots}": bare_client(server.url, groups,
+                                                                       args.slots),
+            "official pattern (per sample, thread pool)": official_pattern(server.url, groups),
+        }
+    bare = n / seconds[f"bare AsyncOpenAI, concurrency {args.slots}"]
+    official = n / seconds["official pattern (per sample, thread pool)"]
+    print(f"{n} questions, server latency {args.latency} s, {args.slots} slots "
+          f"(ceiling {args.slots / args.latency:.0f} q/s)\n")
+    print("| client | seconds | questions/s | vs bare client | vs official pattern |")
+    print("|--------|--------:|------------:|---------------:|--------------------:|")
+    for label, s in seconds.items():
+        rate = n / s
+        print(f"| {label} | {s:.1f} | {rate:.1f} | {rate / bare:.0%} | {rate / official:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()
