@@ -206,24 +206,32 @@ def score_runs(runs: list[TaskRun], judge: Judge | None) -> list[TaskRun]:
     return [run.with_records(rs) for run, rs in zip(runs, records)]
 
 
+def per_count_name(task: str, n: int) -> str:
+    """The row of a task's samples with `n` concepts: a subtask as lm-eval names them."""
+    return f"{task}_n{n}"
+
+
 def aggregate_run(run: TaskRun, seed: int) -> dict[str, dict[str, Any]]:
-    """`{task: {...}, "task/n1": {...}}` metric rows with stderr and counts."""
+    """`{task: {...}, "task_n1": {...}, ...}` metric rows with stderr and counts; the rows per
+    number of concepts exist when the task's samples have more than one."""
     scored = [(r.sample, r.score) for r in run.records if r.scored and r.score is not None]
-    rows = {run.name: _row(run, scored, seed)}
+    rows = {run.name: _row(run, run.name, scored, seed)}
     counts = sorted({s.n_concepts for s, _ in scored})
     if len(counts) > 1:
         for n in counts:
             subset = [(s, sc) for s, sc in scored if s.n_concepts == n]
-            rows[f"{run.name}/n{n}"] = _row(run, subset, seed)
+            rows[per_count_name(run.name, n)] = _row(run, f"n{n}", subset, seed)
     return rows
 
 
-def _row(run: TaskRun, scored: list[tuple[Sample, SampleScore]], seed: int) -> dict[str, Any]:
-    row: dict[str, Any] = {"alias": run.name}
+def _row(run: TaskRun, alias: str, scored: list[tuple[Sample, SampleScore]], seed: int
+         ) -> dict[str, Any]:
+    row: dict[str, Any] = {"alias": alias}
     for metric in run.config.metrics:
         parts = [sc.metrics[metric] for _, sc in scored if metric in sc.metrics]
         row[f"{metric},none"] = ratio(parts)
-        row[f"{metric}_stderr,none"] = bootstrap_stderr(parts, seed)
+        stderr = bootstrap_stderr(parts, seed)
+        row[f"{metric}_stderr,none"] = "N/A" if stderr is None else stderr  # lm-eval's way
     counts: Counter = Counter()
     for _, sc in scored:
         counts.update(sc.counts)

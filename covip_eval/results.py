@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from benchmark import CapEvalSample, Sample
 from covip_eval.evaluator import SampleRecord, TaskRun
-from covip_eval.requests import stable_hash
+from covip_eval.requests import ChatRequest, ImagePart, stable_hash
 
 
 def timestamp() -> str:
@@ -78,15 +78,20 @@ def sample_record(run: TaskRun, record: SampleRecord) -> dict[str, Any]:
            "names_context": [c.name for c in sample.context],
            "query_image_sha256": sample.query_image.sha256}
     caption = record.caption
+    parts = dict(score.metrics) if score else {}
     return {
         "doc_id": record.index,
         "doc": doc,
         "target": target,
-        "caption": caption.text if caption is not None and record.mode == "cag" else None,
+        "arguments": {"gen_args_0": {"arg_0": _prompt_text(request),
+                                     "arg_1": request.params.set_options() if request else {}}},
         "resps": [[text]],
         "filtered_resps": [text],
+        "filter": "none",
+        **{metric: (n / d if d else None) for metric, (n, d) in parts.items()},
+        "caption": caption.text if caption is not None and record.mode == "cag" else None,
         "failure": record.failure,
-        "metrics": dict(score.metrics) if score else {},
+        "metrics": parts,
         "details": score.details if score else {},
         "doc_hash": stable_hash(doc),
         "prompt_hash": stable_hash(request.canonical()) if request else None,
@@ -94,6 +99,14 @@ def sample_record(run: TaskRun, record: SampleRecord) -> dict[str, Any]:
         else None,
         "target_hash": stable_hash(target),
     }
+
+
+def _prompt_text(request: ChatRequest | None) -> str | None:
+    """The request as lm-eval logs a prompt: the turns' text, `<image>` where images are."""
+    if request is None:
+        return None
+    return "\n\n".join(f"{m.role}: " + "".join("<image>" if isinstance(p, ImagePart) else p.text
+                                                for p in m.parts) for m in request.messages)
 
 
 def _target(sample: Sample) -> Any:
@@ -113,7 +126,7 @@ def write_samples(run: TaskRun, folder: Path, stamp: str) -> Path:
 
 
 def _fmt(value: Any) -> str:
-    if value is None:
+    if value is None or value == "N/A":
         return "-"
     return f"{100 * value:.1f}" if isinstance(value, float) else str(value)
 
@@ -123,15 +136,14 @@ def format_table(results: dict[str, Any]) -> str:
     lines = ["|Task|Version|Metric|Value| |Stderr|Scored|Gen fail|Judge fail|Parse fail|",
              "|----|------:|------|----:|-|-----:|-----:|-------:|---------:|---------:|"]
     for name, row in results["results"].items():
-        task = name.split("/")[0]
-        version = results["versions"].get(task, "")
-        outcome = results.get("outcomes", {}).get(task, {})
-        gen_failed = outcome.get("generation_failures", "") if "/" not in name else ""
-        judge_failed = outcome.get("judge_failures", "") if "/" not in name else ""
+        version = results["versions"].get(name, "")
+        outcome = results.get("outcomes", {}).get(name, {})  # per-count rows have none
+        gen_failed = outcome.get("generation_failures", "")
+        judge_failed = outcome.get("judge_failures", "")
         metrics = [k[:-5] for k in row if k.endswith(",none") and "_stderr" not in k]
         for metric in metrics:
             value, err = row[f"{metric},none"], row.get(f"{metric}_stderr,none")
-            label = name if "/" not in name else f" - {name.split('/')[1]}"
+            label = name if name in results.get("outcomes", {}) else f" - {row['alias']}"
             lines.append(
                 f"|{label}|{version}|{metric}|{_fmt(value)}|±|{_fmt(err)}|{row['n_scored']}|"
                 f"{gen_failed}|{judge_failed}|{row.get('judge_parse_failures', 0)}|"

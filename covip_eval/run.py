@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,12 +123,22 @@ def _results(settings: EvalSettings, runs: list[TaskRun], model: ModelAdapter,
             rows.update(aggregate_run(run, settings.seed))
     judge_runner = getattr(judge, "runner", None)
     chosen = {r.name for r in runs}
+    groups = {g: [t for t in ts if t in chosen] for g, ts in index.groups.items()
+              if any(t in chosen for t in ts)}
+    # the rows per number of concepts are subtasks of their task, as lm-eval lays groups out
+    per_count = {r.name: [n for n in rows if n.startswith(f"{r.name}_n")] for r in runs}
+    groups.update({task: subtasks for task, subtasks in per_count.items() if subtasks})
+    task_of = {row: task for task, subtasks in per_count.items() for row in [task, *subtasks]}
+    config_of = {row: next(r.config for r in runs if r.name == task)
+                 for row, task in task_of.items()}
     return {
         "results": rows,
-        "group_subtasks": {g: [t for t in ts if t in chosen] for g, ts in index.groups.items()
-                           if any(t in chosen for t in ts)},
+        "group_subtasks": groups,
         "configs": {r.name: r.config.model_dump() for r in runs},
-        "versions": {r.name: r.config.version for r in runs},
+        "versions": {row: config.version for row, config in config_of.items()},
+        "n-shot": {row: 0 for row in config_of},
+        "higher_is_better": {row: {m: True for m in config.metrics}
+                             for row, config in config_of.items()},
         "n-samples": {r.name: {"original": len(r.dataset.samples), "effective": len(r.records)}
                       for r in runs},
         "config": {
@@ -149,9 +161,22 @@ def _results(settings: EvalSettings, runs: list[TaskRun], model: ModelAdapter,
         "failure_rate": _failure_rate(settings, runs),
         "usage": {"model": _usage(runner), "judge": _usage(judge_runner) if judge_runner else None},
         "git_hash": git_hash(),
-        "date": timestamp(),
+        "date": time.time(),  # a float, as lm-eval writes it
+        "model_name": model_name(settings, model),
+        "model_name_sanitized": sanitized(model_name(settings, model)),
         "package_versions": package_versions(),
     }
+
+
+def model_name(settings: EvalSettings, model: ModelAdapter) -> str:
+    """What the results are about: the weights' path or id, the API model, or the adapter."""
+    identity = model.identity
+    return str(identity.get("pretrained") or identity.get("model") or settings.model)
+
+
+def sanitized(name: str) -> str:
+    """A model name as a folder name, the way lm-eval makes one."""
+    return re.sub(r"[\"<>:/|\\?*\[\]]+", "__", name)
 
 
 def _failure_rate(settings: EvalSettings, runs: list[TaskRun]) -> dict[str, Any]:
@@ -176,8 +201,8 @@ def _usage(runner: GenerationRunner) -> dict[str, Any]:
 
 def _write(settings: EvalSettings, results: dict[str, Any], runs: list[TaskRun]) -> Path:
     assert settings.output_path is not None
-    folder = settings.output_path / settings.model.replace("/", "__")
-    stamp = results["date"]
+    folder = settings.output_path / results["model_name_sanitized"]
+    stamp = timestamp()
     if settings.log_samples or settings.predict_only:
         for run in runs:
             write_samples(run, folder, stamp)

@@ -30,7 +30,10 @@ class Run:
         return f"{config['model']} ({pretrained})" if pretrained else config["model"]
 
     def metric(self, row: str, metric: str) -> float | None:
-        value = self.data["results"].get(row, {}).get(f"{metric},none")
+        results = self.data["results"]
+        task, _, count = row.rpartition("_n")
+        legacy = f"{task}/n{count}" if count.isdigit() else row  # how older files named it
+        value = results.get(row, results.get(legacy, {})).get(f"{metric},none")
         return None if value is None else float(value)
 
     def protocol(self, tasks: list[str]) -> tuple[str, ...]:

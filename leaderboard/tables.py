@@ -80,7 +80,7 @@ def _percent(value: float | None) -> float | None:
 
 def _measured_row(run: Run, table: str) -> Row:
     if table == "capeval":
-        values = {f"{m}_{n}": _percent(run.metric(f"capeval_qa/n{n}", m))
+        values = {f"{m}_{n}": _percent(run.metric(f"capeval_qa_n{n}", m))
                   for n in (1, 2, 3, 4) for m in ("acc_pos", "acc_neg")}
     else:
         values = {f"{t}_{mode}": _percent(run.metric(f"{t}_{mode}", DOWNSTREAM_METRIC[t]))

@@ -26,7 +26,7 @@ def test_benchmark_discriminates(baseline_results: dict[str, dict]) -> None:
     blind, text, oracle, retrieval = (baseline_results[m] for m in
                                       ("blind", "text-only", "oracle", "retrieval"))
     for n in (1, 2, 3, 4):
-        row = f"capeval_qa/n{n}"
+        row = f"capeval_qa_n{n}"
         assert _metric(oracle, row, "acc_pos") >= 90 and _metric(oracle, row, "acc_neg") >= 95
         assert _metric(blind, row, "acc_pos") <= 5 and _metric(blind, row, "acc_neg") >= 95
         assert _metric(text, row, "acc_neg") <= _metric(oracle, row, "acc_neg") - 50
@@ -184,3 +184,30 @@ def test_bad_gen_kwargs_are_refused(small_dataset: Path) -> None:
     with pytest.raises(ConfigError, match="--gen_kwargs: temprature: Extra inputs"):
         _run(model="blind", tasks=["lsd_direct"], dataset=str(small_dataset),
              gen_kwargs={"temprature": 0})
+
+
+def test_results_work_with_lm_evals_own_tooling(tmp_path: Path, small_dataset: Path) -> None:
+    lm_eval_utils = pytest.importorskip("lm_eval.utils")
+    outcome = evaluate(EvalSettings(model="retrieval", tasks=["capeval_qa", "lsd_direct"],
+                                    dataset=str(small_dataset), judge="lexical", limit=1,
+                                    output_path=tmp_path, log_samples=True, progress=False))
+    results = json.loads(outcome.results_path.read_text())
+    table = lm_eval_utils.make_table(results)  # one sample: no standard error, "N/A"
+    assert "capeval_qa" in table and "acc_pos" in table and "N/A" in table
+    assert isinstance(results["date"], float) and results["n-shot"]["capeval_qa"] == 0
+    assert results["higher_is_better"]["lsd_direct"] == {"token_f1": True}
+    assert not any("/" in name for name in results["results"])
+    assert outcome.results_path.parent.name == results["model_name_sanitized"] == "retrieval"
+    record = json.loads(next(tmp_path.rglob("samples_lsd_direct_*.jsonl")).read_text()
+                        .splitlines()[0])
+    for key in ("doc_id", "doc", "target", "arguments", "resps", "filtered_resps", "filter"):
+        assert key in record
+    assert isinstance(record["token_f1"], float)
+
+
+def test_per_count_rows_are_subtasks(small_dataset: Path) -> None:
+    results = _run(model="oracle", tasks=["capeval_qa"], dataset=str(small_dataset),
+                   judge="lexical")
+    assert results["group_subtasks"]["capeval_qa"] == [f"capeval_qa_n{n}" for n in (1, 2, 3, 4)]
+    assert results["results"]["capeval_qa_n2"]["alias"] == "n2"
+    assert results["versions"]["capeval_qa_n2"] == results["versions"]["capeval_qa"]

@@ -77,7 +77,7 @@ def test_measured_rows_equal_the_result_files(runs: Path, capsys) -> None:
         row = rows[results["config"]["model"]]
         assert row["source"] == f"measured: {path.name}"
         for n in (1, 2, 3, 4):
-            value = results["results"][f"capeval_qa/n{n}"]["acc_pos,none"]
+            value = results["results"][f"capeval_qa_n{n}"]["acc_pos,none"]
             assert float(row[f"acc_pos_{n}"]) == round(100 * value, 1)
         lsd = results["results"]["lsd_cag"]["token_f1,none"]
         assert float(downstream[results["config"]["model"]]["lsd_cag"]) == round(100 * lsd, 1)
