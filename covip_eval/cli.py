@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from benchmark.options import parse_options
-from covip_eval.errors import CovipError
-from covip_eval.registry import TaskIndex
-from covip_eval.results import format_table
+from covip_eval.errors import ConfigError, CovipError
+from covip_eval.registry import TaskIndex, model_option_names
+from covip_eval.results import format_table, prompt_text
 from covip_eval.run import EvalSettings, default_cache_path, evaluate
 
 
@@ -33,12 +35,15 @@ def _eval_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default=None,
                    help="dataset for every task instead of each task's own (builtin:mini, a "
                         "folder, or owner/name@revision)")
-    p.add_argument("--limit", type=int, default=None, help="first N samples of each task")
+    p.add_argument("--limit", type=_limit, default=None,
+                   help="first N samples of each task, or a fraction of them (below 1)")
     p.add_argument("--output_path", type=Path, default=None, help="folder for result files")
     p.add_argument("--log_samples", action="store_true", help="write per-sample JSONL files")
     p.add_argument("--use_cache", default=None,
                    help=f"SQLite cache file (default {default_cache_path()}); 'none' disables")
-    p.add_argument("--seed", type=int, default=0, help="seed of sampled decoding and bootstrap")
+    p.add_argument("--seed", type=_seed, default=0,
+                   help="seed of sampled decoding and bootstrap (lm-eval's list form "
+                        "'0,1234,1234,1234' is accepted; its first value is used)")
     p.add_argument("--gen_kwargs", default="", help="override generation settings, k=v,...")
     p.add_argument("--include_path", type=Path, action="append", default=[],
                    help="extra folder of task YAML files (repeatable)")
@@ -48,7 +53,61 @@ def _eval_parser() -> argparse.ArgumentParser:
     p.add_argument("--max_failure_rate", type=float, default=0.05,
                    help="share of failed samples (generation or judge) above which a task "
                         "makes the run exit non-zero (its results are written and marked)")
+    lm = p.add_argument_group("lm-eval's flags (each also settable in --model_args)")
+    lm.add_argument("--batch_size", default=None,
+                    help="an int or 'auto' (local models); calls in flight for APIs")
+    lm.add_argument("--device", default=None, help="where a local model goes (device_map)")
+    lm.add_argument("--trust_remote_code", action="store_true",
+                    help="let transformers run code from the model's repository (off unless "
+                         "given)")
+    lm.add_argument("--system_instruction", default=None,
+                    help="replace the system prompt of the direct and CAG tasks (its hash is "
+                         "recorded like any prompt's)")
+    lm.add_argument("--show_config", action="store_true",
+                    help="print the configuration of every task after the table")
+    lm.add_argument("--write_out", action="store_true",
+                    help="print the first prompt of every task")
+    lm.add_argument("--verbosity", default="WARNING",
+                    choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
     return p
+
+
+def _limit(text: str) -> int | float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text}: a positive number of samples or fraction")
+    return value if value < 1 else int(value)
+
+
+def _seed(text: str) -> int:
+    try:
+        return int(text.split(",")[0])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text}: an int, or lm-eval's comma list") from None
+
+
+def _model_args(args: argparse.Namespace) -> dict[str, Any]:
+    """--model_args, with --batch_size, --device and --trust_remote_code folded in where the
+    adapter takes them (an explicit --model_args value wins)."""
+    values = parse_options(args.model_args, "--model_args")
+    if args.batch_size is None and args.device is None and not args.trust_remote_code:
+        return values
+    adapter, options = model_option_names(args.model, values)
+    if args.batch_size is not None:
+        size = args.batch_size if args.batch_size == "auto" else int(args.batch_size)
+        if "batch_size" in options:
+            values.setdefault("batch_size", size)
+        elif "max_concurrency" in options and size != "auto":
+            values.setdefault("max_concurrency", size)
+    for flag, option, given in (("--device", "device_map", args.device),
+                                ("--trust_remote_code", "trust_remote_code",
+                                 args.trust_remote_code or None)):
+        if given is None:
+            continue
+        if option not in options:
+            raise ConfigError(f"{flag}: the {adapter!r} adapter has no {option} option")
+        values.setdefault(option, given)
+    return values
 
 
 def _add_score(sub: argparse._SubParsersAction) -> None:
@@ -115,8 +174,9 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     if args.tasks == "list":
         print(_list_tasks(args.include_path))
         return 0
+    logging.basicConfig(level=args.verbosity, format="%(name)s: %(message)s")
     return _evaluate_and_print(EvalSettings(
-        model=args.model, model_args=parse_options(args.model_args, "--model_args"),
+        model=args.model, model_args=_model_args(args),
         tasks=[t.strip() for t in args.tasks.split(",") if t.strip()],
         judge=args.judge, judge_args=parse_options(args.judge_args, "--judge_args"),
         dataset=args.dataset, limit=args.limit, seed=args.seed,
@@ -124,7 +184,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         include_path=args.include_path, cache_path=_cache_path(args.use_cache),
         output_path=args.output_path, log_samples=args.log_samples,
         predict_only=args.predict_only, progress=not args.no_progress,
-        max_failure_rate=args.max_failure_rate))
+        max_failure_rate=args.max_failure_rate, system_instruction=args.system_instruction),
+        show_config=args.show_config, write_out=args.write_out)
 
 
 def _cache_path(value: str | None) -> Path | None:
@@ -156,9 +217,14 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _evaluate_and_print(settings: EvalSettings) -> int:
+def _evaluate_and_print(settings: EvalSettings, show_config: bool = False,
+                        write_out: bool = False) -> int:
     outcome = evaluate(settings)
     results = outcome.results
+    if write_out:
+        for run in outcome.runs:
+            print(f"\n--- {run.name}, first prompt ---\n"
+                  f"{prompt_text(run.records[0].final_request) if run.records else ''}")
     judge = results["judge"]
     model_args = json.dumps(results["config"]["model_args"], default=str)
     print(f"\nmodel: {settings.model} {model_args}; judge: "
@@ -166,6 +232,8 @@ def _evaluate_and_print(settings: EvalSettings) -> int:
           f"seed: {settings.seed}")
     if not settings.predict_only:
         print(format_table(results))
+    if show_config:
+        print(json.dumps(results["configs"], indent=1, default=str))
     failed = {t: sum(f.values()) for t, f in results["failures"].items() if f}
     if failed:
         print(f"failed samples (see the results file for reasons): {failed}", file=sys.stderr)

@@ -9,6 +9,7 @@ with its part filled in, so a record always says how far its sample got and why 
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -110,8 +111,8 @@ class TaskRun:
 
 
 def prepare_runs(configs: Iterable[TaskConfig], dataset_override: str | None,
-                 limit: int | None, seed: int, gen_overrides: dict[str, Any],
-                 progress: bool) -> list[TaskRun]:
+                 limit: int | float | None, seed: int, gen_overrides: dict[str, Any],
+                 progress: bool, system_instruction: str | None = None) -> list[TaskRun]:
     """Load each task's dataset (once per dataset) and build its first-stage requests."""
     loaded: dict[tuple[str, str], LoadedDataset] = {}
     runs = []
@@ -123,7 +124,10 @@ def prepare_runs(configs: Iterable[TaskConfig], dataset_override: str | None,
         dataset = loaded[key]
         _check_scorer(config)
         prompts = config.prompt_templates()
-        samples = dataset.samples[:limit] if limit is not None else dataset.samples
+        if system_instruction is not None and "system" in prompts:
+            prompts["system"] = PromptTemplate("system_instruction", "command line",
+                                               system_instruction, "--system_instruction")
+        samples = dataset.samples[:_count(limit, len(dataset.samples))]
         if config.mode == "direct":
             params = _params(config.generation, gen_overrides, seed)
             first = [direct_request(s, prompts, params) for s in samples]
@@ -136,6 +140,15 @@ def prepare_runs(configs: Iterable[TaskConfig], dataset_override: str | None,
     return runs
 
 
+def _count(limit: int | float | None, total: int) -> int:
+    """How many samples `--limit` keeps: a number, or a fraction below 1 (as in lm-eval)."""
+    if limit is None:
+        return total
+    if isinstance(limit, float) and limit < 1:
+        return math.ceil(limit * total)
+    return int(limit)
+
+
 def _check_scorer(config: TaskConfig) -> None:
     produced = scorer_class(config.scorer).metrics
     unknown = [m for m in config.metrics if m not in produced]
@@ -144,9 +157,24 @@ def _check_scorer(config: TaskConfig) -> None:
                           f"scorer {config.scorer!r} (it gives {', '.join(produced)})")
 
 
+# lm-eval's names for generation settings, as users type them in --gen_kwargs
+LMEVAL_GEN_NAMES = {"max_gen_toks": "max_new_tokens"}
+
+
+def _our_names(overrides: dict[str, Any]) -> dict[str, Any]:
+    """--gen_kwargs in our names; lm-eval's `max_gen_toks` and `do_sample` are understood."""
+    out = {LMEVAL_GEN_NAMES.get(k, k): v for k, v in overrides.items() if k != "do_sample"}
+    if overrides.get("do_sample") is False:
+        out["temperature"] = 0.0  # greedy
+    if "until" in out:
+        raise ConfigError("--gen_kwargs: until (stop strings) is not supported: every task "
+                          "generates to the end of the model's turn or max_new_tokens")
+    return out
+
+
 def _params(gen: GenerationConfig, overrides: dict[str, Any], seed: int) -> GenParams:
     try:
-        merged = GenerationConfig(**{**gen.model_dump(), **overrides})
+        merged = GenerationConfig(**{**gen.model_dump(), **_our_names(overrides)})
     except ValidationError as exc:
         raise ConfigError(validation_message(exc, "--gen_kwargs")) from None
     return merged.params(seed)

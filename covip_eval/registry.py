@@ -107,6 +107,12 @@ def scorer_class(name: str) -> type[Scorer]:
     return _resolve(SCORERS, "scorer", name, lambda: SCORERS)
 
 
+def model_option_names(name: str, args: dict[str, Any]) -> tuple[str, set[str]]:
+    """The adapter a model name or alias runs on, and the options it takes."""
+    adapter, _, _ = resolve_alias(name, args)
+    return adapter, set(model_class(adapter).Options.model_fields)
+
+
 def make_model(name: str, args: dict[str, Any]) -> ModelAdapter:
     """An adapter by registered name or alias (an open-weights alias picks vLLM or hf)."""
     adapter, adapter_args, note = resolve_alias(name, args)

@@ -83,7 +83,7 @@ def sample_record(run: TaskRun, record: SampleRecord) -> dict[str, Any]:
         "doc_id": record.index,
         "doc": doc,
         "target": target,
-        "arguments": {"gen_args_0": {"arg_0": _prompt_text(request),
+        "arguments": {"gen_args_0": {"arg_0": prompt_text(request),
                                      "arg_1": request.params.set_options() if request else {}}},
         "resps": [[text]],
         "filtered_resps": [text],
@@ -101,7 +101,7 @@ def sample_record(run: TaskRun, record: SampleRecord) -> dict[str, Any]:
     }
 
 
-def _prompt_text(request: ChatRequest | None) -> str | None:
+def prompt_text(request: ChatRequest | None) -> str | None:
     """The request as lm-eval logs a prompt: the turns' text, `<image>` where images are."""
     if request is None:
         return None

@@ -46,7 +46,7 @@ class EvalSettings:
     judge: str | None = None
     judge_args: dict[str, Any] = field(default_factory=dict)
     dataset: str | None = None
-    limit: int | None = None
+    limit: int | float | None = None  # a number of samples, or a fraction below 1
     seed: int = 0
     gen_kwargs: dict[str, Any] = field(default_factory=dict)
     include_path: list[Path] = field(default_factory=list)
@@ -58,6 +58,7 @@ class EvalSettings:
     # above this share of failed samples (generation or judge) in a task, the run still writes
     # its results but marks them, and the CLI exits non-zero
     max_failure_rate: float = 0.05
+    system_instruction: str | None = None  # replaces the tasks' system prompt (and its hash)
 
 
 def default_cache_path() -> Path:
@@ -95,7 +96,8 @@ def evaluate(settings: EvalSettings) -> EvalOutcome:
     judge = None
     try:
         runs = prepare_runs(configs, settings.dataset, settings.limit, settings.seed,
-                            settings.gen_kwargs, settings.progress)
+                            settings.gen_kwargs, settings.progress,
+                            settings.system_instruction)
         judge_name = _choose_judge(settings, runs)
         if judge_name:
             judge = make_judge(judge_name, settings.judge_args, cache, settings.progress)

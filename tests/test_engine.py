@@ -211,3 +211,24 @@ def test_per_count_rows_are_subtasks(small_dataset: Path) -> None:
     assert results["group_subtasks"]["capeval_qa"] == [f"capeval_qa_n{n}" for n in (1, 2, 3, 4)]
     assert results["results"]["capeval_qa_n2"]["alias"] == "n2"
     assert results["versions"]["capeval_qa_n2"] == results["versions"]["capeval_qa"]
+
+
+def test_lm_eval_flags(small_dataset: Path, tmp_path: Path, capsys) -> None:
+    code = eval_main(["--model", "oracle", "--tasks", "lsd_direct", "--dataset",
+                      str(small_dataset), "--limit", "0.5", "--seed", "3,1234,1234,1234",
+                      "--gen_kwargs", "max_gen_toks=32,do_sample=false", "--batch_size", "4",
+                      "--system_instruction", "Answer briefly.", "--write_out",
+                      "--show_config", "--output_path", str(tmp_path), "--no_progress"])
+    out = capsys.readouterr().out
+    assert code == 0 and "system: Answer briefly." in out and '"dataset_config": "lsd"' in out
+    results = json.loads(next(tmp_path.rglob("results_*.json")).read_text())
+    assert results["n-samples"]["lsd_direct"]["effective"] == 2  # half of 4
+    assert results["config"]["seed"] == 3
+    assert results["prompts"]["lsd_direct"]["system"]["path"] == "--system_instruction"
+    assert eval_main(["--model", "openai-compatible", "--model_args",
+                      "base_url=http://127.0.0.1:9/v1,model=m", "--device", "cuda",
+                      "--tasks", "lsd_direct", "--no_progress"]) == 2
+    assert "has no device_map option" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="until"):
+        _run(model="oracle", tasks=["lsd_direct"], dataset=str(small_dataset),
+             gen_kwargs={"until": "</s>"})
