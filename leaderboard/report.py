@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -72,10 +73,10 @@ def _questions(details: dict[str, Any]) -> str:
         hit = q["judge_answer"] == q["expected"]
         mark = "<span class=ok>✓</span>" if hit else "<span class=bad>✗</span>"
         failure = html.escape(q["judge_failure"] or "")
-        judge = q["judge_answer"] or f"<span class=fail>{failure}</span>"
+        judge = html.escape(q["judge_answer"] or "") or f"<span class=fail>{failure}</span>"
         presence = "present" if q["positive"] else "absent"
         rows.append(f"<tr><td>{html.escape(q['name'])}</td><td>{presence}</td>"
-                    f"<td>{html.escape(q['question'])}</td><td>{q['expected']}</td>"
+                    f"<td>{html.escape(q['question'])}</td><td>{html.escape(q['expected'])}</td>"
                     f"<td>{judge}</td><td>{mark}</td></tr>")
     if not rows:
         return ""
@@ -125,7 +126,7 @@ def write_report(runs: list[Run], tables: list[Table], figure: Path | None, out:
         config, judge = run.data["config"], run.data["judge"] or {}
         sections.append(f"<h2>{html.escape(run.model)}</h2><p class=note>{run.path.name} · "
                         f"judge {html.escape(str(judge.get('judge')))} · seed {config['seed']} · "
-                        f"{html.escape(str(run.data.get('date')))} · git "
+                        f"{html.escape(_when(run.data.get('date')))} · git "
                         f"{html.escape(str(run.data.get('git_hash')))}</p>")
         for task in run.data["results"]:
             if "/" in task or not run.samples_file(task):
@@ -153,3 +154,10 @@ def write_report(runs: list[Run], tables: list[Table], figure: Path | None, out:
     tmp.write_text(page)
     tmp.replace(path)
     return path
+
+
+def _when(date: Any) -> str:
+    """Results record the date as a float (lm-eval's way); older files as a string."""
+    if isinstance(date, (int, float)):
+        return datetime.fromtimestamp(date).strftime("%Y-%m-%d %H:%M")
+    return str(date)
