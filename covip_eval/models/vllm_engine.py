@@ -10,6 +10,7 @@ with `vllm serve --data-parallel-size N` and use `--model openai-compatible`.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,7 +40,9 @@ class VLLMOptions(BaseModel):
     enforce_eager: bool = False
     enable_chunked_prefill: bool | None = Field(None, description="default: vLLM's choice")
     seed: int = 0
-    batch_size: int = Field(1024, ge=1, description="requests handed to the engine at once")
+    batch_size: int | None = Field(None, ge=1, description="requests handed to the engine at "
+                                   "once (default: all of a run's, so that vLLM schedules "
+                                   "them)")
     trust_remote_code: bool = False
 
 
@@ -59,7 +62,7 @@ class VLLMModel(ModelAdapter):
         except ImportError:
             raise MissingDependencyError("the vllm adapter", "vllm", "vllm") from None
         opts = self.options
-        self.batch_size = opts.batch_size
+        self.batch_size = opts.batch_size or sys.maxsize
         self.capabilities = Capabilities(max_images=opts.limit_images)
         self._vllm = vllm
         self.weights = weights_fingerprint(opts.pretrained, opts.revision)
