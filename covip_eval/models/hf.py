@@ -17,8 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from covip_eval.errors import MissingDependencyError
 from covip_eval.models.base import Capabilities, ModelAdapter
-from covip_eval.models.loading import load_checked
-from covip_eval.models.weights import weights_fingerprint
+from covip_eval.open_weights import load_checked, weights_fingerprint
 from covip_eval.requests import ChatRequest, Generation, GenParams, chat_dicts
 
 AUTO_BATCH_SIZE = 64

@@ -17,9 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from covip_eval.errors import MissingDependencyError
 from covip_eval.models.base import Capabilities, ModelAdapter
-from covip_eval.models.loading import load_checked
 from covip_eval.models.openai_chat import to_openai_messages
-from covip_eval.models.weights import weights_fingerprint
+from covip_eval.open_weights import load_checked, weights_fingerprint
 from covip_eval.requests import ChatRequest, Generation, GenParams
 
 
@@ -71,7 +70,7 @@ class VLLMModel(ModelAdapter):
 
     @property
     def identity(self) -> dict[str, Any]:
-        """The options and the fingerprint of the weights (see models/weights.py)."""
+        """The options and the fingerprint of the weights (see open_weights.py)."""
         return {**super().identity, "weights": self.weights}
 
     def engine_arguments(self) -> dict[str, Any]:
