@@ -3,7 +3,7 @@
     coviP-train --config gspo --max_steps 20 per_device_train_batch_size=4
     coviP-train --config my.yaml --model Qwen/Qwen3-VL-8B-Instruct --judge openai-compatible \\
         --judge_args base_url=http://localhost:8001/v1,model=Qwen/Qwen3-30B-A3B-Instruct-2507
-    coviP-train merge --adapter runs/x/final --out runs/x/merged
+    coviP-train merge --adapter runs/x --out runs/x-merged
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--judge_args", help="k=v,... for the judge")
     p.add_argument("--output_dir")
     p.add_argument("--max_steps", type=int)
+    p.add_argument("--resume_from_checkpoint", default=None,
+                   help="a checkpoint folder, or 'true' for the latest in --output_dir")
     p.add_argument("overrides", nargs="*", help="key=value for any field of the config")
     return p
 
@@ -61,13 +63,13 @@ def _train(args: argparse.Namespace) -> int:
              if getattr(args, k) is not None}
     config = load_config(args.config, [*args.overrides, *(f"{k}={v}" for k, v in flags.items())])
     if config.algorithm == "sft":
-        return _train_sft(config)
+        return _train_sft(config, _resume(args.resume_from_checkpoint))
     from coviP_train.trainer import build_trainer, save
 
     trainer, reward, skipped = build_trainer(config)
     if skipped:
         print(f"coviP-train: left out {len(skipped)} samples over the image cap", file=sys.stderr)
-    trainer.train()
+    trainer.train(resume_from_checkpoint=_resume(args.resume_from_checkpoint))
     out = save(trainer, config, skipped, reward)
     rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
     print(json.dumps({"saved": str(out), "steps": trainer.state.global_step,
@@ -76,15 +78,22 @@ def _train(args: argparse.Namespace) -> int:
                       "judge_seconds": round(reward.judge_seconds, 2)}))
     print(f"evaluate it with: coviP-eval --model hf --model_args pretrained={out}"
           + ("  (merge the LoRA adapter first: coviP-train merge --adapter "
-             f"{out} --out {out.parent / 'merged'})" if config.use_lora else ""))
+             f"{out} --out {out}-merged)" if config.use_lora else ""))
     return 0
 
 
-def _train_sft(config) -> int:
+def _resume(value: str | None) -> str | bool | None:
+    """TRL's resume_from_checkpoint: a folder, or true for the latest in output_dir."""
+    if value is None or value.lower() == "false":
+        return None
+    return True if value.lower() == "true" else value
+
+
+def _train_sft(config, resume: str | bool | None) -> int:
     from coviP_train.trainer import build_sft_trainer, save
 
     trainer, skipped = build_sft_trainer(config)
-    trainer.train()
+    trainer.train(resume_from_checkpoint=resume)
     out = save(trainer, config, skipped)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     print(json.dumps({"saved": str(out), "steps": trainer.state.global_step,

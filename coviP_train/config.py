@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -107,13 +108,17 @@ class TrainConfig:
         if self.epsilon_high is not None and self.epsilon_high < self.epsilon:
             raise ConfigError(f"epsilon_high={self.epsilon_high} is below epsilon={self.epsilon}:"
                               " the upper clip must be at least the lower one")
-        batch = self.per_device_train_batch_size * self.gradient_accumulation_steps
+        # TRL's rule: the generation batch (per device x processes x steps per generation)
+        # holds whole groups of num_generations
+        processes = int(os.environ.get("WORLD_SIZE", "1"))
+        steps = self.steps_per_generation or self.gradient_accumulation_steps
+        batch = self.per_device_train_batch_size * processes * steps
         if batch % self.num_generations:
             raise ConfigError(
-                f"per_device_train_batch_size={self.per_device_train_batch_size} x "
-                f"gradient_accumulation_steps={self.gradient_accumulation_steps} = {batch} is not "
-                f"a multiple of num_generations={self.num_generations}: every prompt's "
-                "generations must land in one batch; change one of them")
+                f"per_device_train_batch_size={self.per_device_train_batch_size} x {processes} "
+                f"process(es) x steps_per_generation={steps} = {batch} is not a multiple of "
+                f"num_generations={self.num_generations}: every prompt's generations must land "
+                "in one generation batch; change one of them")
         if self.num_generations < 2:
             raise ConfigError(f"num_generations={self.num_generations}: group-relative "
                               "advantages need at least 2 generations per prompt")

@@ -134,9 +134,14 @@ def build_trainer(config: TrainConfig, model: Any = None, processor: Any = None
 
 def save(trainer: Any, config: TrainConfig, skipped: dict[str, str],
          reward: CaptionReward | None = None) -> Path:
-    """Save the model (or the LoRA adapter) with its processor and the training config."""
-    out = Path(config.output_dir) / "final"
-    trainer.save_model(str(out))
+    """Save the model (or the LoRA adapter) with its processor and the training config in
+    `output_dir` itself, as TRL's scripts do (checkpoints stay in its `checkpoint-N`
+    folders), so that `--model hf --model_args pretrained=OUTPUT_DIR` loads it. Only the main
+    process writes."""
+    out = Path(config.output_dir)
+    trainer.save_model(str(out))  # TRL saves on the main process only
+    if not trainer.is_world_process_zero():
+        return out
     trainer.processing_class.save_pretrained(str(out))
     from covip_eval.tiny_models import MARKER, tiny_random_path
 
@@ -161,10 +166,11 @@ def merge_lora(adapter_dir: Path, out: Path) -> Path:
     from transformers import AutoModelForImageTextToText
 
     base_path = PeftConfig.from_pretrained(str(adapter_dir)).base_model_name_or_path
-    base = AutoModelForImageTextToText.from_pretrained(base_path)
+    base = AutoModelForImageTextToText.from_pretrained(base_path, dtype="auto")  # its dtype
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     merged.save_pretrained(str(out))
     for name in adapter_dir.iterdir():  # processor files and the tiny marker go along
-        if name.is_file() and not name.name.startswith("adapter_"):
+        if name.is_file() and not name.name.startswith("adapter_") \
+                and name.name != "training_args.bin":
             shutil.copy2(name, out / name.name)
     return out

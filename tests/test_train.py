@@ -36,6 +36,7 @@ def test_presets_carry_the_paper_settings() -> None:
     (["num_iterations=1"], "fully on-policy, where GSPO equals GRPO"),
     (["importance_sampling_level=token"], "GSPO is sequence-level"),
     (["per_device_train_batch_size=3"], "= 3 is not a multiple of num_generations=4"),
+    (["per_device_train_batch_size=3", "steps_per_generation=2"], "= 6 is not a multiple"),
     (["epsilon_high=0.0001"], "epsilon_high=0.0001 is below epsilon=0.0003"),
     (["learning_rate=fast"], "learning_rate='fast': expected a float"),
     (["no_such_key=1"], "override 'no_such_key=1'"),
@@ -108,10 +109,10 @@ def test_a_few_steps_of_each_preset(preset: str, tmp_path: Path, small_dataset: 
     assert code == 0
     summary = json.loads(capsys.readouterr().out.splitlines()[-2])
     assert summary["steps"] == 2 and summary["reward_first"] is not None
-    saved = json.loads((tmp_path / "final" / "covip_train.json").read_text())
+    saved = json.loads((tmp_path / "covip_train.json").read_text())
     assert saved["config"]["algorithm"] == preset
     assert any("rewards/reward_degenerate/mean" in h for h in saved["log_history"])
-    assert (tmp_path / "final" / "adapter_config.json").exists()  # LoRA by default
+    assert (tmp_path / "adapter_config.json").exists()  # LoRA by default, in output_dir
 
 
 @pytest.mark.slow
@@ -119,13 +120,13 @@ def test_checkpoints_evaluate_in_coviP_eval(tmp_path: Path, small_dataset: Path)
     assert train_main(["--config", "grpo", "--max_steps", "1", "--dataset", str(small_dataset),
                        "--output_dir", str(tmp_path / "lora"), "concept_counts=1",
                        "per_device_train_batch_size=4", "max_completion_length=8"]) == 0
-    assert train_main(["merge", "--adapter", str(tmp_path / "lora" / "final"),
+    assert train_main(["merge", "--adapter", str(tmp_path / "lora"),
                        "--out", str(tmp_path / "merged")]) == 0
     assert train_main(["--config", "grpo", "--max_steps", "1", "--dataset", str(small_dataset),
                        "--output_dir", str(tmp_path / "full"), "use_lora=false",
                        "concept_counts=1", "per_device_train_batch_size=4",
                        "max_completion_length=8"]) == 0
-    for folder in (tmp_path / "merged", tmp_path / "full" / "final"):
+    for folder in (tmp_path / "merged", tmp_path / "full"):
         results = evaluate(EvalSettings(model="hf", model_args={"pretrained": str(folder)},
                                         tasks=["capeval_qa"], dataset=str(small_dataset),
                                         judge="lexical", limit=1,
@@ -163,7 +164,7 @@ def test_sft_from_scratch_gives_a_model_coviP_eval_runs(tmp_path: Path,
                        "--dataset", str(small_dataset), "--output_dir", str(tmp_path),
                        "use_lora=false", "per_device_train_batch_size=4",
                        "tokenizer_vocab_size=1024", "learning_rate=1e-3"]) == 0
-    folder = tmp_path / "final"
+    folder = tmp_path
     saved = json.loads((folder / "covip_train.json").read_text())
     assert saved["config"]["algorithm"] == "sft"
     assert any("loss" in h for h in saved["log_history"])
@@ -205,3 +206,18 @@ def test_judge_failures_give_no_reward_and_too_many_stop_the_step() -> None:
     assert reward.step_failures[-1] == {"captions": 3, "judge_failures": 1, "parse_failures": 1}
     with pytest.raises(CovipError, match="judge failed on 2 of 2 captions"):
         reward.terms(["another storm", "more fog"], ["s1"] * 2, None)
+
+
+@pytest.mark.slow
+def test_resume_from_checkpoint(tmp_path: Path, small_dataset: Path, capsys) -> None:
+    common = ["--config", "grpo", "--dataset", str(small_dataset), "--output_dir",
+              str(tmp_path), "concept_counts=1", "per_device_train_batch_size=4",
+              "max_completion_length=8", "save_steps=1"]
+    assert train_main([*common, "--max_steps", "2"]) == 0
+    assert (tmp_path / "checkpoint-2").is_dir()
+    capsys.readouterr()
+    assert train_main([*common, "--max_steps", "3", "--resume_from_checkpoint", "true"]) == 0
+    summary = json.loads(capsys.readouterr().out.splitlines()[-2])
+    assert summary["steps"] == 3 and (tmp_path / "checkpoint-3").is_dir()
+    history = json.loads((tmp_path / "covip_train.json").read_text())["log_history"]
+    assert [h["step"] for h in history if "loss" in h] == [1, 2, 3]  # the state came back
