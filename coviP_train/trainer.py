@@ -36,7 +36,9 @@ def load_model_and_processor(config: TrainConfig) -> tuple[Any, Any]:
 
     source = str(tiny_random_path(config.seed)) if config.model == "tiny-random" else config.model
     processor = load_processor(source)
-    dtype = "bfloat16" if config.bf16 else "float32"
+    # full fine-tuning keeps float32 master weights (bf16 is then autocast); a LoRA base can
+    # stay in bfloat16
+    dtype = "bfloat16" if config.bf16 and config.use_lora else "float32"
     model = AutoModelForImageTextToText.from_pretrained(source, dtype=dtype)
     return model, processor
 
