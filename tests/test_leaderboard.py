@@ -125,6 +125,6 @@ def test_figure_and_report_in_a_browser(runs: Path, tmp_path: Path, capsys) -> N
     dom = subprocess.run([*flags, "--dump-dom", url], check=True, capture_output=True,
                          text=True, timeout=120).stdout
     oracle = json.loads(next((runs / "oracle").glob("results_*.json")).read_text())
-    value = 100 * oracle["results"]["capeval_qa/n2"]["acc_pos,none"]
+    value = 100 * oracle["results"]["capeval_qa_n2"]["acc_pos,none"]
     assert f"<strong>{value:.1f}</strong>" in dom
     assert "capeval_00001" in dom and "77.4" in dom  # a sample, and a reported number
