@@ -124,23 +124,10 @@ def _results(settings: EvalSettings, runs: list[TaskRun], model: ModelAdapter,
         for run in runs:
             rows.update(aggregate_run(run, settings.seed))
     judge_runner = getattr(judge, "runner", None)
-    chosen = {r.name for r in runs}
-    groups = {g: [t for t in ts if t in chosen] for g, ts in index.groups.items()
-              if any(t in chosen for t in ts)}
-    # the rows per number of concepts are subtasks of their task, as lm-eval lays groups out
-    per_count = {r.name: [n for n in rows if n.startswith(f"{r.name}_n")] for r in runs}
-    groups.update({task: subtasks for task, subtasks in per_count.items() if subtasks})
-    task_of = {row: task for task, subtasks in per_count.items() for row in [task, *subtasks]}
-    config_of = {row: next(r.config for r in runs if r.name == task)
-                 for row, task in task_of.items()}
     return {
         "results": rows,
-        "group_subtasks": groups,
+        **_task_tables(runs, rows, index),
         "configs": {r.name: r.config.model_dump() for r in runs},
-        "versions": {row: config.version for row, config in config_of.items()},
-        "n-shot": {row: 0 for row in config_of},
-        "higher_is_better": {row: {m: True for m in config.metrics}
-                             for row, config in config_of.items()},
         "n-samples": {r.name: {"original": len(r.dataset.samples), "effective": len(r.records)}
                       for r in runs},
         "config": {
@@ -179,6 +166,25 @@ def model_name(settings: EvalSettings, model: ModelAdapter) -> str:
 def sanitized(name: str) -> str:
     """A model name as a folder name, the way lm-eval makes one."""
     return re.sub(r"[\"<>:/|\\?*\[\]]+", "__", name)
+
+
+def _task_tables(runs: list[TaskRun], rows: dict[str, Any], index: TaskIndex
+                 ) -> dict[str, Any]:
+    """lm-eval's per-task tables: groups and their subtasks (the rows per number of concepts
+    are subtasks of their task), versions, n-shot and which way each metric is better."""
+    chosen = {r.name for r in runs}
+    groups = {g: [t for t in ts if t in chosen] for g, ts in index.groups.items()
+              if any(t in chosen for t in ts)}
+    per_count = {r.name: [n for n in rows if n.startswith(f"{r.name}_n")] for r in runs}
+    groups.update({task: subtasks for task, subtasks in per_count.items() if subtasks})
+    config_of = {row: run.config for run in runs for row in [run.name, *per_count[run.name]]}
+    return {
+        "group_subtasks": groups,
+        "versions": {row: config.version for row, config in config_of.items()},
+        "n-shot": {row: 0 for row in config_of},
+        "higher_is_better": {row: {m: True for m in config.metrics}
+                             for row, config in config_of.items()},
+    }
 
 
 def _failure_rate(settings: EvalSettings, runs: list[TaskRun]) -> dict[str, Any]:
