@@ -56,8 +56,28 @@ class ImageData:
         return cached
 
     @property
-    def mime_type(self) -> str:
-        return "image/jpeg" if self.data[:3] == b"\xff\xd8\xff" else "image/png"
+    def mime_type(self) -> str | None:
+        """The real format of the bytes, or None when it is not one that APIs take."""
+        data = self.data
+        if data[:8] == b"\x89PNG\r\n\x1a\n":
+            return "image/png"
+        if data[:3] == b"\xff\xd8\xff":
+            return "image/jpeg"
+        if data[:4] == b"GIF8":
+            return "image/gif"
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            return "image/webp"
+        return None
+
+    def for_api(self) -> tuple[bytes, str]:
+        """Bytes and MIME type as an API takes them: the bytes as they are when their format
+        is PNG, JPEG, GIF or WebP, else the decoded image as PNG."""
+        mime = self.mime_type
+        if mime is not None:
+            return self.data, mime
+        buffer = io.BytesIO()
+        self.to_pil().save(buffer, format="PNG")
+        return buffer.getvalue(), "image/png"
 
 
 @dataclass(frozen=True)

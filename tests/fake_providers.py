@@ -34,7 +34,7 @@ def gemini_reply(body: dict[str, Any], text: str) -> dict[str, Any]:
     return {"candidates": [{"content": {"role": "model", "parts": [{"text": text}]},
                             "finishReason": "STOP", "index": 0}],
             "usageMetadata": {"promptTokenCount": 11, "candidatesTokenCount": 3,
-                              "totalTokenCount": 14}}
+                              "thoughtsTokenCount": 2, "totalTokenCount": 16}}
 
 
 class FakeProviders:

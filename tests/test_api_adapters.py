@@ -107,7 +107,8 @@ def test_request_layout_and_reply(provider, server, monkeypatch, requests) -> No
     model = adapter(provider, server, monkeypatch)
     generations = model.generate(requests)
     assert [g.text for g in generations] == [f"I saw {len(r.images)} images." for r in requests]
-    assert all(g.input_tokens == 11 and g.output_tokens == 3 for g in generations)
+    thinking = 2 if provider == "gemini" else 0  # billed as output: counted in usage and cost
+    assert all(g.input_tokens == 11 and g.output_tokens == 3 + thinking for g in generations)
     assert len(server.calls) == 2
     by_images = {}
     for call in server.calls:
@@ -124,9 +125,9 @@ def test_request_layout_and_reply(provider, server, monkeypatch, requests) -> No
         assert config["maxOutputTokens"] == 64 and config["presencePenalty"] == 1.5
         assert sampled["headers"].get("x-goog-api-key") == KEY
     elif provider == "anthropic":
-        assert "temperature" not in body and "top_k" not in body  # not accepted any more
-        assert model.ignored_options(requests[1]) == {"temperature", "top_p", "top_k",
-                                                      "presence_penalty", "seed"}
+        assert body["temperature"] == 0.7 and "top_p" not in body and "top_k" not in body
+        assert model.ignored_options(requests[1]) == {"top_p", "top_k", "presence_penalty",
+                                                      "seed"}
         headers = sampled["headers"]
         assert body["max_tokens"] == 64
         assert KEY in (headers.get("x-api-key"), headers.get("authorization", "")[7:])
@@ -269,3 +270,41 @@ def test_no_key_of_any_provider_reaches_any_file_a_run_writes(server, monkeypatc
         assert value not in printed
         for path in written:
             assert value.encode() not in path.read_bytes(), path
+
+
+def test_claude_4_5_gets_temperature_alone(server, monkeypatch, requests) -> None:
+    model = adapter("anthropic", server, monkeypatch, model="claude-sonnet-4-5",
+                    send_sampling=True)
+    model.generate(requests)  # one greedy request, one sampled
+    greedy, sampled = (call["body"] for call in server.calls)
+    assert greedy["temperature"] == 0 and "top_p" not in greedy
+    assert sampled["temperature"] == 0.7 and "top_p" not in sampled and "top_k" not in sampled
+    assert {"top_p", "top_k"} <= model.ignored_options(requests[1])  # counted, never sent
+
+
+def test_images_go_in_their_real_format(server, monkeypatch, requests) -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    from benchmark import ImageData
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (10, 200, 30)).save(buffer, format="BMP")
+    bmp, jpeg = ImageData(buffer.getvalue()), ImageData(base64.b64decode(
+        "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHRofHh0aHBwgJC4nICIsIxwcKDcpLDAxNDQ0Hyc5PTgyPC4zNDL/wAALCAABAAEBAREA/8QAFAABAAAAAAAAAAAAAAAAAAAACf/EABQQAQAAAAAAAAAAAAAAAAAAAAD/2gAIAQEAAD8AKp//2Q=="))
+    assert jpeg.for_api()[1] == "image/jpeg" and jpeg.for_api()[0] == jpeg.data
+    data, mime = bmp.for_api()
+    assert mime == "image/png" and data.startswith(b"\x89PNG")  # converted, not mislabelled
+
+
+def test_reasoning_models_get_effort_and_completion_tokens(server, monkeypatch,
+                                                          requests) -> None:
+    model = adapter("openai", server, monkeypatch, model="o4-mini", send_sampling=False,
+                    reasoning_effort="low")
+    model.generate(requests[1:])
+    body = server.calls[0]["body"]
+    assert body["reasoning_effort"] == "low" and body["max_completion_tokens"] == 64
+    assert "temperature" not in body and "top_p" not in body
+    assert model.identity["reasoning_effort"] == "low"  # another setting, another cache key

@@ -95,7 +95,8 @@ class OpenAIImageGenerator(_APIGenerator):
         return openai.AsyncOpenAI(api_key=self.api_key, base_url=self.base_url, max_retries=0)
 
     async def _call(self, client: Any, job: SceneJob) -> bytes:
-        files = [(f"concept_{i}.png", img.data, img.mime_type) for i, img in enumerate(job.images)]
+        files = [(f"concept_{i}.{mime.split('/')[1]}", data, mime)
+                 for i, (data, mime) in enumerate(img.for_api() for img in job.images)]
         response = await client.images.edit(model=self.model, image=files, prompt=job.prompt, n=1)
         if not getattr(response, "data", None) or not response.data[0].b64_json:
             raise ValueError("malformed reply: no image")
@@ -117,8 +118,8 @@ class GeminiImageGenerator(_APIGenerator):
     async def _call(self, client: Any, job: SceneJob) -> bytes:
         types = import_sdk("google.genai.types", "google-genai", "the Gemini image generator")
         parts = [types.Part(text=job.prompt)] + [
-            types.Part(inline_data=types.Blob(mime_type=img.mime_type, data=img.data))
-            for img in job.images]
+            types.Part(inline_data=types.Blob(mime_type=mime, data=data))
+            for data, mime in (img.for_api() for img in job.images)]
         response = await client.aio.models.generate_content(
             model=self.model, contents=[types.Content(role="user", parts=parts)],
             config=types.GenerateContentConfig(response_modalities=["IMAGE"], seed=job.seed))

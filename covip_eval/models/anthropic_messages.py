@@ -10,6 +10,7 @@ models that still accept them.
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -28,9 +29,10 @@ def to_anthropic(request: ChatRequest) -> tuple[str | None, list[dict[str, Any]]
         content = []
         for part in message.parts:
             if isinstance(part, ImagePart):
+                data, mime = part.image.for_api()
                 content.append({"type": "image", "source": {
-                    "type": "base64", "media_type": part.image.mime_type,
-                    "data": base64.b64encode(part.image.data).decode()}})
+                    "type": "base64", "media_type": mime,
+                    "data": base64.b64encode(data).decode()}})
             else:
                 content.append({"type": "text", "text": part.text})
         messages.append({"role": message.role, "content": content})
@@ -38,19 +40,25 @@ def to_anthropic(request: ChatRequest) -> tuple[str | None, list[dict[str, Any]]
 
 
 class AnthropicOptions(APIOptions):
-    send_sampling: bool = Field(False, description="send temperature, top_p and top_k")
+    send_sampling: bool = Field(False, description="also send top_p and top_k (never to "
+                                                   "models that take temperature alone)")
+
+
+def temperature_only(model: str) -> bool:
+    """Claude 4.5 models refuse temperature and top_p together: they get temperature alone."""
+    return bool(re.search(r"4[-.]5", model))
 
 
 class AnthropicModel(APIModel):
     name = "anthropic"
     Options = AnthropicOptions
     default_key_env = "ANTHROPIC_API_KEY"
-    capabilities: ClassVar[Capabilities] = Capabilities(max_images=100,
-                                                        sampling_options=frozenset())
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        max_images=100, sampling_options=frozenset({"temperature"}))
 
     def __init__(self, **model_args: Any):
         super().__init__(**model_args)
-        if self.options.send_sampling:
+        if self.options.send_sampling and not temperature_only(self.options.model):
             from dataclasses import replace
 
             self.capabilities = replace(
@@ -68,9 +76,13 @@ class AnthropicModel(APIModel):
                                 "max_tokens": params.max_new_tokens}
         if system:
             args["system"] = system
-        if self.options.send_sampling:
-            names = ("temperature",) if params.greedy else ("temperature", "top_p", "top_k")
-            args["extra_body"] = {k: v for k in names if (v := getattr(params, k)) is not None}
+        # the SDK's create() no longer names sampling settings: they go in the body
+        extra: dict[str, Any] = {"temperature": params.temperature}  # 0 for greedy tasks
+        if not params.greedy:
+            extra.update({k: v for k in ("top_p", "top_k")
+                          if k in self.capabilities.sampling_options
+                          and (v := getattr(params, k)) is not None})
+        args["extra_body"] = extra
         response = await client.messages.create(**args)
         blocks = getattr(response, "content", None)
         if blocks is None:

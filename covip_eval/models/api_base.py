@@ -92,6 +92,8 @@ def classify(exc: BaseException) -> tuple[bool, float | None, str]:
         return status in (408, 409, 429) or status >= 500, wait, f"HTTP {status}: {message}"
     if isinstance(exc, NotAnAnswer):
         return exc.retry, None, message
+    if isinstance(exc, (TypeError, AttributeError, KeyError, NameError)):
+        return False, None, f"{type(exc).__name__}: {message}"  # a bug: another try is the same
     # no status: a connection reset, a timeout, a malformed or truncated body
     return True, wait, f"{type(exc).__name__}: {message}"
 

@@ -36,9 +36,8 @@ class GeminiModel(APIModel):
             if message.role == "system":
                 continue
             parts = [
-                types.Part(inline_data=types.Blob(mime_type=p.image.mime_type, data=p.image.data))
-                if isinstance(p, ImagePart) else types.Part(text=p.text)
-                for p in message.parts
+                types.Part(inline_data=_blob(types, p.image)) if isinstance(p, ImagePart)
+                else types.Part(text=p.text) for p in message.parts
             ]
             role = "model" if message.role == "assistant" else "user"
             contents.append(types.Content(role=role, parts=parts))
@@ -60,9 +59,17 @@ class GeminiModel(APIModel):
                                                   if v is not None}))
         text = _answer_text(response)
         usage = getattr(response, "usage_metadata", None)
+        # thinking tokens are billed as output: counted in usage and cost
+        output = (getattr(usage, "candidates_token_count", 0) or 0) + \
+            (getattr(usage, "thoughts_token_count", 0) or 0)
         return Generation(text=text,
                           input_tokens=getattr(usage, "prompt_token_count", 0) or 0,
-                          output_tokens=getattr(usage, "candidates_token_count", 0) or 0)
+                          output_tokens=output)
+
+
+def _blob(types: Any, image: Any) -> Any:
+    data, mime = image.for_api()
+    return types.Blob(mime_type=mime, data=data)
 
 
 def _answer_text(response: Any) -> str:

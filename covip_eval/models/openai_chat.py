@@ -20,11 +20,13 @@ from covip_eval.requests import ChatRequest, Generation, chat_dicts
 class OpenAIOptions(APIOptions):
     send_sampling: bool = Field(True, description="false for models that reject sampling "
                                                   "settings (reasoning models)")
+    reasoning_effort: str | None = Field(None, description="for reasoning models: low, "
+                                                           "medium or high")
 
 
 def to_openai_messages(request: ChatRequest) -> list[dict[str, Any]]:
     return chat_dicts(request, lambda image: {
-        "type": "image_url", "image_url": {"url": data_url(image.data, image.mime_type)}})
+        "type": "image_url", "image_url": {"url": data_url(*image.for_api())}})
 
 
 def answer_text(choice: Any) -> str:
@@ -82,6 +84,8 @@ class OpenAIModel(APIModel):
                 args[name] = value
         if extra:
             args["extra_body"] = extra
+        if self.options.reasoning_effort is not None:
+            args["reasoning_effort"] = self.options.reasoning_effort
         return args
 
     async def _complete(self, client: Any, request: ChatRequest) -> Generation:
