@@ -239,6 +239,12 @@ def per_count_name(task: str, n: int) -> str:
     return f"{task}_n{n}"
 
 
+def per_count_rows(task: str, rows: Iterable[str]) -> list[str]:
+    """The per-count rows of `task` among result rows."""
+    prefix = per_count_name(task, 0)[:-1]
+    return [row for row in rows if row.startswith(prefix) and row[len(prefix):].isdigit()]
+
+
 def aggregate_run(run: TaskRun, seed: int) -> dict[str, dict[str, Any]]:
     """`{task: {...}, "task_n1": {...}, ...}` metric rows with stderr and counts; the rows per
     number of concepts exist when the task's samples have more than one."""

@@ -19,6 +19,7 @@ from covip_eval.evaluator import (
     failure_counts,
     generate_outputs,
     outcome_counts,
+    per_count_rows,
     prepare_runs,
     score_runs,
 )
@@ -124,6 +125,8 @@ def _results(settings: EvalSettings, runs: list[TaskRun], model: ModelAdapter,
         for run in runs:
             rows.update(aggregate_run(run, settings.seed))
     judge_runner = getattr(judge, "runner", None)
+    outcomes = {r.name: outcome_counts(r) for r in runs}
+    name = model_name(settings, model)
     return {
         "results": rows,
         **_task_tables(runs, rows, index),
@@ -146,13 +149,13 @@ def _results(settings: EvalSettings, runs: list[TaskRun], model: ModelAdapter,
                               "revision": r.dataset.revision, "location": r.dataset.location}
                      for r in runs},
         "failures": {r.name: failure_counts(r) for r in runs},
-        "outcomes": {r.name: outcome_counts(r) for r in runs},
-        "failure_rate": _failure_rate(settings, runs),
+        "outcomes": outcomes,
+        "failure_rate": _failure_rate(settings.max_failure_rate, outcomes),
         "usage": {"model": _usage(runner), "judge": _usage(judge_runner) if judge_runner else None},
         "git_hash": git_hash(),
         "date": time.time(),  # a float, as lm-eval writes it
-        "model_name": model_name(settings, model),
-        "model_name_sanitized": sanitized(model_name(settings, model)),
+        "model_name": name,
+        "model_name_sanitized": sanitized(name),
         "package_versions": package_versions(),
     }
 
@@ -175,7 +178,7 @@ def _task_tables(runs: list[TaskRun], rows: dict[str, Any], index: TaskIndex
     chosen = {r.name for r in runs}
     groups = {g: [t for t in ts if t in chosen] for g, ts in index.groups.items()
               if any(t in chosen for t in ts)}
-    per_count = {r.name: [n for n in rows if n.startswith(f"{r.name}_n")] for r in runs}
+    per_count = {r.name: per_count_rows(r.name, rows) for r in runs}
     groups.update({task: subtasks for task, subtasks in per_count.items() if subtasks})
     config_of = {row: run.config for run in runs for row in [run.name, *per_count[run.name]]}
     return {
@@ -187,14 +190,12 @@ def _task_tables(runs: list[TaskRun], rows: dict[str, Any], index: TaskIndex
     }
 
 
-def _failure_rate(settings: EvalSettings, runs: list[TaskRun]) -> dict[str, Any]:
-    rates = {}
-    for run in runs:
-        counts = outcome_counts(run)
-        failed = counts["generation_failures"] + counts["judge_failures"]
-        rates[run.name] = failed / counts["samples"] if counts["samples"] else 0.0
-    exceeded = {t: round(r, 4) for t, r in rates.items() if r > settings.max_failure_rate}
-    return {"max": settings.max_failure_rate, "exceeded": exceeded}
+def _failure_rate(limit: float, outcomes: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """The tasks whose share of failed samples (generation or judge) is above `limit`."""
+    rates = {task: (c["generation_failures"] + c["judge_failures"]) / c["samples"]
+             for task, c in outcomes.items() if c["samples"]}
+    exceeded = {t: round(r, 4) for t, r in rates.items() if r > limit}
+    return {"max": limit, "exceeded": exceeded}
 
 
 def _usage(runner: GenerationRunner) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from benchmark import CapEvalSample, DiagnosticSample, Sample
+from benchmark import QA, CapEvalSample, Concept, DiagnosticSample, Sample
 from covip_eval.errors import CovipError
 from covip_eval.judges.base import Judge, JudgeItem, Verdict, lar_item, mcqa_item
 from tasks.metrics import contains_keyword, extract_final_answer, recognition_f1, token_f1
@@ -50,9 +50,16 @@ class CapEvalMCQAScorer(Scorer):
     needs_judge = True
     metrics = ("acc_pos", "acc_neg", "recognition_f1")
 
-    def judge_items(self, sample: Sample, text: str) -> list[JudgeItem]:
-        return [mcqa_item(text, qa, qa.correct_answer if k in sample.positive_indices else "D")
+    @staticmethod
+    def _questions(sample: Sample) -> list[tuple[int, Concept, QA, bool]]:
+        """Every question of the context: its concept's index, the concept, the question, and
+        whether the concept is present (then the right answer is the QA's; else D)."""
+        return [(k, concept, qa, k in sample.positive_indices)
                 for k, concept in enumerate(sample.context) for qa in concept.qas]
+
+    def judge_items(self, sample: Sample, text: str) -> list[JudgeItem]:
+        return [mcqa_item(text, qa, qa.correct_answer if positive else "D")
+                for _, _, qa, positive in self._questions(sample)]
 
     def score(self, sample: Sample, text: str, verdicts: list[Verdict]) -> SampleScore:
         assert isinstance(sample, CapEvalSample)
@@ -60,24 +67,20 @@ class CapEvalMCQAScorer(Scorer):
         neg = [0, 0]
         counts: Counter = Counter()
         questions = []
-        verdict_iter = iter(verdicts)
-        for k, concept in enumerate(sample.context):
-            positive = k in sample.positive_indices
-            for qa in concept.qas:
-                verdict = next(verdict_iter)
-                expected = qa.correct_answer if positive else "D"
-                hit = verdict.answer == expected
-                bucket = pos if positive else neg
-                bucket[0] += hit
-                bucket[1] += 1
-                if verdict.failure and not verdict.call_failed:
-                    counts["judge_parse_failures"] += 1
-                questions.append({
-                    "concept": k, "name": concept.name, "positive": positive, "id": qa.id,
-                    "question": qa.question, "options": list(qa.options),
-                    "expected": expected, "judge_answer": verdict.answer,
-                    "judge_failure": verdict.failure, "judge_raw": verdict.raw,
-                })
+        items = self.judge_items(sample, text)
+        for (k, concept, qa, positive), item, verdict in zip(self._questions(sample), items,
+                                                            verdicts, strict=True):
+            bucket = pos if positive else neg
+            bucket[0] += verdict.answer == item.expected
+            bucket[1] += 1
+            if verdict.parse_failed:
+                counts["judge_parse_failures"] += 1
+            questions.append({
+                "concept": k, "name": concept.name, "positive": positive, "id": qa.id,
+                "question": qa.question, "options": list(qa.options),
+                "expected": item.expected, "judge_answer": verdict.answer,
+                "judge_failure": verdict.failure, "judge_raw": verdict.raw,
+            })
         negatives = [c.name for k, c in enumerate(sample.context)
                      if k not in sample.positive_indices]
         f1 = recognition_f1(text, sample.positive_names, negatives)
@@ -119,7 +122,7 @@ class LARScorer(Scorer):
         assert isinstance(sample, DiagnosticSample)
         verdict = verdicts[0]
         counts: Counter = Counter()
-        if verdict.failure and not verdict.call_failed:
+        if verdict.parse_failed:
             counts["judge_parse_failures"] += 1
         return SampleScore(
             {"accuracy": (float(verdict.answer == "correct"), 1.0)},

@@ -65,6 +65,10 @@ class Verdict:
     failure: str | None = None
     call_failed: bool = False
 
+    @property
+    def parse_failed(self) -> bool:
+        return self.failure is not None and not self.call_failed
+
 
 class Judge(ABC):
     name: str
