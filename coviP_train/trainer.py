@@ -91,14 +91,16 @@ def build_sft_trainer(config: TrainConfig) -> tuple[Any, dict[str, str]]:
     data = sft_rows(config.dataset, config.sft_configs, config.limit)
     if config.model == COVIP_TINY_INIT:
         from covip_eval.tiny_models import (
+            COVIP_TINY_MAX_PIXELS,
             build_covip_tiny,
-            covip_tiny_processor,
+            build_processor,
             train_bpe_tokenizer,
         )
 
         # the mini vocabulary is small: a few thousand rows' texts hold all of it
         corpus = data.texts[:TOKENIZER_CORPUS_TEXTS]
-        processor = covip_tiny_processor(train_bpe_tokenizer(corpus, config.tokenizer_vocab_size))
+        processor = build_processor(COVIP_TINY_MAX_PIXELS, train_bpe_tokenizer(
+            corpus, config.tokenizer_vocab_size))
         model = build_covip_tiny(processor.tokenizer, config.seed)
     else:
         model, processor = load_model_and_processor(config)

@@ -102,10 +102,6 @@ class TaskRun:
     def name(self) -> str:
         return self.config.task
 
-    @property
-    def samples(self) -> tuple[Sample, ...]:
-        return tuple(r.sample for r in self.records)
-
     def with_records(self, records: Iterable[SampleRecord]) -> TaskRun:
         return replace(self, records=tuple(records))
 
@@ -180,30 +176,36 @@ def _params(gen: GenerationConfig, overrides: dict[str, Any], seed: int) -> GenP
     return merged.params(seed)
 
 
+def _updated(runs: list[TaskRun], picked: list[tuple[int, int]], values: list[Any],
+             fill: Callable[[SampleRecord, Any], SampleRecord]) -> list[TaskRun]:
+    """The runs with record k of run r filled with its value, for each (r, k) picked."""
+    records = [list(run.records) for run in runs]
+    for (r, k), value in zip(picked, values, strict=True):
+        records[r][k] = fill(records[r][k], value)
+    return [run.with_records(rs) for run, rs in zip(runs, records)]
+
+
 def _run_stage(runs: list[TaskRun], runner: GenerationRunner, desc: str,
-               request_of: Callable[[TaskRun, SampleRecord], ChatRequest | None],
+               request_of: Callable[[SampleRecord], ChatRequest | None],
                fill: Callable[[SampleRecord, Generation], SampleRecord]) -> list[TaskRun]:
     """Send every record's request of this stage (all tasks together: identical requests, such
     as a caption shared by several tasks, are generated once) and fill in the outputs."""
     asked = [(r, k, request) for r, run in enumerate(runs) for k, record in enumerate(run.records)
-             if (request := request_of(run, record)) is not None]
+             if (request := request_of(record)) is not None]
     outputs = runner.run([request for _, _, request in asked], desc) if asked else []
-    records = [list(run.records) for run in runs]
-    for (r, k, _), output in zip(asked, outputs, strict=True):
-        records[r][k] = fill(records[r][k], output)
-    return [run.with_records(rs) for run, rs in zip(runs, records)]
+    return _updated(runs, [(r, k) for r, k, _ in asked], outputs, fill)
 
 
 def generate_outputs(runs: list[TaskRun], runner: GenerationRunner, seed: int,
                      gen_overrides: dict[str, Any]) -> list[TaskRun]:
     """Stage 1 for every task at once, then CAG's stage 2 where the caption succeeded."""
     runs = _run_stage(runs, runner, "generating (captions, direct answers)",
-                      lambda run, record: record.first_request,
+                      lambda record: record.first_request,
                       lambda record, output: replace(record, first_output=output))
     runs = [_with_second_requests(run, seed, gen_overrides) if run.config.mode == "cag" else run
             for run in runs]
     return _run_stage(runs, runner, "generating (CAG answers)",
-                      lambda run, record: record.second_request,
+                      lambda record: record.second_request,
                       lambda record, output: replace(record, second_output=output))
 
 
@@ -224,14 +226,11 @@ def _with_second_requests(run: TaskRun, seed: int, gen_overrides: dict[str, Any]
 def score_runs(runs: list[TaskRun], judge: Judge | None) -> list[TaskRun]:
     """Score every task; the judge items of all tasks go to the judge in one call."""
     scorers = {run.name: scorer_class(run.config.scorer)() for run in runs}
-    to_score = [(r, k) for r, run in enumerate(runs) for k, record in enumerate(run.records)
-                if record.generation_failure is None]  # failed samples are reported, not scored
+    picked = [(r, k) for r, run in enumerate(runs) for k, record in enumerate(run.records)
+              if record.generation_failure is None]  # failed samples are reported, not scored
     scores = score_outputs([(scorers[runs[r].name], runs[r].records[k].sample,
-                             runs[r].records[k].response) for r, k in to_score], judge)
-    records = [list(run.records) for run in runs]
-    for (r, k), score in zip(to_score, scores, strict=True):
-        records[r][k] = replace(records[r][k], score=score)
-    return [run.with_records(rs) for run, rs in zip(runs, records)]
+                             runs[r].records[k].response) for r, k in picked], judge)
+    return _updated(runs, picked, scores, lambda record, score: replace(record, score=score))
 
 
 def per_count_name(task: str, n: int) -> str:

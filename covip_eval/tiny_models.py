@@ -70,14 +70,15 @@ def processor_class():
     return TinyQwen3VLProcessor
 
 
-def build_processor(max_pixels: int = 64 * 64 * 4):
+def build_processor(max_pixels: int = 64 * 64 * 4, tokenizer: Any = None):
+    """The offline image-only processor; the byte-level tokenizer unless one is given."""
     from transformers.models.qwen2_vl import Qwen2VLImageProcessorPil
 
     image_processor = Qwen2VLImageProcessorPil(
         patch_size=16, merge_size=2, temporal_patch_size=2,
         size={"shortest_edge": 32 * 32, "longest_edge": max_pixels},
     )
-    return processor_class()(image_processor, _byte_tokenizer(),
+    return processor_class()(image_processor, tokenizer or _byte_tokenizer(),
                              chat_template=CHAT_TEMPLATE.read_text())
 
 
@@ -193,17 +194,6 @@ def train_bpe_tokenizer(texts: Any, vocab_size: int):
     tokenizer.add_special_tokens({"additional_special_tokens": list(SPECIAL_TOKENS)})
     tokenizer.padding_side = "left"
     return tokenizer
-
-
-def covip_tiny_processor(tokenizer):
-    """The offline image-only processor around `tokenizer`, at covip-tiny's resolution."""
-    from transformers.models.qwen2_vl import Qwen2VLImageProcessorPil
-
-    image_processor = Qwen2VLImageProcessorPil(
-        patch_size=16, merge_size=2, temporal_patch_size=2,
-        size={"shortest_edge": 32 * 32, "longest_edge": COVIP_TINY_MAX_PIXELS},
-    )
-    return processor_class()(image_processor, tokenizer, chat_template=CHAT_TEMPLATE.read_text())
 
 
 def build_covip_tiny(tokenizer, seed: int, device: str = "cpu"):

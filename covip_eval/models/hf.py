@@ -109,9 +109,9 @@ class HFModel(ModelAdapter):
         self.weights: str | None = None  # a loaded-in model is identified by its label alone
         if processor is None or model is None:
             path = self._pretrained()
-            processor = load_checked(path, self.options.revision,
-                                     lambda: self._load_processor(path))
-            model = load_checked(path, self.options.revision, lambda: self._load_model(path))
+            processor, model = load_checked(
+                path, self.options.revision,
+                lambda: (self._load_processor(path), self._load_model(path)))
             commit = getattr(model.config, "_commit_hash", None)
             self.weights = weights_fingerprint(path, self.options.revision) or \
                 (f"commit:{commit}" if commit else None)
