@@ -75,9 +75,13 @@ class ImageData:
         mime = self.mime_type
         if mime is not None:
             return self.data, mime
-        buffer = io.BytesIO()
-        self.to_pil().save(buffer, format="PNG")
-        return buffer.getvalue(), "image/png"
+        converted = self.__dict__.get("_png")  # converted once, as decoding is
+        if converted is None:
+            buffer = io.BytesIO()
+            self.to_pil().save(buffer, format="PNG")
+            converted = buffer.getvalue()
+            object.__setattr__(self, "_png", converted)
+        return converted, "image/png"
 
 
 @dataclass(frozen=True)

@@ -92,9 +92,9 @@ def _resume(value: str | None) -> str | bool | None:
 def _train_sft(config, resume: str | bool | None) -> int:
     from coviP_train.trainer import build_sft_trainer, save
 
-    trainer, skipped = build_sft_trainer(config)
+    trainer = build_sft_trainer(config)
     trainer.train(resume_from_checkpoint=resume)
-    out = save(trainer, config, skipped)
+    out = save(trainer, config, skipped={})
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     print(json.dumps({"saved": str(out), "steps": trainer.state.global_step,
                       "loss_first": losses[0] if losses else None,

@@ -83,7 +83,7 @@ def _common_arguments(config: TrainConfig) -> dict[str, Any]:
     )
 
 
-def build_sft_trainer(config: TrainConfig) -> tuple[Any, dict[str, str]]:
+def build_sft_trainer(config: TrainConfig) -> Any:
     """TRL's SFTTrainer on the evaluation's requests with their targets (see sft.py)."""
     trl = _require_trl()
     from datasets import Dataset, Image, Sequence
@@ -108,7 +108,7 @@ def build_sft_trainer(config: TrainConfig) -> tuple[Any, dict[str, str]]:
     args = trl.SFTConfig(**_common_arguments(config), max_length=None)
     trainer = trl.SFTTrainer(model=model, args=args, train_dataset=dataset,
                              processing_class=processor, peft_config=_lora(config))
-    return trainer, {}
+    return trainer
 
 
 def build_trainer(config: TrainConfig, model: Any = None, processor: Any = None
