@@ -89,8 +89,8 @@ def _sample_html(task: str, record: dict[str, Any], sample: Any, open_: bool) ->
     doc = record["doc"]
     metrics = ", ".join(f"{k} {n / d:.2f}" for k, (n, d) in (record.get("metrics") or {}).items()
                         if d)
-    parts = [f"<summary><b>{html.escape(doc['sample_id'])}</b> · {task} · "
-             f"{doc['n_concepts']} concept(s) · {html.escape(metrics) or ''}"
+    parts = [f"<summary><b>{html.escape(doc['sample_id'])}</b> · {html.escape(task)} · "
+             f"{html.escape(str(doc['n_concepts']))} concept(s) · {html.escape(metrics) or ''}"
              f"{' · <span class=fail>failed</span>' if failure else ''}</summary>"]
     if sample is not None:
         figures = []
@@ -115,7 +115,7 @@ def _sample_html(task: str, record: dict[str, Any], sample: Any, open_: bool) ->
     elif target is not None:
         parts.append(f"<p class=note>target: {html.escape(str(target))}</p>")
     css = "sample failed" if failure else "sample"
-    return (f"<details class='{css}' data-task='{task}'{' open' if open_ else ''}>"
+    return (f"<details class='{css}' data-task='{html.escape(task)}'{' open' if open_ else ''}>"
             f"{''.join(parts)}</details>")
 
 
@@ -124,8 +124,8 @@ def write_report(runs: list[Run], tables: list[Table], figure: Path | None, out:
     sections, tasks = [], set()
     for run in runs:
         config, judge = run.data["config"], run.data["judge"] or {}
-        sections.append(f"<h2>{html.escape(run.model)}</h2><p class=note>{run.path.name} · "
-                        f"judge {html.escape(str(judge.get('judge')))} · seed {config['seed']} · "
+        sections.append(f"<h2>{html.escape(run.model)}</h2><p class=note>{html.escape(run.path.name)} · "
+                        f"judge {html.escape(str(judge.get('judge')))} · seed {html.escape(str(config['seed']))} · "
                         f"{html.escape(_when(run.data.get('date')))} · git "
                         f"{html.escape(str(run.data.get('git_hash')))}</p>")
         for task in run.data["results"]:
@@ -136,7 +136,7 @@ def write_report(runs: list[Run], tables: list[Table], figure: Path | None, out:
             for n, record in enumerate(run.samples(task)[:max_samples]):
                 sample = by_id.get(record["doc"]["sample_id"])
                 sections.append(_sample_html(task, record, sample, open_=n == 0))
-    options = "".join(f"<option>{t}</option>" for t in sorted(tasks))
+    options = "".join(f"<option>{html.escape(t)}</option>" for t in sorted(tasks))
     figure_html = ""
     if figure is not None and figure.exists():
         data = base64.b64encode(figure.read_bytes()).decode()

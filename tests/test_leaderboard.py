@@ -128,3 +128,23 @@ def test_figure_and_report_in_a_browser(runs: Path, tmp_path: Path, capsys) -> N
     value = 100 * oracle["results"]["capeval_qa_n2"]["acc_pos,none"]
     assert f"<strong>{value:.1f}</strong>" in dom
     assert "capeval_00001" in dom and "77.4" in dom  # a sample, and a reported number
+
+
+def test_report_escapes_every_name(runs: Path, tmp_path: Path) -> None:
+    """Names in result files (model, task, sample text) are data, never markup."""
+    evil = "<img src=x onerror=alert(1)>'\""  # no '/': it also names a file
+    source = next((runs / "retrieval").glob("results_*.json"))
+    folder = tmp_path / "evil"
+    folder.mkdir()
+    results = json.loads(source.read_text())
+    results["config"]["model"] = evil
+    results["results"][f"lsd_direct{evil}"] = results["results"].pop("lsd_direct")
+    stamp = source.stem.removeprefix("results_")
+    samples = source.with_name(f"samples_lsd_direct_{stamp}.jsonl").read_text()
+    record = json.loads(samples.splitlines()[0])
+    record["filtered_resps"] = [evil]
+    (folder / f"samples_lsd_direct{evil}_{stamp}.jsonl").write_text(json.dumps(record) + "\n")
+    (folder / source.name).write_text(json.dumps(results))
+    assert main([str(folder), "--out", str(tmp_path / "board"), "--report"]) == 0
+    page = (tmp_path / "board" / "report.html").read_text()
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;&#x27;&quot;" in page
