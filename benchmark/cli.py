@@ -45,6 +45,11 @@ def add_dataset_commands(sub: argparse._SubParsersAction) -> None:
     push.add_argument("--dry_run", "--dry-run", action="store_true",
                       help="write the repository folder to --out instead of uploading")
     push.add_argument("--out", type=Path, default=None)
+    push.add_argument("--license", default=None,
+                      help="license id for the dataset card (the built-in benchmark has its "
+                           "own; other data gets none unless given)")
+    push.add_argument("--citation", type=Path, default=None,
+                      help="BibTeX file for the dataset card's citation (same rule)")
     push.set_defaults(run=_run_push)
 
     imp = sub.add_parser("import-official", help="import the official CapEval test layout")
@@ -80,19 +85,23 @@ def _run_mini(args: argparse.Namespace) -> int:
 
 
 def _run_push(args: argparse.Namespace) -> int:
-    from benchmark.publish import prepare_repo_folder, push
+    from benchmark.publish import CardTerms, prepare_repo_folder, push
 
+    if args.citation and not args.citation.is_file():
+        raise DatasetError(str(args.citation), "--citation: no such BibTeX file")
+    citation = args.citation.read_text().strip() if args.citation else None
+    terms = CardTerms(license=args.license, citation=citation)
     if args.dry_run:
         if args.out is None:
             raise DatasetError(str(args.dataset_dir), "--dry-run writes to --out DIR: give one")
-        prepare_repo_folder(args.dataset_dir, args.repo_id, args.out)
+        prepare_repo_folder(args.dataset_dir, args.repo_id, args.out, terms)
         print(f"wrote the repository folder for {args.repo_id} to {args.out} (nothing uploaded)")
         return 0
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         url = push(args.dataset_dir, args.repo_id, args.private, args.revision,
-                   Path(tmp) / "repo")
+                   Path(tmp) / "repo", terms)
     print(f"uploaded {args.dataset_dir} to {args.repo_id}: {url}")
     return 0
 

@@ -7,6 +7,7 @@ Specs:
   folder (`DIR/<config>/` or `DIR/`), or JSONL (`DIR/<config>.jsonl`) with image paths
   relative to `DIR`.
 - a Hub dataset id, `owner/name` or `owner/name@revision`; the resolved commit is recorded.
+  With HF_HUB_OFFLINE=1, a revision fetched before loads from the Hugging Face cache.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from benchmark.errors import DatasetError
 from benchmark.features import CONFIGS
 from benchmark.records import Sample
 from benchmark.rows import RowReader, folder_image_resolver
-from benchmark.storage import content_revision, read_manifest
+from benchmark.storage import config_files, content_revision, read_manifest
 
 BUILTIN_PREFIX = "builtin:"
 
@@ -161,22 +162,56 @@ def _looks_like_hub_id(spec: str) -> bool:
     return len(parts) == 2 and all(parts) and not spec.startswith((".", "/", "~"))
 
 
-def _load_hub(spec: str, config: str) -> LoadedDataset:
-    repo_id, _, revision = spec.partition("@")
-    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
-        raise DatasetError(spec, "the Hub is offline (HF_HUB_OFFLINE=1): download the dataset "
-                           "where there is network, save it to a folder, and pass that folder")
-    try:
-        from datasets import load_dataset
-        from huggingface_hub import HfApi
+def _hub_offline() -> bool:
+    return any(os.environ.get(v, "").upper() in ("1", "ON", "YES", "TRUE")
+               for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
 
-        commit = HfApi().dataset_info(repo_id, revision=revision or None).sha
-        ds = load_dataset(repo_id, config, split="test", revision=commit)
-    except Exception as exc:  # network, auth and missing-repo errors all end the same way
+
+def _load_hub(spec: str, config: str) -> LoadedDataset:
+    """A Hub dataset at a resolved commit. Our layout (`<config>/*.parquet`) is fetched into the
+    Hugging Face cache and read like a folder; with HF_HUB_OFFLINE=1 it is read from that cache
+    (a revision fetched once loads offline). Other layouts go through `datasets`."""
+    repo_id, _, revision = spec.partition("@")
+    offline = _hub_offline()
+    try:
+        from huggingface_hub import snapshot_download
+
+        folder = Path(snapshot_download(repo_id, repo_type="dataset", revision=revision or None,
+                                        allow_patterns=[f"{config}/*.parquet"],
+                                        local_files_only=offline))
+    except Exception as exc:  # network, auth, missing-repo and cache misses end the same way
+        if offline:
+            raise _not_cached(spec, config) from None
         raise DatasetError(spec, f"cannot load from the Hub ({type(exc).__name__}: "
                            f"{str(exc).splitlines()[0] if str(exc) else 'no details'}); check "
                            "the id and revision, or pass a local folder") from None
+    commit = folder.name  # the cache's snapshot folder is named by its commit
+    location = f"hf://datasets/{repo_id}@{commit}"
+    if config_files(folder, config):
+        samples = _load_folder(spec, folder, config).samples
+    else:
+        samples = _load_with_datasets(spec, repo_id, commit, config, offline)
+    return LoadedDataset(spec, config, commit, samples, location)
+
+
+def _not_cached(spec: str, config: str) -> DatasetError:
+    return DatasetError(spec, f"the Hub is offline (HF_HUB_OFFLINE=1) and configuration "
+                        f"{config!r} of this revision is not in the Hugging Face cache: load it "
+                        "once with network, or pass a local folder")
+
+
+def _load_with_datasets(spec: str, repo_id: str, commit: str, config: str, offline: bool
+                        ) -> tuple[Sample, ...]:
+    """A repository in another layout (for example `push_to_hub`'s), read by `datasets`
+    (offline, from its own cache)."""
+    try:
+        from datasets import load_dataset
+
+        ds = load_dataset(repo_id, config, split="test", revision=commit)
+    except Exception as exc:
+        if offline:
+            raise _not_cached(spec, config) from None
+        raise DatasetError(spec, f"cannot read configuration {config!r} ({type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0] if str(exc) else 'no details'})") from None
     ds = ds.cast(_undecoded(ds.features))
-    reader = RowReader(f"{repo_id}@{commit}:{config}")
-    return LoadedDataset(spec, config, str(commit), tuple(reader.read(config, ds.to_list())),
-                         f"hf://datasets/{repo_id}@{commit}")
+    return tuple(RowReader(f"{repo_id}@{commit}:{config}").read(config, ds.to_list()))

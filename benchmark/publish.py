@@ -1,14 +1,16 @@
 """Publishing a dataset folder to the Hugging Face Hub, with a generated dataset card.
 
-The repository holds one parquet file per configuration (`<config>/test-00000-of-00001.parquet`)
-and a README.md whose YAML header declares the configurations and their features, so that
-`datasets.load_dataset(REPO, CONFIG)` works. The token comes from the environment (`HF_TOKEN`)
-or the Hugging Face login; it is never taken from a flag and never printed.
+The repository holds each configuration's parquet shards (`<config>/test-0000i-of-0000n.parquet`,
+see storage.py) and a README.md whose YAML header declares the configurations and their
+features, so that `datasets.load_dataset(REPO, CONFIG)` works. The token comes from the
+environment (`HF_TOKEN`) or the Hugging Face login; it is never taken from a flag and never
+printed.
 """
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ import yaml
 
 from benchmark.errors import DatasetError
 from benchmark.features import CONFIGS, features_for
-from benchmark.storage import MANIFEST, SPLIT_FILE, AtomicFolder, read_manifest
+from benchmark.storage import MANIFEST, AtomicFolder, config_files, read_manifest
 
 CITATION = """@article{oh2026contextualized,
   title   = {Contextualized Visual Personalization in Vision-Language Models},
@@ -31,21 +33,43 @@ def _size_category(n: int) -> str:
     return "n<1K" if n < 1000 else "1K<n<10K" if n < 10_000 else "10K<n<100K"
 
 
-def _num_rows(path: Path) -> int:
+def _num_rows(files: list[Path]) -> int:
     import pyarrow.parquet as pq
 
-    return pq.ParquetFile(path).metadata.num_rows
+    return sum(pq.ParquetFile(path).metadata.num_rows for path in files)
 
 
-def dataset_card(dataset_dir: Path, repo_id: str, configs: list[str]) -> str:
-    counts = {c: _num_rows(dataset_dir / c / SPLIT_FILE) for c in configs}
+@dataclass(frozen=True)
+class CardTerms:
+    """What the card says of the data's terms: a license id (the Hub's list) and a BibTeX
+    citation. The built-in benchmark has its own; for other data, only what the user gives."""
+
+    license: str | None = None
+    citation: str | None = None
+
+
+BUILTIN_TERMS = CardTerms(license="cc-by-4.0", citation=CITATION)
+
+
+def card_terms(dataset_dir: Path, given: CardTerms) -> CardTerms:
+    """The user's terms where given; the built-in benchmark's own otherwise; none else."""
+    manifest = read_manifest(dataset_dir) or {}
+    builtin = BUILTIN_TERMS if manifest.get("name") == "builtin:mini" else CardTerms()
+    return CardTerms(license=given.license or builtin.license,
+                     citation=given.citation or builtin.citation)
+
+
+def dataset_card(dataset_dir: Path, repo_id: str, configs: list[str],
+                 terms: CardTerms = CardTerms()) -> str:
+    terms = card_terms(dataset_dir, terms)
+    counts = {c: _num_rows(config_files(dataset_dir, c)) for c in configs}
     infos = []
     for config in configs:
         features = features_for(config)._to_yaml_list()
         infos.append({"config_name": config, "features": features,
                       "splits": [{"name": "test", "num_examples": counts[config]}]})
     meta: dict[str, Any] = {
-        "license": "cc-by-4.0",
+        **({"license": terms.license} if terms.license else {}),
         "task_categories": ["image-text-to-text", "visual-question-answering"],
         "language": ["en"],
         "size_categories": [_size_category(sum(counts.values()))],
@@ -59,6 +83,7 @@ def dataset_card(dataset_dir: Path, repo_id: str, configs: list[str]) -> str:
               f"{manifest.get('generator_version')}, seed {manifest.get('seed')})"
               if manifest.get("name") == "builtin:mini" else "built with coviP-build")
     rows = "\n".join(f"| `{c}` | {counts[c]} |" for c in configs)
+    citation = f"## Citation\n\n```bibtex\n{terms.citation}\n```\n" if terms.citation else ""
     return f"""---
 {yaml.safe_dump(meta, sort_keys=False)}---
 
@@ -96,35 +121,32 @@ pip install covip-eval
 coviP-eval --model MODEL --tasks covip --dataset {repo_id}@REVISION --judge JUDGE
 ```
 
-## Citation
-
-```bibtex
-{CITATION}
-```
-"""
+{citation}"""
 
 
-def prepare_repo_folder(dataset_dir: Path, repo_id: str, out: Path) -> Path:
+def prepare_repo_folder(dataset_dir: Path, repo_id: str, out: Path,
+                        terms: CardTerms = CardTerms()) -> Path:
     """Write the exact repository folder that would be uploaded (atomically)."""
-    configs = [c for c in CONFIGS if (dataset_dir / c / SPLIT_FILE).exists()]
+    configs = [c for c in CONFIGS if config_files(dataset_dir, c)]
     if not configs:
         raise DatasetError(str(dataset_dir), "no configuration folders with parquet files")
     with AtomicFolder(out, overwrite=True) as tmp:
         for config in configs:
             (tmp / config).mkdir()
-            shutil.copy2(dataset_dir / config / SPLIT_FILE, tmp / config / SPLIT_FILE)
+            for path in config_files(dataset_dir, config):
+                shutil.copy2(path, tmp / config / path.name)
         if (dataset_dir / MANIFEST).exists():
             shutil.copy2(dataset_dir / MANIFEST, tmp / MANIFEST)
-        (tmp / "README.md").write_text(dataset_card(dataset_dir, repo_id, configs))
+        (tmp / "README.md").write_text(dataset_card(dataset_dir, repo_id, configs, terms))
     return out
 
 
 def push(dataset_dir: Path, repo_id: str, private: bool, revision: str | None,
-         staging: Path) -> str:
+         staging: Path, terms: CardTerms = CardTerms()) -> str:
     """Upload the repository folder; returns the commit URL. Auth is huggingface_hub's own."""
     from huggingface_hub import HfApi
 
-    folder = prepare_repo_folder(dataset_dir, repo_id, staging)
+    folder = prepare_repo_folder(dataset_dir, repo_id, staging, terms)
     api = HfApi()
     try:
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)

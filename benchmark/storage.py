@@ -1,7 +1,10 @@
 """Dataset folders on disk: one parquet file per configuration plus a manifest.
 
-Layout: `DIR/<config>/test-00000-of-00001.parquet` (the `datasets` parquet convention, so that
-`datasets.load_dataset("parquet", ...)` and the Hub read it) and `DIR/covip_dataset.json`.
+Layout: `DIR/<config>/test-0000i-of-0000n.parquet` and `DIR/covip_dataset.json`. Files are laid
+out as `datasets` lays out what it pushes to the Hub, so that `datasets.load_dataset` and the
+Hub's viewer read them well: a configuration is split into shards of at most 500 MB, and row
+groups hold at most 100 MB (image columns make rows large, so a row group is a few hundred
+rows at most, and reading one sample reads one small group).
 Folders are written under a temporary name and renamed when complete, so a folder that exists
 is whole.
 """
@@ -20,20 +23,38 @@ from typing import Any
 from benchmark.features import features_for
 
 MANIFEST = "covip_dataset.json"
-SPLIT_FILE = "test-00000-of-00001.parquet"
+SPLIT_GLOB = "test-*.parquet"
+MAX_SHARD_BYTES = 500 * 10**6  # datasets' default max_shard_size for push_to_hub
+MAX_ROW_GROUP_BYTES = 100 * 10**6  # datasets' MAX_ROW_GROUP_SIZE
 
 
-def write_config(folder: Path, config: str, rows: Iterable[Mapping[str, Any]]) -> Path:
-    """Write the rows of one configuration as a parquet file; returns its path."""
+def config_files(folder: Path, config: str) -> list[Path]:
+    """The parquet shards of one configuration, in order."""
+    return sorted((folder / config).glob(SPLIT_GLOB))
+
+
+def write_config(folder: Path, config: str, rows: Iterable[Mapping[str, Any]],
+                 max_shard_bytes: int = MAX_SHARD_BYTES,
+                 max_row_group_bytes: int = MAX_ROW_GROUP_BYTES) -> list[Path]:
+    """Write the rows of one configuration as parquet shards; returns their paths. Shard and
+    row-group counts follow `datasets`' rules (uncompressed Arrow bytes / the limit, plus one)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = features_for(config).arrow_schema
     table = pa.Table.from_pylist(list(rows), schema=schema)
-    path = folder / config / SPLIT_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path, compression="zstd")
-    return path
+    n_shards = max(1, min(table.num_rows, table.nbytes // max_shard_bytes + 1))
+    group_rows = max(1, table.num_rows * max_row_group_bytes // max(1, table.nbytes))
+    out = folder / config
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n_shards):  # contiguous slices, as datasets' Dataset.shard(contiguous=True)
+        start, stop = i * table.num_rows // n_shards, (i + 1) * table.num_rows // n_shards
+        path = out / f"test-{i:05d}-of-{n_shards:05d}.parquet"
+        pq.write_table(table.slice(start, stop - start), path, compression="zstd",
+                       row_group_size=group_rows)
+        paths.append(path)
+    return paths
 
 
 def file_sha256(path: Path) -> str:
@@ -45,7 +66,7 @@ def file_sha256(path: Path) -> str:
 
 
 def write_manifest(folder: Path, info: Mapping[str, Any]) -> None:
-    files = sorted(p for p in folder.glob(f"*/{SPLIT_FILE}"))
+    files = sorted(folder.glob(f"*/{SPLIT_GLOB}"))
     manifest = {
         **info,
         "files": {str(p.relative_to(folder)): file_sha256(p) for p in files},

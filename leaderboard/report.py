@@ -124,10 +124,9 @@ def write_report(runs: list[Run], tables: list[Table], figure: Path | None, out:
     sections, tasks = [], set()
     for run in runs:
         config, judge = run.data["config"], run.data["judge"] or {}
-        sections.append(f"<h2>{html.escape(run.model)}</h2><p class=note>{html.escape(run.path.name)} · "
-                        f"judge {html.escape(str(judge.get('judge')))} · seed {html.escape(str(config['seed']))} · "
-                        f"{html.escape(_when(run.data.get('date')))} · git "
-                        f"{html.escape(str(run.data.get('git_hash')))}</p>")
+        facts = (f"{run.path.name} · judge {judge.get('judge')} · seed {config['seed']} · "
+                 f"{_when(run.data.get('date'))} · git {run.data.get('git_hash')}")
+        sections.append(f"<h2>{html.escape(run.model)}</h2><p class=note>{html.escape(facts)}</p>")
         for task in run.data["results"]:
             if "/" in task or not run.samples_file(task):
                 continue

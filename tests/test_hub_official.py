@@ -39,6 +39,56 @@ def test_push_dry_run_round_trip(small_dataset: Path, tmp_path: Path,
         assert tuple(reloaded) == load_benchmark(str(small_dataset), config).samples
 
 
+def test_large_configs_are_sharded_with_small_row_groups(small_dataset: Path,
+                                                         tmp_path: Path) -> None:
+    """`datasets`' rules, shrunk: more bytes than a shard holds make several shards, read back
+    in order by our loader and by `datasets`; row groups stay under their byte limit."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from datasets import load_dataset
+
+    from benchmark.features import features_for
+    from benchmark.rows import sample_to_row
+    from benchmark.storage import config_files, write_config
+
+    samples = load_benchmark(str(small_dataset), "capeval_qa").samples
+    rows = [sample_to_row(s) for s in samples]
+    nbytes = pa.Table.from_pylist(rows, schema=features_for("capeval_qa").arrow_schema).nbytes
+    paths = write_config(tmp_path, "capeval_qa", rows, max_shard_bytes=nbytes // 2,
+                         max_row_group_bytes=nbytes // 5)
+    assert paths == config_files(tmp_path, "capeval_qa") and len(paths) == 3  # int(2.x) + 1
+    assert paths[0].name == f"test-00000-of-{len(paths):05d}.parquet"
+    assert load_benchmark(str(tmp_path), "capeval_qa").samples == samples
+    ds = load_dataset("parquet", data_files=[str(p) for p in paths], split="train")
+    assert ds["sample_id"] == [s.sample_id for s in samples]
+    meta = pq.ParquetFile(paths[0]).metadata
+    assert meta.num_row_groups > 1 and meta.row_group(0).num_rows < meta.num_rows
+
+
+def test_dataset_card_terms_come_from_the_dataset(small_dataset: Path, tmp_path: Path) -> None:
+    """builtin:mini carries its own license and citation; other data carries what the user
+    gives, and nothing by default."""
+    def card(dataset: Path, *flags: str) -> tuple[dict, str]:
+        out = tmp_path / f"repo{len(list(tmp_path.iterdir()))}"
+        assert build_main(["push", str(dataset), "--repo_id", "someone/x", "--dry_run",
+                           "--out", str(out), *flags]) == 0
+        text = (out / "README.md").read_text()
+        return yaml.safe_load(text.split("---")[1]), text
+
+    meta, text = card(small_dataset)
+    assert meta["license"] == "cc-by-4.0" and "@article{oh2026contextualized" in text
+    other = tmp_path / "other"
+    shutil.copytree(small_dataset, other)
+    manifest = json.loads((other / "covip_dataset.json").read_text())
+    (other / "covip_dataset.json").write_text(json.dumps({**manifest, "name": "my-photos"}))
+    meta, text = card(other)
+    assert "license" not in meta and "Citation" not in text and "bibtex" not in text
+    bib = tmp_path / "mine.bib"
+    bib.write_text("@misc{mine2026, title={My photos}}\n")
+    meta, text = card(other, "--license", "cc-by-nc-4.0", "--citation", str(bib))
+    assert meta["license"] == "cc-by-nc-4.0" and "@misc{mine2026, title={My photos}}" in text
+
+
 def test_push_without_network_fails_in_one_line_and_hides_the_token(
         small_dataset: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     secret = "hf_SECRET_TOKEN_1234567890"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -119,7 +120,35 @@ def test_unknown_sources_get_clear_errors(tmp_path: Path) -> None:
         load_benchmark("builtin:huge", "lsd")
 
 
-def test_hub_offline_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def _cache_snapshot(cache: Path, repo_id: str, commit: str, source: Path, config: str) -> None:
+    """A Hub dataset as huggingface_hub caches it after a download: a snapshot folder named by
+    its commit, and the branch's ref pointing to it."""
+    repo = cache / f"datasets--{repo_id.replace('/', '--')}"
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    shutil.copytree(source / config, repo / "snapshots" / commit / config)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+
+
+def test_hub_offline_loads_a_cached_revision(small_dataset: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets
+    from huggingface_hub import constants
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # both libraries read these at import, before a test can set the environment
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    _cache_snapshot(tmp_path / "hub", "someone/covip-mini", commit, small_dataset, "lsd")
+    expected = load_benchmark(str(small_dataset), "lsd").samples
+    for spec in (f"someone/covip-mini@{commit}", "someone/covip-mini@main",
+                 "someone/covip-mini"):
+        loaded = load_benchmark(spec, "lsd")
+        assert loaded.samples == expected and loaded.revision == commit
+        assert loaded.location == f"hf://datasets/someone/covip-mini@{commit}"
+    with pytest.raises(DatasetError, match="offline.*'lar' of this revision is not in the"):
+        load_benchmark(f"someone/covip-mini@{commit}", "lar")
     with pytest.raises(DatasetError, match="offline"):
-        load_benchmark("Yeongtak/lsd@main", "lsd")
+        load_benchmark("someone/never-fetched@main", "lsd")
