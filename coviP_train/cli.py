@@ -1,6 +1,6 @@
 """`coviP-train`: RL post-training of a VLM for contextualized personalization.
 
-    coviP-train --config gspo --max_steps 20 per_device_train_batch_size=4
+    coviP-train --config gspo --max_steps 20 --per_device_train_batch_size 4 use_lora=false
     coviP-train --config my.yaml --model Qwen/Qwen3-VL-8B-Instruct --judge openai-compatible \\
         --judge_args base_url=http://localhost:8001/v1,model=Qwen/Qwen3-30B-A3B-Instruct-2507
     coviP-train merge --adapter runs/x --out runs/x-merged
@@ -17,18 +17,14 @@ from covip_eval.errors import CovipError
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="coviP-train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", required=True, help="preset (grpo, dr_grpo, gspo, sft) or YAML file")
-    p.add_argument("--model", help="tiny-random, a folder or a Hub id")
-    p.add_argument("--dataset", help="dataset spec (default builtin:mini)")
-    p.add_argument("--judge", help="judge name or model adapter (default lexical)")
-    p.add_argument("--judge_args", help="k=v,... for the judge")
-    p.add_argument("--output_dir")
-    p.add_argument("--max_steps", type=int)
-    p.add_argument("--resume_from_checkpoint", default=None,
-                   help="a checkpoint folder, or 'true' for the latest in --output_dir")
-    p.add_argument("overrides", nargs="*", help="key=value for any field of the config")
+    p = argparse.ArgumentParser(
+        prog="coviP-train", description=__doc__, add_help=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Every other flag is a field of the preset: ours (model, dataset, judge, LoRA, "
+               "reward) or TRL's GRPOConfig/SFTConfig, read by TRL's parser; `--config PRESET "
+               "--help` lists them all.")
+    p.add_argument("--config", help="preset (grpo, dr_grpo, gspo, sft) or YAML file")
+    p.add_argument("-h", "--help", action="store_true")
     return p
 
 
@@ -49,27 +45,40 @@ def main(argv: list[str] | None = None) -> int:
             args = _merge_parser().parse_args(argv[1:])
             print(f"merged model written to {merge_lora(args.adapter, args.out)}")
             return 0
-        return _train(_parser().parse_args(argv))
+        args, rest = _parser().parse_known_args(argv)
+        if args.help:
+            _print_help(args.config)
+            return 0
+        if args.config is None:
+            raise CovipError("--config PRESET_OR_FILE is required (grpo, dr_grpo, gspo, sft)")
+        return _train(args.config, rest)
     except CovipError as exc:
         print(f"coviP-train: error: {exc}", file=sys.stderr)
         return 2
 
 
-def _train(args: argparse.Namespace) -> int:
+def _print_help(preset: str | None) -> None:
+    _parser().print_help()
+    if preset is not None:
+        from coviP_train.config import load_config, trl_parser
+
+        algorithm = load_config(preset, []).algorithm
+        print("\n" + trl_parser(algorithm).format_help())
+
+
+def _train(preset: str, overrides: list[str]) -> int:
     from coviP_train.config import load_config
 
-    flags = {k: getattr(args, k) for k in ("model", "dataset", "judge", "judge_args",
-                                          "output_dir", "max_steps")
-             if getattr(args, k) is not None}
-    config = load_config(args.config, [*args.overrides, *(f"{k}={v}" for k, v in flags.items())])
+    config = load_config(preset, overrides)
+    resume = _resume(config.trl.resume_from_checkpoint)
     if config.algorithm == "sft":
-        return _train_sft(config, _resume(args.resume_from_checkpoint))
+        return _train_sft(config, resume)
     from coviP_train.trainer import build_trainer, save
 
     trainer, reward, skipped = build_trainer(config)
     if skipped:
         print(f"coviP-train: left out {len(skipped)} samples over the image cap", file=sys.stderr)
-    trainer.train(resume_from_checkpoint=_resume(args.resume_from_checkpoint))
+    trainer.train(resume_from_checkpoint=resume)
     out = save(trainer, config, skipped, reward)
     rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
     print(json.dumps({"saved": str(out), "steps": trainer.state.global_step,

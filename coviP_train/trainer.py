@@ -43,22 +43,6 @@ def load_model_and_processor(config: TrainConfig) -> tuple[Any, Any]:
     return model, processor
 
 
-def grpo_arguments(config: TrainConfig) -> Any:
-    from trl import GRPOConfig
-
-    return GRPOConfig(
-        **_common_arguments(config),
-        num_generations=config.num_generations, beta=config.beta, loss_type=config.loss_type,
-        importance_sampling_level=config.importance_sampling_level, epsilon=config.epsilon,
-        epsilon_high=config.epsilon_high, scale_rewards=config.scale_rewards,
-        steps_per_generation=config.steps_per_generation, num_iterations=config.num_iterations,
-        temperature=config.temperature, max_completion_length=config.max_completion_length,
-        use_vllm=config.use_vllm, vllm_mode=config.vllm_mode,
-        **({"vllm_server_base_url": config.vllm_server_base_url}
-           if config.vllm_server_base_url else {}),
-    )
-
-
 def _lora(config: TrainConfig) -> Any:
     from peft import LoraConfig
 
@@ -69,18 +53,11 @@ def _lora(config: TrainConfig) -> Any:
                       target_modules=config.lora_target_modules, task_type="CAUSAL_LM")
 
 
-def _common_arguments(config: TrainConfig) -> dict[str, Any]:
-    return dict(
-        output_dir=config.output_dir, seed=config.seed, learning_rate=config.learning_rate,
-        num_train_epochs=config.num_train_epochs, max_steps=config.max_steps,
-        per_device_train_batch_size=config.per_device_train_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        bf16=config.bf16, gradient_checkpointing=config.gradient_checkpointing,
-        lr_scheduler_type=config.lr_scheduler_type, warmup_steps=config.warmup_steps,
-        weight_decay=config.weight_decay, dataloader_num_workers=config.dataloader_num_workers,
-        logging_steps=config.logging_steps, save_steps=config.save_steps,
-        report_to=config.report_to, remove_unused_columns=False,
-    )
+def _trl_arguments(config: TrainConfig) -> Any:
+    """TRL's config as parsed; our datasets keep columns the model does not take (images,
+    sample ids), so unused columns are never dropped."""
+    config.trl.remove_unused_columns = False
+    return config.trl
 
 
 def build_sft_trainer(config: TrainConfig) -> Any:
@@ -105,8 +82,7 @@ def build_sft_trainer(config: TrainConfig) -> Any:
     else:
         model, processor = load_model_and_processor(config)
     dataset = Dataset.from_list(data.rows).cast_column("images", Sequence(Image()))
-    args = trl.SFTConfig(**_common_arguments(config), max_length=None)
-    trainer = trl.SFTTrainer(model=model, args=args, train_dataset=dataset,
+    trainer = trl.SFTTrainer(model=model, args=_trl_arguments(config), train_dataset=dataset,
                              processing_class=processor, peft_config=_lora(config))
     return trainer
 
@@ -123,14 +99,14 @@ def build_trainer(config: TrainConfig, model: Any = None, processor: Any = None
     prompts = build_prompts(config.dataset, config.limit, config.max_images, config.max_pixels,
                             config.concept_counts)
     cache = RequestCache(Path(config.judge_cache) if config.judge_cache else None)
-    judge = make_judge(config.judge, dict(config.judge_args), cache, progress=False)
+    judge = make_judge(config.judge, config.judge_options, cache, progress=False)
     reward = CaptionReward(judge, RewardWeights(config.reward_positive, config.reward_negative,
                                                 config.reward_degenerate,
                                                 config.repetition_threshold),
                            config.max_completion_length, prompts.samples,
                            config.max_reward_failure_rate)
     trainer = trl.GRPOTrainer(model=model, reward_funcs=reward.reward_functions(),
-                              args=grpo_arguments(config),
+                              args=_trl_arguments(config),
                               train_dataset=Dataset.from_list(prompts.rows),
                               processing_class=processor, peft_config=_lora(config))
     return trainer, reward, prompts.skipped

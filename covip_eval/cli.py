@@ -9,17 +9,20 @@ Commands beside evaluation: `score` (judge captions written elsewhere) and `expo
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchmark.options import parse_options
-from covip_eval.errors import ConfigError, CovipError
+from covip_eval.errors import ConfigError, CovipError, MissingDependencyError
+from covip_eval.loggers import HubLogArgs, log_to_wandb, push_to_hub
 from covip_eval.registry import TaskIndex, model_option_names
 from covip_eval.results import format_table, prompt_text
-from covip_eval.run import EvalSettings, default_cache_path, evaluate
+from covip_eval.run import EvalOutcome, EvalSettings, default_cache_path, evaluate
 
 
 def _eval_parser() -> argparse.ArgumentParser:
@@ -69,6 +72,13 @@ def _eval_parser() -> argparse.ArgumentParser:
                     help="print the first prompt of every task")
     lm.add_argument("--verbosity", default="WARNING",
                     choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
+    lm.add_argument("--wandb_args", default="",
+                    help="log to Weights & Biases: k=v,... for wandb.init (project, name, "
+                         "entity, mode=offline, ...)")
+    lm.add_argument("--hf_hub_log_args", default="",
+                    help="push results/samples to Hub dataset repositories: hub_results_org=, "
+                         "hub_repo_name=, push_results_to_hub=True, push_samples_to_hub=True, "
+                         "public_repo=, dry_run=DIR (token: HF_TOKEN or `hf auth login`)")
     return p
 
 
@@ -175,6 +185,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         print(_list_tasks(args.include_path))
         return 0
     logging.basicConfig(level=args.verbosity, format="%(name)s: %(message)s")
+    loggers = _Loggers.from_args(args)
     return _evaluate_and_print(EvalSettings(
         model=args.model, model_args=_model_args(args),
         tasks=[t.strip() for t in args.tasks.split(",") if t.strip()],
@@ -185,7 +196,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         output_path=args.output_path, log_samples=args.log_samples,
         predict_only=args.predict_only, progress=not args.no_progress,
         max_failure_rate=args.max_failure_rate, system_instruction=args.system_instruction),
-        show_config=args.show_config, write_out=args.write_out)
+        show_config=args.show_config, write_out=args.write_out, loggers=loggers)
 
 
 def _cache_path(value: str | None) -> Path | None:
@@ -217,8 +228,37 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+@dataclass(frozen=True)
+class _Loggers:
+    """--wandb_args and --hf_hub_log_args, checked before the evaluation starts."""
+
+    wandb: dict[str, Any] | None = None
+    hub: HubLogArgs | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> _Loggers:
+        wandb = parse_options(args.wandb_args, "--wandb_args") if args.wandb_args else None
+        if wandb is not None and importlib.util.find_spec("wandb") is None:
+            raise MissingDependencyError("--wandb_args", "wandb", "wandb")
+        hub = HubLogArgs.parse(parse_options(args.hf_hub_log_args, "--hf_hub_log_args")) \
+            if args.hf_hub_log_args else None
+        if hub is not None and args.output_path is None:
+            raise ConfigError("--hf_hub_log_args pushes the result files: give --output_path")
+        return cls(wandb, hub)
+
+    def log(self, outcome: EvalOutcome) -> None:
+        if self.wandb is not None:
+            name = log_to_wandb(self.wandb, outcome.results, outcome.results_path,
+                                outcome.samples_paths)
+            print(f"logged to Weights & Biases as run {name}")
+        if self.hub is not None and outcome.results_path is not None:
+            for line in push_to_hub(self.hub, outcome.results["model_name_sanitized"],
+                                    outcome.results_path, outcome.samples_paths):
+                print(line)
+
+
 def _evaluate_and_print(settings: EvalSettings, show_config: bool = False,
-                        write_out: bool = False) -> int:
+                        write_out: bool = False, loggers: _Loggers = _Loggers()) -> int:
     outcome = evaluate(settings)
     results = outcome.results
     if write_out:
@@ -239,6 +279,7 @@ def _evaluate_and_print(settings: EvalSettings, show_config: bool = False,
         print(f"failed samples (see the results file for reasons): {failed}", file=sys.stderr)
     if outcome.results_path:
         print(f"results written to {outcome.results_path}")
+    loggers.log(outcome)
     exceeded = results["failure_rate"]["exceeded"]
     if exceeded:
         shares = ", ".join(f"{t} {100 * r:.1f}%" for t, r in exceeded.items())

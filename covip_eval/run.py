@@ -35,6 +35,7 @@ from covip_eval.results import (
     write_json_atomic,
     write_samples,
 )
+from covip_eval.taskconfig import TaskConfig
 
 DEFAULT_OFFLINE_JUDGE = "lexical"
 
@@ -87,6 +88,7 @@ class EvalOutcome:
     results: dict[str, Any]
     runs: list[TaskRun]
     results_path: Path | None
+    samples_paths: list[Path]
 
 
 def evaluate(settings: EvalSettings) -> EvalOutcome:
@@ -109,8 +111,9 @@ def evaluate(settings: EvalSettings) -> EvalOutcome:
             runs = score_runs(runs, judge)
         results = _results(settings, runs, model, judge, runner, index)
         results["usage"]["image_decodes"] = image_decode_count() - decodes_before
-        path = _write(settings, results, runs) if settings.output_path is not None else None
-        return EvalOutcome(results, runs, path)
+        path, samples = _write(settings, results, runs) if settings.output_path is not None \
+            else (None, [])
+        return EvalOutcome(results, runs, path, samples)
     finally:
         model.close()
         if judge is not None:
@@ -130,7 +133,7 @@ def _results(settings: EvalSettings, runs: list[TaskRun], model: ModelAdapter,
     return {
         "results": rows,
         **_task_tables(runs, rows, index),
-        "configs": {r.name: r.config.model_dump() for r in runs},
+        "configs": {r.name: _config_record(r.config) for r in runs},
         "n-samples": {r.name: {"original": len(r.dataset.samples), "effective": len(r.records)}
                       for r in runs},
         "config": {
@@ -190,6 +193,14 @@ def _task_tables(runs: list[TaskRun], rows: dict[str, Any], index: TaskIndex
     }
 
 
+def _config_record(config: TaskConfig) -> dict[str, Any]:
+    """A task's configuration with lm-eval's keys beside ours, for tools that read them (its
+    W&B logger reads `output_type` and `metric_list`)."""
+    return {**config.model_dump(), "output_type": "generate_until",
+            "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": True}
+                            for m in config.metrics]}
+
+
 def _failure_rate(limit: float, outcomes: dict[str, dict[str, int]]) -> dict[str, Any]:
     """The tasks whose share of failed samples (generation or judge) is above `limit`."""
     rates = {task: (c["generation_failures"] + c["judge_failures"]) / c["samples"]
@@ -208,13 +219,14 @@ def _usage(runner: GenerationRunner) -> dict[str, Any]:
     return stats
 
 
-def _write(settings: EvalSettings, results: dict[str, Any], runs: list[TaskRun]) -> Path:
+def _write(settings: EvalSettings, results: dict[str, Any], runs: list[TaskRun]
+           ) -> tuple[Path, list[Path]]:
+    """The results file and the samples files."""
     assert settings.output_path is not None
     folder = settings.output_path / results["model_name_sanitized"]
     stamp = timestamp()
-    if settings.log_samples or settings.predict_only:
-        for run in runs:
-            write_samples(run, folder, stamp)
+    samples = [write_samples(run, folder, stamp) for run in runs] \
+        if settings.log_samples or settings.predict_only else []
     path = folder / f"results_{stamp}.json"
     write_json_atomic(path, results)
-    return path
+    return path, samples

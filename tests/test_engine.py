@@ -232,3 +232,62 @@ def test_lm_eval_flags(small_dataset: Path, tmp_path: Path, capsys) -> None:
     with pytest.raises(ConfigError, match="until"):
         _run(model="oracle", tasks=["lsd_direct"], dataset=str(small_dataset),
              gen_kwargs={"until": "</s>"})
+
+
+def test_hf_hub_log_args_stage_what_lm_eval_would_push(small_dataset: Path, tmp_path: Path,
+                                                      capsys) -> None:
+    staged = tmp_path / "staged"
+    base = ["--model", "oracle", "--tasks", "lsd_direct,itr_direct", "--dataset",
+            str(small_dataset), "--no_progress", "--log_samples"]
+    assert eval_main([*base, "--output_path", str(tmp_path / "out"), "--hf_hub_log_args",
+                      f"hub_results_org=me,push_results_to_hub=True,push_samples_to_hub=True,"
+                      f"dry_run={staged}"]) == 0
+    assert "me/covip-eval-results-private: 3 file(s) staged" in capsys.readouterr().out
+    files = sorted(p.relative_to(staged).as_posix() for p in staged.rglob("*.*"))
+    assert [f.split("/")[:2] for f in files] == [["me__covip-eval-results-private", "oracle"]] * 3
+    written = sorted(p.name for p in (tmp_path / "out" / "oracle").iterdir())
+    assert sorted(f.split("/")[-1] for f in files) == written
+    public = tmp_path / "public"
+    assert eval_main([*base, "--output_path", str(tmp_path / "out"), "--hf_hub_log_args",
+                      f"hub_results_org=me,hub_repo_name=board,public_repo=True,"
+                      f"push_results_to_hub=True,dry_run={public}"]) == 0
+    assert [p.name for p in public.iterdir()] == ["me__board"]
+    for bad, message in ((["--hf_hub_log_args", "push_results_to_hub=True"],
+                          "give --output_path"),
+                         (["--output_path", str(tmp_path), "--hf_hub_log_args",
+                           "token=hf_SECRET"], "token: Extra inputs")):
+        assert eval_main([*base, *bad]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "hf_SECRET" not in err
+
+
+def test_wandb_logging_offline_ours_and_lm_evals(small_dataset: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """--wandb_args logs a run W&B can read back (offline mode); lm-eval's own W&B logger
+    takes our result and samples files as they are."""
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    out = tmp_path / "out"
+    assert eval_main(["--model", "oracle", "--tasks", "lsd_direct", "--dataset",
+                      str(small_dataset), "--no_progress", "--log_samples", "--output_path",
+                      str(out), "--wandb_args", f"project=covip-test,dir={tmp_path}"]) == 0
+    run = next(tmp_path.glob("wandb/offline-run-*"))
+    table = json.loads(next(run.rglob("eval_results_*.table.json")).read_text())
+    assert ["lsd_direct", "token_f1", 1.0, 0.0] in table["data"]
+    assert b"lsd_direct/token_f1,none" in next(run.glob("run-*.wandb")).read_bytes()  # summary
+    wandb_logger = pytest.importorskip("lm_eval.loggers")
+    results = json.loads(next(out.rglob("results_*.json")).read_text())
+    records = [json.loads(line) for line in
+               next(out.rglob("samples_*.jsonl")).read_text().splitlines()]
+    for record in records:  # the file's arguments as lm-eval holds them in memory
+        record["arguments"] = [tuple(record["arguments"]["gen_args_0"].values())]
+    samples = {"lsd_direct": records}
+    logger = wandb_logger.WandbLogger(init_args={"project": "lm-eval-reads-ours",
+                                                 "dir": str(tmp_path / "lm")})
+    logger.post_init(results)
+    logger.log_eval_result()
+    logger.log_eval_samples(samples)
+    logger.run.finish()
+    lm_run = next((tmp_path / "lm").glob("wandb/offline-run-*"))
+    assert b"lsd_direct/token_f1" in next(lm_run.glob("run-*.wandb")).read_bytes()
