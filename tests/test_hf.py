@@ -60,6 +60,23 @@ def test_batched_greedy_equals_one_at_a_time(model: TinyRandomModel, requests) -
     assert all(g.ok and g.output_tokens > 0 for g in batched)
 
 
+def test_static_cache_with_length_buckets_changes_no_output(model: TinyRandomModel,
+                                                             requests) -> None:
+    """The GPU default (a static cache, prompts left-padded to a bucket) forced on the CPU:
+    the same greedy outputs as the dynamic cache; buckets are few and hold every length."""
+    from covip_eval.models.hf import bucket_length
+
+    assert model.cache_implementation is None  # a CPU keeps the dynamic cache
+    dynamic = [g.text for g in model.generate(requests)]
+    static = TinyRandomModel(batch_size=4, cache_implementation="static")
+    assert static.cache_implementation == "static"
+    assert [g.text for g in static.generate(requests)] == dynamic
+    lengths = range(1, 20_000)
+    assert all(bucket_length(n) >= n for n in lengths)
+    assert len({bucket_length(n) for n in lengths}) == 14  # 256, 384, ... 16384, 24576
+    assert max(bucket_length(n) / n for n in range(300, 20_000)) <= 1.5
+
+
 def test_image_placeholders_sit_where_the_images_were(model: TinyRandomModel, requests) -> None:
     request = requests[0]
     inputs = model.prepare([request])
