@@ -62,15 +62,19 @@ class SFTRows:
     texts: list[str]  # every prompt and target, for training a tokenizer
 
 
-def sft_rows(dataset: str, configs: list[str], limit: int | None) -> SFTRows:
+def sft_rows(dataset: str, configs: list[str], limit: int | None,
+             concept_counts: list[int] | None = None) -> SFTRows:
     """Prompt-completion rows for the given dataset configs; images stay encoded (PNG bytes)
-    until the collator decodes them."""
+    until the collator decodes them. `concept_counts` keeps the CapEval-QA samples with those
+    numbers of concepts (a curriculum starts with one)."""
     index = TaskIndex()
     rows, texts = [], []
     for config in configs:
         task = index.tasks[SFT_TASKS[config]]
         prompts = task.prompt_templates()
-        samples = load_benchmark(dataset, config).samples
+        samples = [s for s in load_benchmark(dataset, config).samples
+                   if not concept_counts or not isinstance(s, CapEvalSample)
+                   or s.n_concepts in concept_counts]
         for sample in samples[:limit] if limit is not None else samples:
             request = caption_request(sample, prompts, GenParams()) if task.mode == "caption" \
                 else direct_request(sample, prompts, GenParams())

@@ -65,7 +65,7 @@ def build_sft_trainer(config: TrainConfig) -> Any:
     trl = _require_trl()
     from datasets import Dataset, Image, Sequence
 
-    data = sft_rows(config.dataset, config.sft_configs, config.limit)
+    data = sft_rows(config.dataset, config.sft_configs, config.limit, config.concept_counts)
     if config.model == COVIP_TINY_INIT:
         from covip_eval.tiny_models import (
             COVIP_TINY_MAX_PIXELS,

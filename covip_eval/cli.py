@@ -3,7 +3,8 @@
 Flag names follow lm-eval's. Example:
     coviP-eval --model retrieval --tasks covip --output_path results --log_samples
 
-Commands beside evaluation: `score` (judge captions written elsewhere) and `export-lmeval`.
+Commands beside evaluation: `score` (judge captions written elsewhere), `export-lmeval` and
+`judge-agreement` (two judges on one run's outputs).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.options import parse_options
+from covip_eval.controls import parse_controls
 from covip_eval.errors import ConfigError, CovipError, MissingDependencyError
 from covip_eval.loggers import HubLogArgs, log_to_wandb, push_to_hub
 from covip_eval.registry import TaskIndex, model_option_names
-from covip_eval.results import format_table, prompt_text
+from covip_eval.results import format_controls, format_table, prompt_text
 from covip_eval.run import EvalOutcome, EvalSettings, default_cache_path, evaluate
 
 
@@ -53,6 +55,10 @@ def _eval_parser() -> argparse.ArgumentParser:
     p.add_argument("--predict_only", action="store_true",
                    help="generate and log outputs, do not score")
     p.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    p.add_argument("--controls", type=parse_controls, default=[],
+                   help="visual-reliance controls, e.g. blank,swap: rerun every task with each "
+                        "query image blanked (flat grey) or swapped with another sample's; "
+                        "results record each control's metrics, the table their drop")
     p.add_argument("--max_failure_rate", type=float, default=0.05,
                    help="share of failed samples (generation or judge) above which a task "
                         "makes the run exit non-zero (its results are written and marked)")
@@ -149,12 +155,31 @@ def _add_export_lmeval(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_run_export_lmeval)
 
 
+def _add_judge_agreement(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "judge-agreement", help="re-judge a run's outputs with two judges and compare them",
+        description="Re-judge the captions and answers of a samples file (or a folder of them)"
+                    " with two judges: agreement, Cohen's kappa, the confusion matrix and each "
+                    "judge's failures, overall, per task and per number of concepts.")
+    p.add_argument("--samples", type=Path, required=True)
+    p.add_argument("--judge", default="lexical", help="judge A")
+    p.add_argument("--judge_args", default="")
+    p.add_argument("--judge_b", required=True, help="judge B")
+    p.add_argument("--judge_b_args", default="")
+    p.add_argument("--output_path", type=Path, default=None,
+                   help="folder for judge_agreement_<date>.json (default: beside the samples)")
+    p.add_argument("--use_cache", default=None)
+    p.add_argument("--no_progress", action="store_true")
+    p.set_defaults(run=_run_judge_agreement)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _eval_parser()
     sub = p.add_subparsers(dest="command", metavar="COMMAND",
                            help="without a command: evaluate (the flags above)")
     _add_score(sub)
     _add_export_lmeval(sub)
+    _add_judge_agreement(sub)
     p.set_defaults(run=_run_evaluate)
     return p
 
@@ -168,6 +193,33 @@ def _run_export_lmeval(args: argparse.Namespace) -> int:
     print(f"wrote {folder}; run e.g. lm_eval --include_path {folder} --tasks "
           "covip_lsd_direct --model hf-multimodal --model_args pretrained=... "
           f"--apply_chat_template --system_instruction \"$(cat {system})\"")
+    return 0
+
+
+def _run_judge_agreement(args: argparse.Namespace) -> int:
+    from covip_eval.cache import RequestCache
+    from covip_eval.judge_agreement import compare, decisions, format_report
+    from covip_eval.registry import make_judge
+    from covip_eval.results import timestamp, write_json_atomic
+
+    found = decisions(args.samples)
+    cache = RequestCache(_cache_path(args.use_cache))
+    judges = [make_judge(name, parse_options(values, flag), cache, not args.no_progress)
+              for name, values, flag in ((args.judge, args.judge_args, "--judge_args"),
+                                         (args.judge_b, args.judge_b_args, "--judge_b_args"))]
+    try:
+        report = compare(found, *judges)
+    finally:
+        for judge in judges:
+            judge.close()
+        cache.close()
+    folder = args.output_path or (args.samples if args.samples.is_dir()
+                                  else args.samples.parent)
+    path = folder / f"judge_agreement_{timestamp()}.json"
+    write_json_atomic(path, report)
+    print(f"judge A: {args.judge}; judge B: {args.judge_b}; {len(found)} decisions\n")
+    print(format_report(report))
+    print(f"\nwritten to {path}")
     return 0
 
 
@@ -195,7 +247,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         include_path=args.include_path, cache_path=_cache_path(args.use_cache),
         output_path=args.output_path, log_samples=args.log_samples,
         predict_only=args.predict_only, progress=not args.no_progress,
-        max_failure_rate=args.max_failure_rate, system_instruction=args.system_instruction),
+        max_failure_rate=args.max_failure_rate, system_instruction=args.system_instruction,
+        controls=args.controls),
         show_config=args.show_config, write_out=args.write_out, loggers=loggers)
 
 
@@ -272,6 +325,9 @@ def _evaluate_and_print(settings: EvalSettings, show_config: bool = False,
           f"seed: {settings.seed}")
     if not settings.predict_only:
         print(format_table(results))
+        if results["controls"]:
+            print(f"\nvisual-reliance controls (the query image changed; Δ from normal):\n"
+                  f"{format_controls(results)}")
     if show_config:
         print(json.dumps(results["configs"], indent=1, default=str))
     failed = {t: sum(f.values()) for t, f in results["failures"].items() if f}

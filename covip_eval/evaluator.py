@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from benchmark import LoadedDataset, Sample, load_benchmark
+from benchmark import CapEvalSample, LoadedDataset, Sample, load_benchmark
 from benchmark.options import validation_message
 from covip_eval.aggregate import bootstrap_stderr, ratio
 from covip_eval.errors import ConfigError
@@ -245,13 +245,12 @@ def per_count_rows(task: str, rows: Iterable[str]) -> list[str]:
 
 
 def aggregate_run(run: TaskRun, seed: int) -> dict[str, dict[str, Any]]:
-    """`{task: {...}, "task_n1": {...}, ...}` metric rows with stderr and counts; the rows per
-    number of concepts exist when the task's samples have more than one."""
+    """`{task: {...}, "task_n1": {...}, ...}` metric rows with stderr and counts; CapEval-QA
+    has a row per number of concepts among its samples (one count makes one row too)."""
     scored = [(r.sample, r.score) for r in run.records if r.scored and r.score is not None]
     rows = {run.name: _row(run, run.name, scored, seed)}
-    counts = sorted({s.n_concepts for s, _ in scored})
-    if len(counts) > 1:
-        for n in counts:
+    if any(isinstance(r.sample, CapEvalSample) for r in run.records):
+        for n in sorted({r.sample.n_concepts for r in run.records}):
             subset = [(s, sc) for s, sc in scored if s.n_concepts == n]
             rows[per_count_name(run.name, n)] = _row(run, f"n{n}", subset, seed)
     return rows
@@ -262,7 +261,8 @@ def _row(run: TaskRun, alias: str, scored: list[tuple[Sample, SampleScore]], see
     row: dict[str, Any] = {"alias": alias}
     for metric in run.config.metrics:
         parts = [sc.metrics[metric] for _, sc in scored if metric in sc.metrics]
-        row[f"{metric},none"] = ratio(parts)
+        value = ratio(parts)  # none when no sample could be scored on this metric
+        row[f"{metric},none"] = "N/A" if value is None else value
         stderr = bootstrap_stderr(parts, seed)
         row[f"{metric}_stderr,none"] = "N/A" if stderr is None else stderr  # lm-eval's way
     counts: Counter = Counter()

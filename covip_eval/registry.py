@@ -52,8 +52,10 @@ JUDGES: dict[str, str | type[Judge]] = {
 SCORERS: dict[str, str | type[Scorer]] = {
     "capeval_mcqa": "covip_eval.scoring:CapEvalMCQAScorer",
     "lsd_token_f1": "covip_eval.scoring:LSDScorer",
+    "lsd_token_f1_lenient": "covip_eval.scoring:LenientLSDScorer",
     "lar_judge": "covip_eval.scoring:LARScorer",
     "itr_keyword": "covip_eval.scoring:ITRScorer",
+    "itr_keyword_lenient": "covip_eval.scoring:LenientITRScorer",
 }
 
 T = TypeVar("T")

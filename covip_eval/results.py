@@ -127,8 +127,29 @@ def write_samples(run: TaskRun, folder: Path, stamp: str) -> Path:
 
 def _fmt(value: Any) -> str:
     if value is None or value == "N/A":
-        return "-"
+        return "n/a"
     return f"{100 * value:.1f}" if isinstance(value, float) else str(value)
+
+
+def format_controls(results: dict[str, Any]) -> str:
+    """Each task's metrics under every visual-reliance control, and the drop from the normal
+    run (what looking at the photo is worth; a model that does not look loses nothing)."""
+    controls = results.get("controls") or {}
+    if not controls:
+        return ""
+    head = "".join(f"{c}|Δ|" for c in controls)
+    lines = [f"|Task|Metric|Normal|{head}", "|----|------|-----:|" + "----:|---:|" * len(controls)]
+    for name, row in results["results"].items():
+        for key, value in row.items():
+            if not key.endswith(",none") or "_stderr" in key:
+                continue
+            cells = ""
+            for rows in controls.values():
+                other = rows.get(name, {}).get(key)
+                cells += (f"{_fmt(other)}|{100 * (other - value):+.1f}|"
+                          if isinstance(other, float) and isinstance(value, float) else "-|-|")
+            lines.append(f"|{name}|{key[:-5]}|{_fmt(value)}|{cells}")
+    return "\n".join(lines)
 
 
 def format_table(results: dict[str, Any]) -> str:

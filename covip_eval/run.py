@@ -12,6 +12,7 @@ from benchmark.loading import BUILTIN_PREFIX, cache_dir
 from benchmark.records import image_decode_count
 from covip_eval.aliases import cost_estimate
 from covip_eval.cache import RequestCache
+from covip_eval.controls import control_runs
 from covip_eval.errors import ConfigError
 from covip_eval.evaluator import (
     TaskRun,
@@ -61,6 +62,7 @@ class EvalSettings:
     # its results but marks them, and the CLI exits non-zero
     max_failure_rate: float = 0.05
     system_instruction: str | None = None  # replaces the tasks' system prompt (and its hash)
+    controls: list[str] = field(default_factory=list)  # visual-reliance controls (controls.py)
 
 
 def default_cache_path() -> Path:
@@ -106,10 +108,14 @@ def evaluate(settings: EvalSettings) -> EvalOutcome:
             judge = make_judge(judge_name, settings.judge_args, cache, settings.progress)
         decodes_before = image_decode_count()
         runner = GenerationRunner(model, cache, settings.progress)
+        prepared = runs
         runs = generate_outputs(runs, runner, settings.seed, settings.gen_kwargs)
         if not settings.predict_only:
             runs = score_runs(runs, judge)
         results = _results(settings, runs, model, judge, runner, index)
+        results["controls"] = {
+            control: _control_rows(settings, control_runs(prepared, control), runner, judge)
+            for control in settings.controls}
         results["usage"]["image_decodes"] = image_decode_count() - decodes_before
         path, samples = _write(settings, results, runs) if settings.output_path is not None \
             else (None, [])
@@ -119,6 +125,17 @@ def evaluate(settings: EvalSettings) -> EvalOutcome:
         if judge is not None:
             judge.close()
         cache.close()
+
+
+def _control_rows(settings: EvalSettings, runs: list[TaskRun], runner: GenerationRunner,
+                  judge: Judge | None) -> dict[str, Any]:
+    """The metric rows of the tasks rerun under one control."""
+    runs = generate_outputs(runs, runner, settings.seed, settings.gen_kwargs)
+    rows: dict[str, Any] = {}
+    if not settings.predict_only:
+        for run in score_runs(runs, judge):
+            rows.update(aggregate_run(run, settings.seed))
+    return rows
 
 
 def _results(settings: EvalSettings, runs: list[TaskRun], model: ModelAdapter,
@@ -188,17 +205,22 @@ def _task_tables(runs: list[TaskRun], rows: dict[str, Any], index: TaskIndex
         "group_subtasks": groups,
         "versions": {row: config.version for row, config in config_of.items()},
         "n-shot": {row: 0 for row in config_of},
-        "higher_is_better": {row: {m: True for m in config.metrics}
-                             for row, config in config_of.items()},
+        "higher_is_better": {row: _directions(config) for row, config in config_of.items()},
     }
 
 
+def _directions(config: TaskConfig) -> dict[str, bool]:
+    lower = scorer_class(config.scorer).lower_is_better
+    return {m: m not in lower for m in config.metrics}
+
+
 def _config_record(config: TaskConfig) -> dict[str, Any]:
-    """A task's configuration with lm-eval's keys beside ours, for tools that read them (its
-    W&B logger reads `output_type` and `metric_list`)."""
-    return {**config.model_dump(), "output_type": "generate_until",
-            "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": True}
-                            for m in config.metrics]}
+    """A task's configuration, the rule its scorer reads outputs by, and lm-eval's keys for
+    tools that read them (its W&B logger reads `output_type` and `metric_list`)."""
+    return {**config.model_dump(), "scoring_rule": scorer_class(config.scorer).rule,
+            "output_type": "generate_until",
+            "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": better}
+                            for m, better in _directions(config).items()]}
 
 
 def _failure_rate(limit: float, outcomes: dict[str, dict[str, int]]) -> dict[str, Any]:

@@ -18,7 +18,15 @@ from typing import Any, ClassVar
 from benchmark import QA, CapEvalSample, Concept, DiagnosticSample, Sample
 from covip_eval.errors import CovipError
 from covip_eval.judges.base import Judge, JudgeItem, Verdict, lar_item, mcqa_item
-from tasks.metrics import contains_keyword, extract_final_answer, recognition_f1, token_f1
+from tasks.metrics import (
+    contains_keyword,
+    contains_text,
+    extract_final_answer,
+    last_boxed,
+    recognition_f1,
+    token_f1,
+    whitespace_token_f1,
+)
 
 
 @dataclass
@@ -32,6 +40,8 @@ class SampleScore:
 class Scorer(ABC):
     needs_judge: ClassVar[bool] = False
     metrics: ClassVar[tuple[str, ...]]
+    lower_is_better: ClassVar[frozenset[str]] = frozenset()
+    rule: ClassVar[str] = ""  # how outputs are read, where rules differ; recorded in results
 
     def judge_items(self, sample: Sample, text: str) -> list[JudgeItem]:
         """What the judge must decide for this output (nothing, unless `needs_judge`)."""
@@ -58,8 +68,10 @@ class CapEvalMCQAScorer(Scorer):
                 for k, concept in enumerate(sample.context) for qa in concept.qas]
 
     def judge_items(self, sample: Sample, text: str) -> list[JudgeItem]:
-        return [mcqa_item(text, qa, qa.correct_answer if positive else "D")
-                for _, _, qa, positive in self._questions(sample)]
+        names = [c.name for c in sample.context]
+        return [mcqa_item(text, qa, qa.correct_answer if positive else "D", concept.name,
+                          [n for n in names if n and n != concept.name])
+                for _, concept, qa, positive in self._questions(sample)]
 
     def score(self, sample: Sample, text: str, verdicts: list[Verdict]) -> SampleScore:
         assert isinstance(sample, CapEvalSample)
@@ -81,31 +93,55 @@ class CapEvalMCQAScorer(Scorer):
                 "expected": item.expected, "judge_answer": verdict.answer,
                 "judge_failure": verdict.failure, "judge_raw": verdict.raw,
             })
-        negatives = [c.name for k, c in enumerate(sample.context)
-                     if k not in sample.positive_indices]
-        f1 = recognition_f1(text, sample.positive_names, negatives)
+        metrics = {"acc_pos": (pos[0], pos[1]), "acc_neg": (neg[0], neg[1])}
+        if all(c.name for c in sample.context):  # unknown names: recognition is n/a, not 0
+            negatives = [c.name for k, c in enumerate(sample.context)
+                         if k not in sample.positive_indices]
+            f1 = recognition_f1(text, sample.positive_names, negatives)
+            metrics["recognition_f1"] = (f1, 1.0)
         return SampleScore(
-            metrics={"acc_pos": (pos[0], pos[1]), "acc_neg": (neg[0], neg[1]),
-                     "recognition_f1": (f1, 1.0)},
+            metrics=metrics,
             details={"questions": questions},
             counts=counts,
         )
 
 
 class LSDScorer(Scorer):
-    """Token F1 of the extracted final answer against the last-seen place."""
+    """Token F1 of the final answer against the last-seen place, by the official rule: the
+    last boxed answer only, lower-cased whitespace tokens."""
 
     metrics = ("token_f1",)
+    rule = "official: last boxed answer, lower-cased whitespace tokens"
+
+    def extract(self, text: str) -> str | None:
+        return last_boxed(text)
+
+    def f1(self, answer: str, reference: str) -> float:
+        return whitespace_token_f1(answer, reference)
 
     def score(self, sample: Sample, text: str, verdicts: list[Verdict]) -> SampleScore:
         assert isinstance(sample, DiagnosticSample)
-        answer = extract_final_answer(text)
+        answer = self.extract(text)
         counts: Counter = Counter()
         if answer is None:
             counts["extraction_failures"] += 1
-        f1 = token_f1(answer, sample.answer) if answer is not None else 0.0
+        f1 = self.f1(answer, sample.answer) if answer is not None else 0.0
         return SampleScore({"token_f1": (f1, 1.0)},
-                           {"extracted": answer, "target": sample.answer}, counts)
+                           {"extracted": answer, "target": sample.answer, "rule": self.rule},
+                           counts)
+
+
+class LenientLSDScorer(LSDScorer):
+    """A lenient reading: the last boxed answer or else an 'Answer:' line; word tokens with
+    punctuation and accents dropped."""
+
+    rule = "lenient: boxed answer or 'Answer:' line, word tokens"
+
+    def extract(self, text: str) -> str | None:
+        return extract_final_answer(text)
+
+    def f1(self, answer: str, reference: str) -> float:
+        return token_f1(answer, reference)
 
 
 class LARScorer(Scorer):
@@ -116,7 +152,9 @@ class LARScorer(Scorer):
 
     def judge_items(self, sample: Sample, text: str) -> list[JudgeItem]:
         assert isinstance(sample, DiagnosticSample)
-        return [lar_item(text, sample.last_action)]
+        others = sorted({c.facts["action"] for c in sample.context
+                         if c.facts.get("action") and c.facts["action"] != sample.last_action})
+        return [lar_item(text, sample.last_action, others)]
 
     def score(self, sample: Sample, text: str, verdicts: list[Verdict]) -> SampleScore:
         assert isinstance(sample, DiagnosticSample)
@@ -133,14 +171,37 @@ class LARScorer(Scorer):
 
 
 class ITRScorer(Scorer):
-    """1 when the planted keyword appears in the response."""
+    """Keyword recall by the official rule (the planted keyword appears in the response), and
+    beside it what a model that recites every instruction gets wrong: `keyword_leak`, a keyword
+    planted with a concept that is not in the photo appears; `keyword_clean`, the right keyword
+    and no other."""
 
-    metrics = ("keyword_recall",)
+    metrics = ("keyword_recall", "keyword_leak", "keyword_clean")
+    lower_is_better: ClassVar[frozenset[str]] = frozenset({"keyword_leak"})
+    rule = "official: plain containment, case aside"
+
+    def contains(self, text: str, keyword: str) -> bool:
+        return contains_text(text, keyword)
 
     def score(self, sample: Sample, text: str, verdicts: list[Verdict]) -> SampleScore:
         assert isinstance(sample, DiagnosticSample)
-        hit = contains_keyword(text, sample.keyword)
-        return SampleScore({"keyword_recall": (float(hit), 1.0)}, {"target": sample.keyword})
+        hit = self.contains(text, sample.keyword)
+        others = sorted({c.facts["keyword"] for c in sample.context
+                         if c.facts.get("keyword") and c.facts["keyword"] != sample.keyword})
+        leaked = [k for k in others if self.contains(text, k)]
+        return SampleScore({"keyword_recall": (float(hit), 1.0),
+                            "keyword_leak": (float(bool(leaked)), 1.0),
+                            "keyword_clean": (float(hit and not leaked), 1.0)},
+                           {"target": sample.keyword, "leaked": leaked, "rule": self.rule})
+
+
+class LenientITRScorer(ITRScorer):
+    """A lenient reading: the keyword as a whole word, accents and typographic quotes aside."""
+
+    rule = "lenient: whole word"
+
+    def contains(self, text: str, keyword: str) -> bool:
+        return contains_keyword(text, keyword)
 
 
 def score_outputs(jobs: Sequence[tuple[Scorer, Sample, str]], judge: Judge | None

@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--figure", action="store_true", help="write figure5.png and figure5.svg")
     p.add_argument("--report", action="store_true", help="write report.html (needs --out)")
     p.add_argument("--max_samples", type=int, default=25, help="samples per task in the report")
+    p.add_argument("--allow_mismatch", action="store_true",
+                   help="show runs over different sets of samples (a --limit, other sizes) "
+                        "together; refused otherwise")
     return p
 
 
@@ -43,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ResultFileError("--report and --figure write files: give --out DIR")
         runs = load_runs(args.paths)
         names = ["capeval", "downstream"] if args.table == "all" else [args.table]
-        tables = [build_table(n, runs, args.reference == "paper", args.base, args.target)
+        tables = [build_table(n, runs, args.reference == "paper", args.base, args.target,
+                              args.allow_mismatch)
                   for n in names]
         figure = None
         if args.figure or args.report:

@@ -6,13 +6,17 @@ import csv
 import html
 import io
 
-from leaderboard.tables import Row, Table
+from leaderboard.tables import COUNT_COLUMNS, Row, Table
+
+_COUNTS = {k for k, _ in COUNT_COLUMNS}
 
 
 def _cell(row: Row, key: str) -> str:
     value = row.values.get(key)
     if value is None:
         return "-"
+    if key in _COUNTS:
+        return str(int(value))
     return f"{value:+.1f}" if row.delta else f"{value:.1f}"
 
 

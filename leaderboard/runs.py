@@ -34,7 +34,18 @@ class Run:
         task, _, count = row.rpartition("_n")
         legacy = f"{task}/n{count}" if count.isdigit() else row  # how older files named it
         value = results.get(row, results.get(legacy, {})).get(f"{metric},none")
-        return None if value is None else float(value)
+        return float(value) if isinstance(value, (int, float)) else None  # "N/A": none
+
+    def control_metric(self, control: str, row: str, metric: str) -> float | None:
+        value = (self.data.get("controls") or {}).get(control, {}).get(row, {}).get(
+            f"{metric},none")
+        return float(value) if isinstance(value, (int, float)) else None
+
+    def sample_set(self, tasks: list[str]) -> tuple[str, ...]:
+        """Which samples each task covered: how many of how many (a --limit shows here)."""
+        counts = self.data.get("n-samples", {})
+        return tuple(f"{t}: {counts[t]['effective']} of {counts[t]['original']}"
+                     for t in tasks if t in counts)
 
     def protocol(self, tasks: list[str]) -> tuple[str, ...]:
         """What must match for numbers to share a column: judge, prompts, dataset revision."""

@@ -22,6 +22,11 @@ CAPEVAL_COLUMNS = [(f"{m}_{n}", f"{'Acc+' if m == 'acc_pos' else 'Acc-'} ({n})")
 DOWNSTREAM_COLUMNS = [(f"{t}_{mode}", f"{t.upper()} {'Direct' if mode == 'direct' else 'CAG'}")
                       for t in ("lsd", "lar", "itr") for mode in ("direct", "cag")]
 DOWNSTREAM_METRIC = {"lsd": "token_f1", "lar": "accuracy", "itr": "keyword_recall"}
+# facts about a measured row, never compared for "best": samples scored and failed (over the
+# table's tasks), and the drop of Acc+ under each visual-reliance control
+COUNT_COLUMNS = [("n_scored", "n scored"), ("failed", "failed")]
+CONTROL_COLUMNS = [(f"{c}_drop", f"Acc+ Δ {c}") for c in ("blank", "swap")]
+INFO_KEYS = {k for k, _ in COUNT_COLUMNS + CONTROL_COLUMNS}
 
 
 @dataclass
@@ -52,6 +57,8 @@ class Table:
         for reported in (True, False):
             rows = [r for r in self.rows if not r.delta and r.reported == reported]
             for key, _ in self.columns:
+                if key in INFO_KEYS:
+                    continue
                 present = [v for r in rows if (v := r.values.get(key)) is not None]
                 if present:
                     best[(reported, key)] = max(present)
@@ -79,12 +86,22 @@ def _percent(value: float | None) -> float | None:
 
 
 def _measured_row(run: Run, table: str) -> Row:
+    values: dict[str, float | None]
     if table == "capeval":
         values = {f"{m}_{n}": _percent(run.metric(f"capeval_qa_n{n}", m))
                   for n in (1, 2, 3, 4) for m in ("acc_pos", "acc_neg")}
+        for control in ("blank", "swap"):
+            changed = run.control_metric(control, "capeval_qa", "acc_pos")
+            normal = run.metric("capeval_qa", "acc_pos")
+            values[f"{control}_drop"] = None if changed is None or normal is None \
+                else round(100 * (changed - normal), 1)
     else:
         values = {f"{t}_{mode}": _percent(run.metric(f"{t}_{mode}", DOWNSTREAM_METRIC[t]))
                   for t in ("lsd", "lar", "itr") for mode in ("direct", "cag")}
+    outcomes = [run.data.get("outcomes", {}).get(t, {}) for t in _tasks(table)]
+    values["n_scored"] = float(sum(o.get("scored", 0) for o in outcomes))
+    values["failed"] = float(sum(o.get("generation_failures", 0) + o.get("judge_failures", 0)
+                                 for o in outcomes))
     return Row(run.model, "measured", f"measured: {run.path.name}", values)
 
 
@@ -94,8 +111,9 @@ def _tasks(table: str) -> list[str]:
     return [f"{t}_{m}" for t in ("lsd", "lar", "itr") for m in ("direct", "cag")]
 
 
-def _check_comparable(runs: list[Run], table: str) -> None:
-    """Refuse to put numbers measured under different protocols in one column."""
+def _check_comparable(runs: list[Run], table: str, allow_mismatch: bool) -> None:
+    """Refuse to put numbers measured under different protocols in one column, or (unless
+    allowed) over different sets of samples."""
     protocols = {run.protocol(_tasks(table)): run for run in runs}
     if len(protocols) > 1:
         (first, a), (second, b) = list(protocols.items())[:2]
@@ -104,6 +122,13 @@ def _check_comparable(runs: list[Run], table: str) -> None:
             f"{a.path} and {b.path} were measured under different judges, prompts or dataset "
             f"revisions ({differing[0][:200]}...), so their numbers do not share a column; make "
             "one leaderboard per protocol")
+    sample_sets = {run.sample_set(_tasks(table)): run for run in runs}
+    if len(sample_sets) > 1 and not allow_mismatch:
+        (first, a), (second, b) = list(sample_sets.items())[:2]
+        raise ResultFileError(
+            f"{a.path} and {b.path} were measured over different samples ({first} against "
+            f"{second}), so their numbers are not comparable; rerun on the same samples, or "
+            "pass --allow_mismatch to show them together anyway")
 
 
 def _measured_note(run: Run) -> str:
@@ -124,19 +149,28 @@ def _delta(rows: list[Row], base: str, target: str, columns: list[tuple[str, str
                                   f"{', '.join(by_label)}")
     values = {}
     for key, _ in columns:
+        if key in INFO_KEYS:
+            continue
         a, b = by_label[target].values.get(key), by_label[base].values.get(key)
         values[key] = None if a is None or b is None else round(a - b, 1)
     return Row(f"Δ {target} vs {base}", "", "difference", values, delta=True)
 
 
 def build_table(table: str, runs: list[Run], reference: bool, base: str | None,
-                target: str | None) -> Table:
+                target: str | None, allow_mismatch: bool = False) -> Table:
     columns = CAPEVAL_COLUMNS if table == "capeval" else DOWNSTREAM_COLUMNS
     title = ("CapEval-QA: Acc+ / Acc- (%) by number of concepts" if table == "capeval"
              else "Downstream tasks (%): LSD token F1, LAR accuracy, ITR keyword recall")
-    result = Table(table, title, columns)
     relevant = [r for r in runs if any(t in r.data["results"] for t in _tasks(table))]
-    _check_comparable(relevant, table)
+    _check_comparable(relevant, table, allow_mismatch)
+    if relevant:
+        columns = columns + COUNT_COLUMNS
+    if table == "capeval" and any(r.data.get("controls") for r in relevant):
+        columns = columns + CONTROL_COLUMNS
+    result = Table(table, title, columns)
+    if allow_mismatch and len({r.sample_set(_tasks(table)) for r in relevant}) > 1:
+        result.notes.append("Measured rows cover different sets of samples (--allow_mismatch):"
+                            " compare them with care.")
     if reference:
         result.rows += _reference_rows(table)
         result.notes.append("Reported rows: numbers from the CoViP paper (Oh et al., 2026), "

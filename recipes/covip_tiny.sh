@@ -35,14 +35,14 @@ for stage in $STAGES; do
         python -m coviP_train.cli --config sft --model covip-tiny-init --dataset "$TRAIN_DATA" \
             --output_dir "$OUT/sft" --max_steps "$SFT_STEPS" use_lora=false \
             learning_rate=1e-3 per_device_train_batch_size=32 warmup_steps=0.05 \
-            weight_decay=0.01 lr_scheduler_type=cosine tokenizer_vocab_size=4096 \
+            weight_decay=0.01 lr_scheduler_type=cosine tokenizer_vocab_size=4096 gradient_checkpointing=false \
             bf16="$BF16" dataloader_num_workers="$WORKERS" logging_steps=10 save_steps=100000 ;;
     eval_sft) evaluate "$OUT/sft" "$OUT/eval_sft" ;;
     gspo)
         python -m coviP_train.cli --config gspo --model "$OUT/sft" --dataset "$TRAIN_DATA" \
             --output_dir "$OUT/gspo" --max_steps "$GSPO_STEPS" use_lora=false \
             learning_rate=1e-5 per_device_train_batch_size=32 num_generations=8 \
-            max_completion_length=256 temperature=1.0 bf16="$BF16" \
+            max_completion_length=256 temperature=1.0 bf16="$BF16" gradient_checkpointing=false \
             logging_steps=1 save_steps=100000 ;;
     eval_gspo) evaluate "$OUT/gspo" "$OUT/eval_gspo" ;;
     *) echo "unknown stage $stage" >&2; exit 2 ;;

@@ -35,13 +35,30 @@ def boxed_contents(text: str) -> list[str]:
     return found
 
 
+def last_boxed(text: str) -> str | None:
+    """The last boxed answer alone (the official LSD rule: no box, no answer)."""
+    boxed = [b for b in boxed_contents(text) if b]
+    return boxed[-1] if boxed else None
+
+
 def extract_final_answer(text: str) -> str | None:
     """The last boxed answer, else the last 'Answer:' line; None when there is neither."""
-    boxed = [b for b in boxed_contents(text) if b]
-    if boxed:
-        return boxed[-1]
+    boxed = last_boxed(text)
+    if boxed is not None:
+        return boxed
     lines = _ANSWER_LINE.findall(text)
     return lines[-1] if lines else None
+
+
+def whitespace_token_f1(prediction: str, reference: str) -> float:
+    """F1 between the sets of lower-cased whitespace tokens (the official LSD rule:
+    punctuation stays attached to its word)."""
+    return _set_f1(set(prediction.lower().split()), set(reference.lower().split()))
+
+
+def contains_text(text: str, keyword: str) -> bool:
+    """The keyword appears anywhere in the text, case aside (the official ITR rule)."""
+    return keyword.lower() in text.lower()
 
 
 def tokens(text: str) -> list[str]:
@@ -50,7 +67,10 @@ def tokens(text: str) -> list[str]:
 
 def token_f1(prediction: str, reference: str) -> float:
     """F1 between the sets of lower-cased word tokens of prediction and reference."""
-    pred, ref = set(tokens(prediction)), set(tokens(reference))
+    return _set_f1(set(tokens(prediction)), set(tokens(reference)))
+
+
+def _set_f1(pred: set[str], ref: set[str]) -> float:
     common = len(pred & ref)
     if common == 0:
         return 0.0

@@ -22,6 +22,7 @@ ENGINE_LAYERS = [
     ("covip_eval.run", 5),  # one evaluation, settings to results
     ("covip_eval.evaluator", 4), ("covip_eval.results", 4), ("covip_eval.construction*", 4),
     ("covip_eval.loggers", 4),  # where results go besides the output folder
+    ("covip_eval.controls", 4), ("covip_eval.judge_agreement", 4),  # reruns and re-judging
     ("covip_eval.lmeval_*", 4),  # what the registries serve
     ("covip_eval.registry", 3),  # names to objects
     ("covip_eval.models.base", 1), ("covip_eval.judges.base", 1),

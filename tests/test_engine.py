@@ -32,6 +32,14 @@ def test_benchmark_discriminates(baseline_results: dict[str, dict]) -> None:
         assert _metric(text, row, "acc_neg") <= _metric(oracle, row, "acc_neg") - 50
     pos = {m: _metric(r, "capeval_qa", "acc_pos") for m, r in baseline_results.items()}
     assert pos["blind"] < pos["retrieval"] < pos["oracle"]
+    # recognition is not free: colour statistics fall behind as scenes fill up
+    by_count = [_metric(retrieval, f"capeval_qa_n{n}", "acc_pos") for n in (1, 2, 3, 4)]
+    assert by_count[3] < by_count[2] < min(by_count[:2]) and by_count[3] <= 70
+    # reciting every instruction is not instruction-triggered recall
+    assert _metric(text, "itr_direct", "keyword_recall") == 100
+    assert _metric(text, "itr_direct", "keyword_leak") == 100
+    assert _metric(text, "itr_direct", "keyword_clean") == 0
+    assert _metric(oracle, "itr_direct", "keyword_clean") == 100
     for task, metric in (("lsd_direct", "token_f1"), ("lar_cag", "accuracy"),
                          ("itr_direct", "keyword_recall")):
         assert _metric(blind, task, metric) == 0

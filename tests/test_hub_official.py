@@ -18,11 +18,9 @@ from covip_eval.cli import main as eval_main
 from covip_eval.run import EvalSettings, evaluate
 
 
-def test_push_dry_run_round_trip(small_dataset: Path, tmp_path: Path,
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_push_dry_run_round_trip(small_dataset: Path, tmp_path: Path) -> None:
     from datasets import load_dataset
 
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
     repo = tmp_path / "repo"
     assert build_main(["push", str(small_dataset), "--repo-id", "someone/covip-mini",
                        "--dry-run", "--out", str(repo)]) == 0
@@ -33,7 +31,8 @@ def test_push_dry_run_round_trip(small_dataset: Path, tmp_path: Path,
     assert "coviP-eval --model MODEL --tasks covip --dataset someone/covip-mini" in card
     assert "@article{oh2026contextualized" in card
     for config in ("capeval_qa", "itr"):
-        ds = load_dataset(str(repo), config, split="test")
+        # its own cache: datasets keys a local folder's cache by name, not by content
+        ds = load_dataset(str(repo), config, split="test", cache_dir=str(tmp_path / "hf-cache"))
         ds = ds.cast(_undecoded(ds.features))
         reloaded = RowReader(str(repo)).read(config, ds.to_list())
         assert tuple(reloaded) == load_benchmark(str(small_dataset), config).samples
@@ -59,7 +58,8 @@ def test_large_configs_are_sharded_with_small_row_groups(small_dataset: Path,
     assert paths == config_files(tmp_path, "capeval_qa") and len(paths) == 3  # int(2.x) + 1
     assert paths[0].name == f"test-00000-of-{len(paths):05d}.parquet"
     assert load_benchmark(str(tmp_path), "capeval_qa").samples == samples
-    ds = load_dataset("parquet", data_files=[str(p) for p in paths], split="train")
+    ds = load_dataset("parquet", data_files=[str(p) for p in paths], split="train",
+                      cache_dir=str(tmp_path / "hf-cache"))
     assert ds["sample_id"] == [s.sample_id for s in samples]
     meta = pq.ParquetFile(paths[0]).metadata
     assert meta.num_row_groups > 1 and meta.row_group(0).num_rows < meta.num_rows

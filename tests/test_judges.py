@@ -92,3 +92,46 @@ def test_bad_judge_settings_are_one_line_errors() -> None:
 
     with pytest.raises(ConfigError, match="--judge_args: samples: Input should be greater"):
         make_judge("scripted", {"reply": "x", "samples": 0}, RequestCache(None), False)
+
+
+def test_offline_judge_on_the_adversarial_corpus() -> None:
+    """Misattribution, negation, listing every option, the right answer among wrong ones:
+    every case right; paraphrases that word matching cannot see are its known limit."""
+    from covip_eval.judges.corpus import load_cases, score_judge
+
+    cases = load_cases()
+    assert len(cases) >= 40
+    assert {c.category for c in cases} >= {"misattribution", "negation", "listing",
+                                          "paraphrase", "right_among_wrong"}
+    report = score_judge(LexicalJudge(), cases)
+    limits = {c.id for c in cases if c.lexical_limit}
+    assert [w["id"] for w in report["wrong"] if w["id"] not in limits] == []
+    assert report["per_category"]["misattribution"] == 1.0
+
+
+def test_judge_agreement_rejudges_a_run(small_dataset: Path, tmp_path: Path, capsys) -> None:
+    from covip_eval.cli import main as eval_main
+    from covip_eval.run import EvalSettings, evaluate
+
+    evaluate(EvalSettings(model="retrieval", tasks=["capeval_qa", "lar_direct"],
+                          dataset=str(small_dataset), judge="lexical", output_path=tmp_path,
+                          log_samples=True, progress=False))
+    base = ["judge-agreement", "--samples", str(tmp_path), "--no_progress", "--use_cache",
+            "none"]
+    assert eval_main([*base, "--judge_b", "lexical"]) == 0
+    report = json.loads(next(tmp_path.rglob("judge_agreement_*.json")).read_text())
+    assert report["all"]["agreement"] == 1.0 and report["all"]["kappa"] == 1.0
+    assert report["all"]["decisions"] == 90 * 3 + 4  # 90 context entries x 3 questions, 4 LAR
+    assert set(report["groups"]) >= {"task capeval_qa", "task lar_direct", "capeval_qa n4"}
+    capsys.readouterr()
+    assert eval_main([*base, "--judge_b", "scripted", "--judge_b_args",
+                      "reply=\\boxed{D}", "--output_path", str(tmp_path / "other")]) == 0
+    out = capsys.readouterr().out
+    assert "Cohen's kappa" in out and "Confusion matrix" in out
+    other = json.loads(next((tmp_path / "other").glob("judge_agreement_*.json")).read_text())
+    said_d = other["all"]["confusion"]["D"]["D"]
+    assert other["all"]["agreement"] == pytest.approx(said_d / other["all"]["compared"])
+    assert other["all"]["failures_b"] == 4  # "D" is no answer to LAR
+    next(tmp_path.rglob("results_*.json")).unlink()
+    assert eval_main([*base, "--judge_b", "lexical"]) == 2
+    assert "results file" in capsys.readouterr().err

@@ -148,3 +148,30 @@ def test_report_escapes_every_name(runs: Path, tmp_path: Path) -> None:
     assert main([str(folder), "--out", str(tmp_path / "board"), "--report"]) == 0
     page = (tmp_path / "board" / "report.html").read_text()
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;&#x27;&quot;" in page
+
+
+def test_rows_show_samples_and_failures_and_refuse_other_sample_sets(
+        runs: Path, small_dataset: Path, tmp_path: Path, capsys) -> None:
+    rows = {r["model"]: r for r in _csv(capsys, str(runs), "--table", "capeval", "--format",
+                                        "csv")}
+    assert rows["oracle"]["n_scored"] == "12" and rows["oracle"]["failed"] == "0"
+    limited = tmp_path / "limited"
+    evaluate(EvalSettings(model="blind", tasks=["capeval_qa"], dataset=str(small_dataset),
+                          judge="lexical", limit=4, output_path=limited, progress=False))
+    assert main([str(runs), str(limited), "--table", "capeval"]) == 2
+    err = capsys.readouterr().err
+    assert "not comparable" in err and "--allow_mismatch" in err
+    assert main([str(runs), str(limited), "--table", "capeval", "--allow_mismatch"]) == 0
+    assert "different sets of samples (--allow_mismatch)" in capsys.readouterr().out
+
+
+def test_visual_reliance_controls_become_columns(small_dataset: Path, tmp_path: Path,
+                                                 capsys) -> None:
+    for model in ("retrieval", "text-only"):
+        evaluate(EvalSettings(model=model, tasks=["capeval_qa"], dataset=str(small_dataset),
+                              judge="lexical", controls=["blank", "swap"], output_path=tmp_path,
+                              progress=False))
+    rows = {r["model"]: r for r in _csv(capsys, str(tmp_path), "--table", "capeval",
+                                        "--format", "csv")}
+    assert float(rows["retrieval"]["blank_drop"]) < -20  # it looks, so it loses
+    assert float(rows["text-only"]["blank_drop"]) == float(rows["text-only"]["swap_drop"]) == 0

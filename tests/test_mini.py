@@ -83,7 +83,7 @@ def test_builtin_spec_builds_once_into_cache(isolated_cache: Path) -> None:
     spec = "builtin:mini?seed=5&capeval_per_count=1&lsd=1&lar=1&itr=1"
     first = load_benchmark(spec, "lsd", progress=False)
     second = load_benchmark(spec, "lsd", progress=False)
-    assert first.revision == second.revision and first.revision.startswith("mini-v1-seed5")
+    assert first.revision == second.revision and first.revision.startswith("mini-v2-seed5")
     assert Path(first.location).is_relative_to(isolated_cache)
 
 

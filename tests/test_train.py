@@ -72,11 +72,13 @@ def reward() -> CaptionReward:
 
 
 @pytest.mark.parametrize(("caption", "ids", "expected"), [
-    ("We went to Lisbon, ate pancakes and watched a kite festival.", 10, (1.0, 0.0, 0.0)),
-    ("We went to Kyoto, ate sorbet and saw a meteor shower.", 10, (0.0, 0.0, 0.0)),
-    ("We went to Lisbon. Later, Bergen.", 10, (1 / 3, -0.5, 0.0)),
-    ("Lisbon " * 12, 10, (1 / 3, 0.0, -1.0)),
-    ("Lisbon.", 50, (1 / 3, 0.0, -1.0)),
+    ("Ashby and I went to Lisbon, ate pancakes and watched a kite festival.", 10,
+     (1.0, 0.0, 0.0)),
+    ("Ashby and I went to Kyoto, ate sorbet and saw a meteor shower.", 10, (0.0, 0.0, 0.0)),
+    ("Ashby went to Lisbon. Later, Brook went to Bergen.", 10, (1 / 3, -0.5, 0.0)),
+    ("Lisbon went Ashby. Later, Bergen.", 10, (1 / 3, 0.0, 0.0)),  # Bergen is Ashby's here
+    ("Ashby Lisbon " * 6, 10, (1 / 3, 0.0, -1.0)),
+    ("Ashby: Lisbon.", 50, (1 / 3, 0.0, -1.0)),
 ])
 def test_reward_values(reward: CaptionReward, caption: str, ids: int, expected) -> None:
     terms = reward.terms([caption], ["s1"], [[0] * ids])[0]
@@ -89,7 +91,7 @@ def test_reward_functions_share_one_judge_call(reward: CaptionReward) -> None:
     reward.judge = type("Counting", (), {"grade": lambda self, items: calls.append(
         len(items)) or judge.grade(items)})()
     funcs = reward.reward_functions()
-    completions = [[{"role": "assistant", "content": "We went to Lisbon."}]] * 4
+    completions = [[{"role": "assistant", "content": "Ashby went to Lisbon."}]] * 4
     column = ["s1"] * 4
     values = [f(None, completions, column, [[0] * 5] * 4) for f in funcs]
     assert [f.__name__ for f in funcs] == ["reward_positive", "reward_negative",

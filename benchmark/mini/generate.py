@@ -26,10 +26,14 @@ from benchmark.mini.render import (
     png_bytes,
     sample_view,
     scene_image,
+    visibly_different,
 )
 from benchmark.records import CapEvalSample, Concept, DiagnosticSample, ImageData
 
-GENERATOR_VERSION = "1"
+# 2: negatives visibly differ from every positive (checked on the drawing), the latest
+# encounter's place is uniform, ITR distractors carry planted keywords of their own, and query
+# scenes shrink and hide their concepts more as they hold more of them
+GENERATOR_VERSION = "2"
 QAS_PER_CONCEPT = 3
 
 
@@ -52,13 +56,27 @@ def _rng(seed: int, config: str, index: int) -> random.Random:
     return random.Random(f"covip-mini/{GENERATOR_VERSION}/{seed}/{config}/{index}")
 
 
-def _negatives(rng: random.Random, positive: Appearance, sizes: MiniSizes) -> list[Appearance]:
-    negatives = [hard_negative(rng, positive)]
+def _distinct(rng: random.Random, draw, avoid: list[Appearance]) -> Appearance:
+    """A draw that looks different from every appearance in `avoid`; redrawn until it does."""
+    while True:
+        candidate = draw()
+        if all(visibly_different(candidate, other) for other in avoid):
+            return candidate
+
+
+def _negatives(rng: random.Random, positive: Appearance, positives: list[Appearance],
+               sizes: MiniSizes) -> list[Appearance]:
+    """The first negative is hard (same category, two attributes changed); the others hard
+    or random. None looks like any positive of the sample."""
+    negatives = [_distinct(rng, lambda: hard_negative(rng, positive), positives)]
     for _ in range(sizes.negatives_per_positive - 1):
         if rng.random() < sizes.hard_negative_share:
-            negatives.append(hard_negative(rng, positive, n_changes=rng.choice((1, 2, 3))))
+            def draw() -> Appearance:
+                return hard_negative(rng, positive, n_changes=rng.choice((1, 2, 3)))
         else:
-            negatives.append(sample_appearance(rng, rng.choice(CATEGORIES)))
+            def draw() -> Appearance:
+                return sample_appearance(rng, rng.choice(CATEGORIES))
+        negatives.append(_distinct(rng, draw, positives))
     return negatives
 
 
@@ -74,10 +92,13 @@ def capeval_sample(seed: int, index: int, sizes: MiniSizes) -> CapEvalSample:
     """Sample `index`: its number of concepts cycles 1, 2, 3, 4."""
     rng = _rng(seed, "capeval_qa", index)
     n = index % 4 + 1
-    positives = [sample_appearance(rng, rng.choice(CATEGORIES)) for _ in range(n)]
+    positives: list[Appearance] = []
+    for _ in range(n):
+        positives.append(_distinct(rng, lambda: sample_appearance(rng, rng.choice(CATEGORIES)),
+                                   positives))
     entries = [(p, True) for p in positives]
     for p in positives:
-        entries += [(neg, False) for neg in _negatives(rng, p, sizes)]
+        entries += [(neg, False) for neg in _negatives(rng, p, positives, sizes)]
     rng.shuffle(entries)
     names = rng.sample(vocab.PSEUDONYMS, len(entries))
     taken: set[str] = set()
@@ -112,8 +133,10 @@ def diagnostic_sample(seed: int, task: str, index: int, sizes: MiniSizes) -> Dia
     rng = _rng(seed, task, index)
     target = sample_appearance(rng, rng.choice(CATEGORIES))
     n_encounters = rng.choice((3, 4))
-    distractors = [hard_negative(rng, target), hard_negative(rng, target),
-                   sample_appearance(rng, rng.choice(CATEGORIES))]
+    distractors = [_distinct(rng, lambda: hard_negative(rng, target), [target]),
+                   _distinct(rng, lambda: hard_negative(rng, target), [target]),
+                   _distinct(rng, lambda: sample_appearance(rng, rng.choice(CATEGORIES)),
+                             [target])]
     names = rng.sample(vocab.PSEUDONYMS, 1 + len(distractors))
     people = [(target, names[0])] * n_encounters + list(zip(distractors, names[1:]))
     dates = timeline.draw_dates(rng, len(people))
@@ -121,14 +144,18 @@ def diagnostic_sample(seed: int, task: str, index: int, sizes: MiniSizes) -> Dia
     actions = rng.sample(vocab.ACTIONS, len(people))
     latest = timeline.latest(dates, n_encounters)
     planted = rng.randrange(n_encounters) if task == "itr" else -1
-    keyword = rng.choice(vocab.KEYWORDS) if task == "itr" else ""
+    # ITR: the target's keyword in one of its encounters, and one of its own in every
+    # distractor's, so that reciting every instruction is not the answer
+    keywords = rng.sample(vocab.KEYWORDS, 1 + len(distractors)) if task == "itr" else []
+    keyword = keywords[0] if keywords else ""
     order = timeline.presentation_order(rng, dates, n_encounters)
     sprites = {id(a): draw_sprite(a) for a, _ in people}
     context = []
     for k in order:
         appearance, name = people[k]
         date = timeline.spoken(dates[k])
-        kw = keyword if k == planted else ""
+        kw = keyword if k == planted else \
+            (keywords[1 + k - n_encounters] if keywords and k >= n_encounters else "")
         facts = {"date": dates[k].isoformat(), "place": places[k],
                  "action": actions[k]}
         if kw:

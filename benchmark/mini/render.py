@@ -1,22 +1,28 @@
 """Drawing concepts, views of them, and multi-concept query scenes with Pillow.
 
 A view changes pose (mirror, rotation), scale, position, lighting and background, so the same
-concept never looks pixel-identical twice.
+concept never looks pixel-identical twice. Query scenes get harder as they hold more concepts:
+each is smaller and more often partly hidden behind props or behind its neighbours, as in a
+group photo, so that matching colour statistics is not enough to recognise who is there.
 """
 
 from __future__ import annotations
 
 import io
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance
 
-from benchmark.mini.appearance import SKIN_TONES, Appearance
+from benchmark.mini.appearance import PALETTE, SKIN_TONES, Appearance
 
 SPRITE = 256  # drawing resolution; sprites are downsampled when placed
+MIN_VISIBLE_PIXELS = 40  # of SPRITE x SPRITE: a colour drawn on fewer pixels does not count
 CONTEXT_SIZE = (160, 160)
 QUERY_SIZE = (320, 240)
+SCENE_SHRINK = (1.0, 0.8, 0.7, 0.6)  # object scale in a scene of 1, 2, 3, 4 concepts
 Colour = tuple[int, int, int]
 
 
@@ -178,6 +184,21 @@ def draw_sprite(appearance: Appearance) -> Image.Image:
     return img
 
 
+@lru_cache(maxsize=4096)
+def drawn_colours(appearance: Appearance) -> frozenset[str]:
+    """The palette colours that the drawing of a concept actually shows (an attribute can be
+    set and never drawn: the pattern colour of a plain coat, the colour of no hat)."""
+    pixels = np.asarray(draw_sprite(appearance))
+    visible = pixels[pixels[..., 3] > 0][:, :3]
+    return frozenset(name for name, rgb in PALETTE.items()
+                     if np.all(visible == rgb, axis=1).sum() >= MIN_VISIBLE_PIXELS)
+
+
+def visibly_different(a: Appearance, b: Appearance) -> bool:
+    """Another kind of thing, or other colours on the drawing."""
+    return a.category != b.category or drawn_colours(a) != drawn_colours(b)
+
+
 @dataclass(frozen=True)
 class View:
     """One way of showing a concept: pose, scale, position, lighting."""
@@ -256,18 +277,47 @@ def context_image(rng: random.Random, sprite: Image.Image, view: View) -> Image.
     return canvas
 
 
+def _occlude(rng: random.Random, canvas: Image.Image, box: tuple[int, int, int, int],
+             share: float) -> None:
+    """A muted prop in front of part of a box: a bar across one side or a blob."""
+    x, y, w, h = box
+    d = ImageDraw.Draw(canvas)
+    base = rng.randint(90, 170)
+    colour = tuple(min(255, max(0, base + rng.randint(-12, 12))) for _ in range(3))
+    if rng.random() < 0.5:  # a bar along one edge
+        side = rng.choice(("left", "right", "top", "bottom"))
+        if side in ("left", "right"):
+            bw = int(w * share)
+            x0 = x if side == "left" else x + w - bw
+            d.rectangle((x0, y, x0 + bw, y + h), fill=colour)
+        else:
+            bh = int(h * share)
+            y0 = y if side == "top" else y + h - bh
+            d.rectangle((x, y0, x + w, y0 + bh), fill=colour)
+    else:  # a blob over part of the box
+        r = int(min(w, h) * share ** 0.5 * 0.6)
+        cx, cy = x + rng.randint(0, w), y + rng.randint(0, h)
+        d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
+
+
 def scene_image(rng: random.Random, sprites: list[Image.Image], views: list[View]) -> Image.Image:
-    """A query scene with 1 to 4 concepts, each in its own region."""
+    """A query scene with 1 to 4 concepts: the more it holds, the smaller each one, and the more
+    of them are partly hidden behind props or behind each other (regions overlap)."""
     w, h = QUERY_SIZE
     canvas = background(rng, QUERY_SIZE)
     n = len(sprites)
     if n <= 2:
         boxes = [(i * w // n, 0, w // n, h) for i in range(n)]
-    else:
-        boxes = [((i % 2) * w // 2, (i // 2) * h // 2, w // 2, h // 2) for i in range(4)]
+    else:  # quarters, grown so that neighbours overlap
+        grow = 24
+        boxes = [(max(0, (i % 2) * w // 2 - grow // 2), max(0, (i // 2) * h // 2 - grow // 2),
+                  w // 2 + grow, h // 2 + grow) for i in range(4)]
         rng.shuffle(boxes)
+    shrink = SCENE_SHRINK[n - 1]  # a group photo shows each one smaller
     for sprite, view, box in zip(sprites, views, boxes):
-        place(canvas, sprite, view, box)
+        place(canvas, sprite, replace(view, scale=view.scale * shrink), box)
+        if rng.random() < 0.25 * (n - 1):
+            _occlude(rng, canvas, box, rng.uniform(0.1, 0.15 + 0.075 * n))
     return canvas
 
 

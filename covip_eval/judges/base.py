@@ -9,7 +9,7 @@ the evaluator nor the judges change.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,17 +39,23 @@ class JudgeItem:
         return None
 
 
-def mcqa_item(caption: str, qa: QA, expected: str) -> JudgeItem:
-    """CapEval-QA: which option does the caption support (D: it cannot be determined)?"""
+def mcqa_item(caption: str, qa: QA, expected: str, concept: str = "",
+              others: Sequence[str] = ()) -> JudgeItem:
+    """CapEval-QA: which option does the caption support (D: it cannot be determined)?
+    `concept` is the name the question is about and `others` the other names of the context
+    (one per line), for judges that check whom a statement is about."""
     options = dict(zip(("option_a", "option_b", "option_c", "option_d"), qa.options))
-    return JudgeItem(MCQA_TEMPLATE, {"caption": caption, "question": qa.question, **options},
+    return JudgeItem(MCQA_TEMPLATE, {"caption": caption, "question": qa.question, **options,
+                                     "concept": concept, "other_concepts": "\n".join(others)},
                      LETTERS, expected)
 
 
-def lar_item(response: str, reference: str) -> JudgeItem:
-    """LAR: does the response state the reference action?"""
-    return JudgeItem(LAR_TEMPLATE, {"response": response, "reference": reference}, CORRECTNESS,
-                     "correct")
+def lar_item(response: str, reference: str, others: Sequence[str] = ()) -> JudgeItem:
+    """LAR: does the response state the reference action? `others` are the actions of the
+    other encounters (one per line): a response naming them besides the right one is wrong."""
+    return JudgeItem(LAR_TEMPLATE, {"response": response, "reference": reference,
+                                    "other_actions": "\n".join(others)},
+                     CORRECTNESS, "correct")
 
 
 @dataclass(frozen=True)

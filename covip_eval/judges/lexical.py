@@ -1,9 +1,17 @@
 """The offline judge: deterministic evidence matching, no model.
 
+Evidence is read clause by clause, and only where it is about the right one and affirmed:
+- attributed: a clause counts for a concept when it names it, or names no one and continues
+  a clause that did (across sentences too); a clause naming another concept of the context
+  switches the subject to it;
+- affirmed: a clause with an odd number of negations ("not", "never", "no", "without", "n't"
+  ...) does not count ("never ... without" affirms).
+
 MCQA: an option is supported when the words that set it apart from the other options appear
-together in one sentence of the caption. The best-supported option wins when the support is
-clear and unique; otherwise the answer is D. LAR: correct when most content words of the
-reference action appear in the response.
+together in one clause attributed to the question's concept. The best-supported option wins
+when the support is clear and unique; otherwise the answer is D. LAR: correct when most
+content words of the reference action appear in the affirmed clauses, and no other
+encounter's action does (naming every action is not knowing the last one).
 
 It is a stand-in for an LLM judge on the built-in benchmark, not a replacement: how far it
 agrees with an LLM judge is to be measured, and results name the judge that was used.
@@ -16,9 +24,9 @@ from typing import Any
 
 from covip_eval.errors import ConfigError
 from covip_eval.judges.base import LAR_TEMPLATE, MCQA_TEMPLATE, Judge, JudgeItem, Verdict
-from tasks.metrics import tokens
+from tasks.metrics import contains_keyword, tokens
 
-VERSION = "1"
+VERSION = "2"  # 2: attribution to the question's concept, negation, LAR against the others
 MIN_SUPPORT = 0.6
 _STOPWORDS = frozenset(
     "a an the and or of to in on at by for with from into over under up down out off is are was "
@@ -28,6 +36,9 @@ _STOPWORDS = frozenset(
     "what which who whom whose when where why how while during after before about".split()
 )
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_CLAUSE = re.compile(r"[;,:]\s+|\s+(?:while|whereas|but|although)\s+", re.IGNORECASE)
+_NEGATION = re.compile(r"\b(?:not|no|never|without|nor|neither|cannot)\b|n't\b",
+                       re.IGNORECASE)
 
 
 def _stem(word: str) -> str:
@@ -48,9 +59,31 @@ def _support(words: set[str], sentences: list[set[str]]) -> float:
     return max((len(words & s) / len(words) for s in sentences), default=0.0)
 
 
-def choose_option(caption: str, options: list[str]) -> tuple[int | None, str]:
+def _affirmed(clause: str) -> bool:
+    return len(_NEGATION.findall(clause.replace("’", "'"))) % 2 == 0
+
+
+def clauses_about(text: str, concept: str, others: list[str]) -> list[str]:
+    """The affirmed clauses of `text` attributed to `concept` (every affirmed clause when the
+    concept has no name)."""
+    clauses = [c for s in _SENTENCE.split(text) for c in _CLAUSE.split(s) if c.strip()]
+    if not concept:
+        return [c for c in clauses if _affirmed(c)]
+    about: str | None = None
+    kept = []
+    for clause in clauses:
+        named = [n for n in (concept, *others) if n and contains_keyword(clause, n)]
+        if named:
+            about = concept if concept in named else named[0]
+        if about == concept and _affirmed(clause):
+            kept.append(clause)
+    return kept
+
+
+def choose_option(caption: str, options: list[str], concept: str = "",
+                  others: list[str] | None = None) -> tuple[int | None, str]:
     """Index of the supported option among A, B, C, or None; and the evidence in words."""
-    sentences = [content_words(s) for s in _SENTENCE.split(caption) if s.strip()]
+    sentences = [content_words(c) for c in clauses_about(caption, concept, others or [])]
     words = [content_words(o) for o in options]
     scores = []
     for k, own in enumerate(words):
@@ -83,16 +116,27 @@ class LexicalJudge(Judge):
                 for i in items]
 
 
+def _lines(value: str | None) -> list[str]:
+    return [line for line in (value or "").splitlines() if line.strip()]
+
+
 def _choose_letter(item: JudgeItem) -> Verdict:
     options = [item.fields[f"option_{x}"] for x in "abc"]
-    index, note = choose_option(item.fields["caption"], options)
+    index, note = choose_option(item.fields["caption"], options, item.fields.get("concept", ""),
+                                _lines(item.fields.get("other_concepts")))
     letter = "ABC"[index] if index is not None else "D"
     return Verdict(letter, f"support {note} -> \\boxed{{{letter}}}")
 
 
 def _grade_action(item: JudgeItem) -> Verdict:
+    said = content_words(" ".join(clauses_about(item.fields["response"], "", [])))
     reference = content_words(item.fields["reference"])
-    found = len(reference & content_words(item.fields["response"])) / max(len(reference), 1)
-    answer = "correct" if found >= MIN_SUPPORT else "wrong"
-    return Verdict(answer, f"reference words found {found:.2f} -> "
-                           f"\\boxed{{{answer.capitalize()}}}")
+    found = len(reference & said) / max(len(reference), 1)
+    others = []
+    for action in _lines(item.fields.get("other_actions")):
+        distinctive = content_words(action) - reference
+        if distinctive and len(distinctive & said) / len(distinctive) >= MIN_SUPPORT:
+            others.append(action)
+    answer = "correct" if found >= MIN_SUPPORT and not others else "wrong"
+    return Verdict(answer, f"reference words found {found:.2f}; other actions named: "
+                           f"{len(others)} -> \\boxed{{{answer.capitalize()}}}")
