@@ -93,7 +93,8 @@ class CapEvalMCQAScorer(Scorer):
                 "expected": item.expected, "judge_answer": verdict.answer,
                 "judge_failure": verdict.failure, "judge_raw": verdict.raw,
             })
-        metrics = {"acc_pos": (pos[0], pos[1]), "acc_neg": (neg[0], neg[1])}
+        metrics: dict[str, tuple[float, float]] = {"acc_pos": (pos[0], pos[1]),
+                                                   "acc_neg": (neg[0], neg[1])}
         if all(c.name for c in sample.context):  # unknown names: recognition is n/a, not 0
             negatives = [c.name for k, c in enumerate(sample.context)
                          if k not in sample.positive_indices]

@@ -81,9 +81,9 @@ def clauses_about(text: str, concept: str, others: list[str]) -> list[str]:
 
 
 def choose_option(caption: str, options: list[str], concept: str = "",
-                  others: list[str] | None = None) -> tuple[int | None, str]:
+                  other_names: list[str] | None = None) -> tuple[int | None, str]:
     """Index of the supported option among A, B, C, or None; and the evidence in words."""
-    sentences = [content_words(c) for c in clauses_about(caption, concept, others or [])]
+    sentences = [content_words(c) for c in clauses_about(caption, concept, other_names or [])]
     words = [content_words(o) for o in options]
     scores = []
     for k, own in enumerate(words):
