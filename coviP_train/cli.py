@@ -16,38 +16,48 @@ from pathlib import Path
 from covip_eval.errors import CovipError
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="coviP-train", description=__doc__, add_help=False,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The command's parser, and its `train` subcommand's (whose help the TRL fields join)."""
+    p = argparse.ArgumentParser(prog="coviP-train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND",
+                           help="train (the default when no command is given) or merge")
+    train = sub.add_parser(
+        "train", add_help=False, help="train with a preset or a YAML file",
+        description="Train with a preset or a YAML file.",
         epilog="Every other flag is a field of the preset: ours (model, dataset, judge, LoRA, "
                "reward) or TRL's GRPOConfig/SFTConfig, read by TRL's parser; `--config PRESET "
                "--help` lists them all.")
-    p.add_argument("--config", help="preset (grpo, dr_grpo, gspo, sft) or YAML file")
-    p.add_argument("-h", "--help", action="store_true")
-    return p
-
-
-def _merge_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="coviP-train merge",
-                                description="merge a LoRA adapter into its base model")
-    p.add_argument("--adapter", type=Path, required=True)
-    p.add_argument("--out", type=Path, required=True)
-    return p
+    train.add_argument("--config", help="preset (grpo, dr_grpo, gspo, sft) or YAML file")
+    train.add_argument("-h", "--help", action="store_true")
+    merge = sub.add_parser("merge", help="merge a LoRA adapter into its base model",
+                           description="Merge a LoRA adapter into its base model.")
+    merge.add_argument("--adapter", type=Path, required=True)
+    merge.add_argument("--out", type=Path, required=True)
+    return p, train
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in ("train", "merge", "-h", "--help"):
+        argv = ["train", *argv]  # training is the default command
+    parser, train = _parser()
     try:
-        if argv and argv[0] == "merge":
+        args, rest = parser.parse_known_args(argv)
+        if args.command == "merge":
+            if rest:
+                parser.error(f"merge: unrecognized arguments: {' '.join(rest)}")
             from coviP_train.trainer import merge_lora
 
-            args = _merge_parser().parse_args(argv[1:])
             print(f"merged model written to {merge_lora(args.adapter, args.out)}")
             return 0
-        args, rest = _parser().parse_known_args(argv)
         if args.help:
-            _print_help(args.config)
+            train.print_help()
+            if args.config is not None:
+                from coviP_train.config import load_config, trl_parser
+
+                algorithm = load_config(args.config, []).algorithm
+                print("\n" + trl_parser(algorithm).format_help())
             return 0
         if args.config is None:
             raise CovipError("--config PRESET_OR_FILE is required (grpo, dr_grpo, gspo, sft)")
@@ -55,15 +65,6 @@ def main(argv: list[str] | None = None) -> int:
     except CovipError as exc:
         print(f"coviP-train: error: {exc}", file=sys.stderr)
         return 2
-
-
-def _print_help(preset: str | None) -> None:
-    _parser().print_help()
-    if preset is not None:
-        from coviP_train.config import load_config, trl_parser
-
-        algorithm = load_config(preset, []).algorithm
-        print("\n" + trl_parser(algorithm).format_help())
 
 
 def _train(preset: str, overrides: list[str]) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from covip_eval.cache import RequestCache
-from covip_eval.errors import MissingDependencyError
+from covip_eval.errors import ConfigError, MissingDependencyError
 from covip_eval.registry import make_judge
 from coviP_train.config import COVIP_TINY_INIT, TrainConfig
 from coviP_train.data import build_prompts
@@ -141,6 +141,9 @@ def save(trainer: Any, config: TrainConfig, skipped: dict[str, str],
 
 def merge_lora(adapter_dir: Path, out: Path) -> Path:
     """Merge a LoRA adapter into its base model; the result loads with `--model hf`."""
+    if not (adapter_dir / "adapter_config.json").is_file():
+        raise ConfigError(f"--adapter {adapter_dir}: no LoRA adapter there (no "
+                          "adapter_config.json; a full fine-tune needs no merging)")
     _require_trl()
     from peft import PeftConfig, PeftModel
     from transformers import AutoModelForImageTextToText

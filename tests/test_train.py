@@ -1,5 +1,5 @@
-"""coviP-train: configuration checks, exact reward values, a few steps of every preset on
-tiny-random, and a checkpoint that coviP-eval evaluates."""
+"""coviP-train: configuration checks by TRL's parser, a few steps of every preset on
+tiny-random, and a checkpoint that coviP-eval evaluates (the reward: test_reward.py)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,10 @@ import pytest
 pytest.importorskip("trl")
 pytest.importorskip("peft")
 
-from benchmark import CANNOT_DETERMINE, QA, CapEvalSample, Concept, ImageData  # noqa: E402
-from covip_eval.errors import ConfigError, CovipError  # noqa: E402
-from covip_eval.judges.lexical import LexicalJudge  # noqa: E402
+from covip_eval.errors import ConfigError  # noqa: E402
 from covip_eval.run import EvalSettings, evaluate  # noqa: E402
 from coviP_train.cli import main as train_main  # noqa: E402
 from coviP_train.config import load_config  # noqa: E402
-from coviP_train.reward import CaptionReward, RewardWeights, repeats_itself  # noqa: E402
 
 
 def test_presets_carry_the_paper_settings() -> None:
@@ -47,61 +44,6 @@ def test_presets_carry_the_paper_settings() -> None:
 def test_configuration_errors_name_values_and_fix(overrides, message) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config("gspo", overrides)
-
-
-def _qa(n: int, options: tuple[str, str, str]) -> QA:
-    return QA(f"q{n}", f"Question {n} about Ashby?", (*options, CANNOT_DETERMINE), "A")
-
-
-POS = [_qa(1, ("Lisbon", "Kyoto", "Oslo")), _qa(2, ("pancakes", "sorbet", "fudge")),
-       _qa(3, ("a kite festival", "a meteor shower", "a flash mob"))]
-NEG = [_qa(4, ("Bergen", "Madrid", "Napa")), _qa(5, ("violin", "bicycle", "scarf"))]
-
-
-def _sample() -> CapEvalSample:
-    image = ImageData(b"not decoded by the reward")
-    present = Concept("Ashby", "pet", image, "User: hi\nModel: hello", qas=tuple(POS))
-    absent = Concept("Brook", "pet", image, "User: hi\nModel: hello", qas=tuple(NEG))
-    return CapEvalSample("s1", image, (present, absent), (0,))
-
-
-@pytest.fixture
-def reward() -> CaptionReward:
-    return CaptionReward(LexicalJudge(), RewardWeights(), max_completion_length=50,
-                         samples={"s1": _sample()})
-
-
-@pytest.mark.parametrize(("caption", "ids", "expected"), [
-    ("Ashby and I went to Lisbon, ate pancakes and watched a kite festival.", 10,
-     (1.0, 0.0, 0.0)),
-    ("Ashby and I went to Kyoto, ate sorbet and saw a meteor shower.", 10, (0.0, 0.0, 0.0)),
-    ("Ashby went to Lisbon. Later, Brook went to Bergen.", 10, (1 / 3, -0.5, 0.0)),
-    ("Lisbon went Ashby. Later, Bergen.", 10, (1 / 3, 0.0, 0.0)),  # Bergen is Ashby's here
-    ("Ashby Lisbon " * 6, 10, (1 / 3, 0.0, -1.0)),
-    ("Ashby: Lisbon.", 50, (1 / 3, 0.0, -1.0)),
-])
-def test_reward_values(reward: CaptionReward, caption: str, ids: int, expected) -> None:
-    terms = reward.terms([caption], ["s1"], [[0] * ids])[0]
-    assert terms == pytest.approx(expected)
-
-
-def test_reward_functions_share_one_judge_call(reward: CaptionReward) -> None:
-    calls = []
-    judge = reward.judge
-    reward.judge = type("Counting", (), {"grade": lambda self, items: calls.append(
-        len(items)) or judge.grade(items)})()
-    funcs = reward.reward_functions()
-    completions = [[{"role": "assistant", "content": "Ashby went to Lisbon."}]] * 4
-    column = ["s1"] * 4
-    values = [f(None, completions, column, [[0] * 5] * 4) for f in funcs]
-    assert [f.__name__ for f in funcs] == ["reward_positive", "reward_negative",
-                                           "reward_degenerate"]
-    assert values[0] == [pytest.approx(1 / 3)] * 4 and calls == [5]  # identical captions: one
-
-
-def test_repetition() -> None:
-    assert repeats_itself("la la la la la la la la la la la la la la", 0.5)
-    assert not repeats_itself("A quiet photo of a red robot beside a blue car in a garden.", 0.5)
 
 
 @pytest.mark.slow
@@ -153,24 +95,6 @@ def test_presets_are_valid_and_any_trl_field_is_accepted(preset: str) -> None:
         assert config.trl.log_completions and config.trl.vllm_gpu_memory_utilization == 0.5
 
 
-def test_sft_targets_state_present_facts_and_nothing_absent(small_dataset: Path) -> None:
-    from benchmark import load_benchmark
-    from coviP_train.sft import caption_target, direct_target
-
-    for sample in load_benchmark(str(small_dataset), "capeval_qa").samples:
-        caption = caption_target(sample)
-        for k, concept in enumerate(sample.context):
-            if k in sample.positive_indices:
-                assert concept.name in caption
-                assert all(fact in caption for fact in concept.facts.values())
-            else:
-                assert concept.name not in caption
-    lsd = load_benchmark(str(small_dataset), "lsd").samples[0]
-    assert direct_target(lsd).endswith(f"\\boxed{{{lsd.answer}}}")
-    itr = load_benchmark(str(small_dataset), "itr").samples[0]
-    assert itr.keyword in direct_target(itr)
-
-
 @pytest.mark.slow
 def test_sft_from_scratch_gives_a_model_coviP_eval_runs(tmp_path: Path,
                                                         small_dataset: Path) -> None:
@@ -195,34 +119,6 @@ def test_covip_tiny_init_needs_sft_first() -> None:
         load_config("gspo", ["model=covip-tiny-init"])
 
 
-class _FailingJudge:
-    """Fails the call on captions mentioning 'storm', gives no boxed answer on 'fog'."""
-
-    def grade(self, items):
-        return [self._one(item.fields["caption"]) for item in items]
-
-    @staticmethod
-    def _one(caption: str):
-        from covip_eval.judges import Verdict
-
-        if "storm" in caption:
-            return Verdict(None, "", "judge call failed: HTTP 500", call_failed=True)
-        if "fog" in caption:
-            return Verdict(None, "", "judge reply has no boxed answer")
-        return Verdict("D", "\\boxed{D}")
-
-
-def test_judge_failures_give_no_reward_and_too_many_stop_the_step() -> None:
-    reward = CaptionReward(_FailingJudge(), RewardWeights(), max_completion_length=50,
-                           samples={"s1": _sample()}, max_failure_rate=0.7)
-    terms = reward.terms(["a storm", "some fog", "a calm day"], ["s1"] * 3, None)
-    assert terms[0] == terms[1] == (None, None, None)
-    assert terms[2] == (0.0, 0.0, 0.0)  # judged: no correct answer, nothing leaked
-    assert reward.step_failures[-1] == {"captions": 3, "judge_failures": 1, "parse_failures": 1}
-    with pytest.raises(CovipError, match="judge failed on 2 of 2 captions"):
-        reward.terms(["another storm", "more fog"], ["s1"] * 2, None)
-
-
 @pytest.mark.slow
 def test_resume_from_checkpoint(tmp_path: Path, small_dataset: Path, capsys) -> None:
     common = ["--config", "grpo", "--dataset", str(small_dataset), "--output_dir",
@@ -236,3 +132,15 @@ def test_resume_from_checkpoint(tmp_path: Path, small_dataset: Path, capsys) -> 
     assert summary["steps"] == 3 and (tmp_path / "checkpoint-3").is_dir()
     history = json.loads((tmp_path / "covip_train.json").read_text())["log_history"]
     assert [h["step"] for h in history if "loss" in h] == [1, 2, 3]  # the state came back
+
+
+def test_subcommands_are_real_and_listed(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit):
+        train_main(["--help"])
+    out = capsys.readouterr().out
+    assert "train     train with a preset" in out and "merge     merge a LoRA" in out
+    assert train_main(["--config", "gspo", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--num_generations" in out and "--reward_positive" in out  # TRL's and ours
+    assert train_main(["merge", "--adapter", str(tmp_path), "--out", str(tmp_path / "m")]) == 2
+    assert "no LoRA adapter there" in capsys.readouterr().err

@@ -1,0 +1,114 @@
+"""The caption reward and the SFT targets, which need neither TRL nor PEFT: exact reward
+values, one judge call per step, judge failures, and targets that state only what is there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmark import CANNOT_DETERMINE, QA, CapEvalSample, Concept, ImageData
+from covip_eval.errors import CovipError
+from covip_eval.judges.lexical import LexicalJudge
+from coviP_train.reward import CaptionReward, RewardWeights, repeats_itself
+
+
+def _qa(n: int, options: tuple[str, str, str]) -> QA:
+    return QA(f"q{n}", f"Question {n} about Ashby?", (*options, CANNOT_DETERMINE), "A")
+
+
+POS = [_qa(1, ("Lisbon", "Kyoto", "Oslo")), _qa(2, ("pancakes", "sorbet", "fudge")),
+       _qa(3, ("a kite festival", "a meteor shower", "a flash mob"))]
+NEG = [_qa(4, ("Bergen", "Madrid", "Napa")), _qa(5, ("violin", "bicycle", "scarf"))]
+
+
+def _sample() -> CapEvalSample:
+    image = ImageData(b"not decoded by the reward")
+    present = Concept("Ashby", "pet", image, "User: hi\nModel: hello", qas=tuple(POS))
+    absent = Concept("Brook", "pet", image, "User: hi\nModel: hello", qas=tuple(NEG))
+    return CapEvalSample("s1", image, (present, absent), (0,))
+
+
+@pytest.fixture
+def reward() -> CaptionReward:
+    return CaptionReward(LexicalJudge(), RewardWeights(), max_completion_length=50,
+                         samples={"s1": _sample()})
+
+
+@pytest.mark.parametrize(("caption", "ids", "expected"), [
+    ("Ashby and I went to Lisbon, ate pancakes and watched a kite festival.", 10,
+     (1.0, 0.0, 0.0)),
+    ("Ashby and I went to Kyoto, ate sorbet and saw a meteor shower.", 10, (0.0, 0.0, 0.0)),
+    ("Ashby went to Lisbon. Later, Brook went to Bergen.", 10, (1 / 3, -0.5, 0.0)),
+    ("Lisbon went Ashby. Later, Bergen.", 10, (1 / 3, 0.0, 0.0)),  # Bergen is Ashby's here
+    ("Ashby Lisbon " * 6, 10, (1 / 3, 0.0, -1.0)),
+    ("Ashby: Lisbon.", 50, (1 / 3, 0.0, -1.0)),
+])
+def test_reward_values(reward: CaptionReward, caption: str, ids: int, expected) -> None:
+    terms = reward.terms([caption], ["s1"], [[0] * ids])[0]
+    assert terms == pytest.approx(expected)
+
+
+def test_reward_functions_share_one_judge_call(reward: CaptionReward) -> None:
+    calls = []
+    judge = reward.judge
+    reward.judge = type("Counting", (), {"grade": lambda self, items: calls.append(
+        len(items)) or judge.grade(items)})()
+    funcs = reward.reward_functions()
+    completions = [[{"role": "assistant", "content": "Ashby went to Lisbon."}]] * 4
+    column = ["s1"] * 4
+    values = [f(None, completions, column, [[0] * 5] * 4) for f in funcs]
+    assert [f.__name__ for f in funcs] == ["reward_positive", "reward_negative",
+                                           "reward_degenerate"]
+    assert values[0] == [pytest.approx(1 / 3)] * 4 and calls == [5]  # identical captions: one
+
+
+def test_repetition() -> None:
+    assert repeats_itself("la la la la la la la la la la la la la la", 0.5)
+    assert not repeats_itself("A quiet photo of a red robot beside a blue car in a garden.", 0.5)
+
+
+def test_sft_targets_state_present_facts_and_nothing_absent(small_dataset: Path) -> None:
+    from benchmark import load_benchmark
+    from coviP_train.sft import caption_target, direct_target
+
+    for sample in load_benchmark(str(small_dataset), "capeval_qa").samples:
+        caption = caption_target(sample)
+        for k, concept in enumerate(sample.context):
+            if k in sample.positive_indices:
+                assert concept.name in caption
+                assert all(fact in caption for fact in concept.facts.values())
+            else:
+                assert concept.name not in caption
+    lsd = load_benchmark(str(small_dataset), "lsd").samples[0]
+    assert direct_target(lsd).endswith(f"\\boxed{{{lsd.answer}}}")
+    itr = load_benchmark(str(small_dataset), "itr").samples[0]
+    assert itr.keyword in direct_target(itr)
+
+
+class _FailingJudge:
+    """Fails the call on captions mentioning 'storm', gives no boxed answer on 'fog'."""
+
+    def grade(self, items):
+        return [self._one(item.fields["caption"]) for item in items]
+
+    @staticmethod
+    def _one(caption: str):
+        from covip_eval.judges import Verdict
+
+        if "storm" in caption:
+            return Verdict(None, "", "judge call failed: HTTP 500", call_failed=True)
+        if "fog" in caption:
+            return Verdict(None, "", "judge reply has no boxed answer")
+        return Verdict("D", "\\boxed{D}")
+
+
+def test_judge_failures_give_no_reward_and_too_many_stop_the_step() -> None:
+    reward = CaptionReward(_FailingJudge(), RewardWeights(), max_completion_length=50,
+                           samples={"s1": _sample()}, max_failure_rate=0.7)
+    terms = reward.terms(["a storm", "some fog", "a calm day"], ["s1"] * 3, None)
+    assert terms[0] == terms[1] == (None, None, None)
+    assert terms[2] == (0.0, 0.0, 0.0)  # judged: no correct answer, nothing leaked
+    assert reward.step_failures[-1] == {"captions": 3, "judge_failures": 1, "parse_failures": 1}
+    with pytest.raises(CovipError, match="judge failed on 2 of 2 captions"):
+        reward.terms(["another storm", "more fog"], ["s1"] * 2, None)
