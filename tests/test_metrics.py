@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from covip_eval.judges.base import Verdict
 from tasks.metrics import (
     contains_keyword,
     extract_final_answer,
@@ -42,3 +43,46 @@ def test_recognition_f1_counts_negatives_as_false_alarms() -> None:
     assert recognition_f1("Ashby is here", ["Ashby", "Blake"], []) == pytest.approx(2 / 3)
     assert recognition_f1("Ashby and Carver", ["Ashby"], ["Carver"]) == pytest.approx(2 / 3)
     assert recognition_f1("nobody", ["Ashby"], ["Carver"]) == 0.0
+
+
+def test_official_reading_rules_by_default_lenient_by_name(small_dataset) -> None:
+    from dataclasses import replace
+
+    from benchmark import load_benchmark
+    from covip_eval.registry import scorer_class
+
+    lsd = load_benchmark(str(small_dataset), "lsd").samples[0]
+    lsd = replace(lsd, answer="a beach in Zanzibar")
+    official, lenient = scorer_class("lsd_token_f1")(), scorer_class("lsd_token_f1_lenient")()
+    for text, strict, loose in (("Answer: a beach in Zanzibar", 0.0, 1.0),  # no box, no answer
+                                ("\\boxed{A beach in Zanzibar.}", 0.75, 1.0)):  # "zanzibar."
+        assert official.score(lsd, text, []).metrics["token_f1"][0] == pytest.approx(strict)
+        assert lenient.score(lsd, text, []).metrics["token_f1"][0] == pytest.approx(loose)
+    assert official.score(lsd, "no box", []).counts["extraction_failures"] == 1
+    itr = load_benchmark(str(small_dataset), "itr").samples[0]
+    strict, loose = scorer_class("itr_keyword")(), scorer_class("itr_keyword_lenient")()
+    plural = f"{itr.keyword.lower()}es everywhere"  # contains the keyword, not as a word
+    assert strict.score(itr, plural, []).metrics["keyword_recall"][0] == 1.0
+    assert loose.score(itr, plural, []).metrics["keyword_recall"][0] == 0.0
+    assert strict.rule.startswith("official") and loose.rule.startswith("lenient")
+
+
+def test_unknown_names_make_recognition_n_a_and_one_count_keeps_its_row(small_dataset) -> None:
+    from dataclasses import replace
+
+    from benchmark import load_benchmark
+    from covip_eval.results import format_table
+    from covip_eval.run import EvalSettings, evaluate
+    from covip_eval.scoring import CapEvalMCQAScorer
+
+    sample = load_benchmark(str(small_dataset), "capeval_qa").samples[0]
+    nameless = replace(sample, context=tuple(replace(c, name="") for c in sample.context))
+    scorer = CapEvalMCQAScorer()
+    verdicts = [Verdict("D", "\\boxed{D}") for _ in scorer.judge_items(nameless, "x")]
+    assert "recognition_f1" not in scorer.score(nameless, "x", verdicts).metrics
+    assert "recognition_f1" in scorer.score(sample, "x", verdicts).metrics
+    results = evaluate(EvalSettings(model="oracle", tasks=["capeval_qa"], limit=1, judge="lexical",
+                                    dataset=str(small_dataset), progress=False)).results
+    assert list(results["results"]) == ["capeval_qa", "capeval_qa_n1"]  # one count, one row
+    results["results"]["capeval_qa"]["recognition_f1,none"] = "N/A"
+    assert "|recognition_f1|n/a|" in format_table(results)
