@@ -59,6 +59,10 @@ def _eval_parser() -> argparse.ArgumentParser:
                    help="visual-reliance controls, e.g. blank,swap: rerun every task with each "
                         "query image blanked (flat grey) or swapped with another sample's; "
                         "results record each control's metrics, the table their drop")
+    p.add_argument("--shard", type=_shard, default=None, metavar="I/N",
+                   help="evaluate slice I of N of every task (samples chosen by a hash of "
+                        "their id; needs --output_path and --log_samples); combine the slices "
+                        "with `coviP-eval merge`")
     p.add_argument("--max_failure_rate", type=float, default=0.05,
                    help="share of failed samples (generation or judge) above which a task "
                         "makes the run exit non-zero (its results are written and marked)")
@@ -93,6 +97,17 @@ def _limit(text: str) -> int | float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text}: a positive number of samples or fraction")
     return value if value < 1 else int(value)
+
+
+def _shard(text: str) -> tuple[int, int]:
+    index, _, count = text.partition("/")
+    try:
+        shard = int(index), int(count)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text}: expected I/N, e.g. 0/4") from None
+    if not 0 <= shard[0] < shard[1]:
+        raise argparse.ArgumentTypeError(f"{text}: I must be in 0..N-1")
+    return shard
 
 
 def _seed(text: str) -> int:
@@ -173,6 +188,26 @@ def _add_judge_agreement(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_run_judge_agreement)
 
 
+def _add_merge(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("merge", help="combine the results of sharded runs (--shard i/n)",
+                       description="Combine the results of sharded runs into one results "
+                                   "file, as a single run would have written it.")
+    p.add_argument("paths", nargs="+", type=Path, help="shard result files or folders")
+    p.add_argument("--output_path", type=Path, required=True)
+    p.add_argument("--include_path", type=Path, action="append", default=[])
+    p.set_defaults(run=_run_merge)
+
+
+def _run_merge(args: argparse.Namespace) -> int:
+    from covip_eval.merge import merge
+
+    path = merge(args.paths, args.output_path, args.include_path)
+    results = json.loads(path.read_text())
+    print(format_table(results))
+    print(f"merged {len(results['merged_from'])} shards into {path}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _eval_parser()
     sub = p.add_subparsers(dest="command", metavar="COMMAND",
@@ -180,6 +215,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_score(sub)
     _add_export_lmeval(sub)
     _add_judge_agreement(sub)
+    _add_merge(sub)
     p.set_defaults(run=_run_evaluate)
     return p
 
@@ -237,6 +273,9 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         print(_list_tasks(args.include_path))
         return 0
     logging.basicConfig(level=args.verbosity, format="%(name)s: %(message)s")
+    if args.shard and not (args.output_path and args.log_samples):
+        raise ConfigError("--shard writes what `coviP-eval merge` combines: give --output_path "
+                          "and --log_samples")
     loggers = _Loggers.from_args(args)
     return _evaluate_and_print(EvalSettings(
         model=args.model, model_args=_model_args(args),
@@ -248,7 +287,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         output_path=args.output_path, log_samples=args.log_samples,
         predict_only=args.predict_only, progress=not args.no_progress,
         max_failure_rate=args.max_failure_rate, system_instruction=args.system_instruction,
-        controls=args.controls),
+        controls=args.controls, shard=args.shard),
         show_config=args.show_config, write_out=args.write_out, loggers=loggers)
 
 

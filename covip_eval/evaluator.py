@@ -9,6 +9,7 @@ with its part filled in, so a record always says how far its sample got and why 
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -106,10 +107,20 @@ class TaskRun:
         return replace(self, records=tuple(records))
 
 
+def in_shard(sample_id: str, shard: tuple[int, int]) -> bool:
+    """Whether a sample belongs to shard `index` of `count`: a hash of its id decides, so the
+    split is the same on every machine and needs no coordination."""
+    index, count = shard
+    digest = hashlib.sha256(sample_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % count == index
+
+
 def prepare_runs(configs: Iterable[TaskConfig], dataset_override: str | None,
                  limit: int | float | None, seed: int, gen_overrides: dict[str, Any],
-                 progress: bool, system_instruction: str | None = None) -> list[TaskRun]:
-    """Load each task's dataset (once per dataset) and build its first-stage requests."""
+                 progress: bool, system_instruction: str | None = None,
+                 shard: tuple[int, int] | None = None) -> list[TaskRun]:
+    """Load each task's dataset (once per dataset) and build its first-stage requests. With a
+    shard, only its samples (of those the limit keeps) are kept, with their indices."""
     loaded: dict[tuple[str, str], LoadedDataset] = {}
     runs = []
     for config in configs:
@@ -123,15 +134,16 @@ def prepare_runs(configs: Iterable[TaskConfig], dataset_override: str | None,
         if system_instruction is not None and "system" in prompts:
             prompts["system"] = PromptTemplate("system_instruction", "command line",
                                                system_instruction, "--system_instruction")
-        samples = dataset.samples[:_count(limit, len(dataset.samples))]
+        kept = list(enumerate(dataset.samples[:_count(limit, len(dataset.samples))]))
+        if shard is not None:
+            kept = [(i, s) for i, s in kept if in_shard(s.sample_id, shard)]
         if config.mode == "direct":
             params = _params(config.generation, gen_overrides, seed)
-            first = [direct_request(s, prompts, params) for s in samples]
+            first = [direct_request(s, prompts, params) for _, s in kept]
         else:
             params = _params(config.caption_generation, gen_overrides, seed)
-            first = [caption_request(s, prompts, params) for s in samples]
-        records = tuple(SampleRecord(i, s, config.mode, r)
-                        for i, (s, r) in enumerate(zip(samples, first)))
+            first = [caption_request(s, prompts, params) for _, s in kept]
+        records = tuple(SampleRecord(i, s, config.mode, r) for (i, s), r in zip(kept, first))
         runs.append(TaskRun(config, dataset, prompts, records))
     return runs
 

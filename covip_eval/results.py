@@ -91,7 +91,10 @@ def sample_record(run: TaskRun, record: SampleRecord) -> dict[str, Any]:
         **{metric: (n / d if d else None) for metric, (n, d) in parts.items()},
         "caption": caption.text if caption is not None and record.mode == "cag" else None,
         "failure": record.failure,
+        "failure_stage": "generation" if record.generation_failure is not None
+        else ("judge" if record.judge_failure is not None else None),
         "metrics": parts,
+        "counts": dict(score.counts) if score else {},
         "details": score.details if score else {},
         "doc_hash": stable_hash(doc),
         "prompt_hash": stable_hash(request.canonical()) if request else None,

@@ -63,6 +63,7 @@ class EvalSettings:
     max_failure_rate: float = 0.05
     system_instruction: str | None = None  # replaces the tasks' system prompt (and its hash)
     controls: list[str] = field(default_factory=list)  # visual-reliance controls (controls.py)
+    shard: tuple[int, int] | None = None  # (index, count): this process's slice (merge.py)
 
 
 def default_cache_path() -> Path:
@@ -102,7 +103,7 @@ def evaluate(settings: EvalSettings) -> EvalOutcome:
     try:
         runs = prepare_runs(configs, settings.dataset, settings.limit, settings.seed,
                             settings.gen_kwargs, settings.progress,
-                            settings.system_instruction)
+                            settings.system_instruction, settings.shard)
         judge_name = _choose_judge(settings, runs)
         if judge_name:
             judge = make_judge(judge_name, settings.judge_args, cache, settings.progress)
@@ -149,7 +150,7 @@ def _results(settings: EvalSettings, runs: list[TaskRun], model: ModelAdapter,
     name = model_name(settings, model)
     return {
         "results": rows,
-        **_task_tables(runs, rows, index),
+        **task_tables(runs, rows, index),
         "configs": {r.name: _config_record(r.config) for r in runs},
         "n-samples": {r.name: {"original": len(r.dataset.samples), "effective": len(r.records)}
                       for r in runs},
@@ -159,6 +160,7 @@ def _results(settings: EvalSettings, runs: list[TaskRun], model: ModelAdapter,
             "model_identity": redact(model.identity),
             "batch_size": model.batch_size,
             "limit": settings.limit,
+            "shard": list(settings.shard) if settings.shard else None,
             "seed": settings.seed,
             "gen_kwargs": settings.gen_kwargs,
             "predict_only": settings.predict_only,
@@ -170,7 +172,7 @@ def _results(settings: EvalSettings, runs: list[TaskRun], model: ModelAdapter,
                      for r in runs},
         "failures": {r.name: failure_counts(r) for r in runs},
         "outcomes": outcomes,
-        "failure_rate": _failure_rate(settings.max_failure_rate, outcomes),
+        "failure_rate": failure_rate(settings.max_failure_rate, outcomes),
         "usage": {"model": _usage(runner), "judge": _usage(judge_runner) if judge_runner else None},
         "git_hash": git_hash(),
         "date": time.time(),  # a float, as lm-eval writes it
@@ -191,7 +193,7 @@ def sanitized(name: str) -> str:
     return re.sub(r"[\"<>:/|\\?*\[\]]+", "__", name)
 
 
-def _task_tables(runs: list[TaskRun], rows: dict[str, Any], index: TaskIndex
+def task_tables(runs: list[TaskRun], rows: dict[str, Any], index: TaskIndex
                  ) -> dict[str, Any]:
     """lm-eval's per-task tables: groups and their subtasks (the rows per number of concepts
     are subtasks of their task), versions, n-shot and which way each metric is better."""
@@ -223,7 +225,7 @@ def _config_record(config: TaskConfig) -> dict[str, Any]:
                             for m, better in _directions(config).items()]}
 
 
-def _failure_rate(limit: float, outcomes: dict[str, dict[str, int]]) -> dict[str, Any]:
+def failure_rate(limit: float, outcomes: dict[str, dict[str, int]]) -> dict[str, Any]:
     """The tasks whose share of failed samples (generation or judge) is above `limit`."""
     rates = {task: (c["generation_failures"] + c["judge_failures"]) / c["samples"]
              for task, c in outcomes.items() if c["samples"]}

@@ -1,0 +1,179 @@
+"""Merging sharded runs: `coviP-eval ... --shard i/n --log_samples` on any number of
+machines, then `coviP-eval merge DIR...` writes one results file whose metrics, standard
+errors, counts and failure lists are those of a single-process run.
+
+Each shard's samples file holds, per sample, the metric parts, the counts and the failure
+(and where it happened). The merge rebuilds the records of every task in the order of the
+full run and aggregates them with the evaluation's own functions, so nothing is computed
+twice in two ways. Shards that disagree on what was measured are refused, and missing ones
+are named.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmark import load_benchmark
+from covip_eval.errors import ConfigError
+from covip_eval.evaluator import (
+    SampleRecord,
+    TaskRun,
+    aggregate_run,
+    failure_counts,
+    outcome_counts,
+)
+from covip_eval.registry import TaskIndex
+from covip_eval.requests import ChatRequest, Generation, GenParams, Message, TextPart
+from covip_eval.results import timestamp, write_json_atomic
+from covip_eval.run import failure_rate, task_tables
+from covip_eval.scoring import SampleScore
+from covip_eval.taskconfig import TaskConfig
+
+# what every shard must agree on for their numbers to be one run's
+SAME = ("model_identity", "limit", "seed", "gen_kwargs", "predict_only")
+SAME_TOP = ("judge", "prompts", "datasets", "configs")
+_NO_REQUEST = ChatRequest((Message("user", (TextPart("(merged from a shard)"),)),), GenParams())
+
+
+@dataclass(frozen=True)
+class Shard:
+    path: Path
+    results: dict[str, Any]
+    index: int
+    count: int
+
+    def samples_file(self, task: str) -> Path:
+        stamp = self.path.stem.removeprefix("results_")
+        path = self.path.with_name(f"samples_{task}_{stamp}.jsonl")
+        if not path.is_file():
+            raise ConfigError(f"{self.path}: no samples file for {task} (shards must be run "
+                              "with --log_samples)")
+        return path
+
+
+def find_shards(paths: list[Path]) -> list[Shard]:
+    files = []
+    for path in paths:
+        files += sorted(path.rglob("results_*.json")) if path.is_dir() else [path]
+    shards = []
+    for f in files:
+        results = json.loads(f.read_text())
+        shard = results.get("config", {}).get("shard")
+        if shard:
+            shards.append(Shard(f, results, *shard))
+    if not shards:
+        where = ", ".join(map(str, paths))
+        raise ConfigError(f"no shard results (runs with --shard i/n) in {where}")
+    return shards
+
+
+def check_shards(shards: list[Shard]) -> None:
+    first = shards[0]
+    for shard in shards[1:]:
+        for key in SAME:
+            if shard.results["config"].get(key) != first.results["config"].get(key):
+                raise ConfigError(f"{shard.path} and {first.path} differ in {key}: they are not "
+                                  "shards of one run")
+        for key in SAME_TOP:
+            if shard.results.get(key) != first.results.get(key):
+                raise ConfigError(f"{shard.path} and {first.path} differ in {key} (judge, "
+                                  "prompts, dataset revision or tasks): not shards of one run")
+    counts = {s.count for s in shards}
+    if len(counts) > 1:
+        raise ConfigError(f"shards split the run differently: into {sorted(counts)} parts")
+    count = counts.pop()
+    seen = [s.index for s in shards]
+    duplicates = sorted({i for i in seen if seen.count(i) > 1})
+    if duplicates:
+        raise ConfigError(f"shard(s) {', '.join(f'{i}/{count}' for i in duplicates)} given "
+                          "twice")
+    missing = sorted(set(range(count)) - set(seen))
+    if missing:
+        raise ConfigError(f"missing shard(s) {', '.join(f'{i}/{count}' for i in missing)} of "
+                          f"{count}: merge needs them all")
+
+
+def _record(line: dict[str, Any], sample: Any) -> SampleRecord:
+    """A record that aggregates as the original did: its metric parts, counts and failure."""
+    stage, failure = line.get("failure_stage"), line.get("failure")
+    text = (line.get("filtered_resps") or [None])[0]
+    output = Generation.failed(failure) if stage == "generation" else Generation(text=text or "")
+    score = None
+    if stage != "generation" and (line.get("metrics") or stage == "judge"):
+        score = SampleScore({k: tuple(v) for k, v in (line.get("metrics") or {}).items()},
+                            counts=Counter(line.get("counts") or {}),
+                            judge_failure=failure if stage == "judge" else None)
+    return SampleRecord(line["doc_id"], sample, "direct", _NO_REQUEST, output, score=score)
+
+
+def _task_config(record: dict[str, Any]) -> TaskConfig:
+    return TaskConfig(**{k: v for k, v in record.items() if k in TaskConfig.model_fields})
+
+
+def merge(paths: list[Path], out: Path, include_path: list[Path] | None = None) -> Path:
+    """Write the merged results and samples files into `out`; returns the results path."""
+    shards = find_shards(paths)
+    check_shards(shards)
+    template = shards[0].results
+    if template.get("controls"):
+        raise ConfigError("runs with --controls cannot be merged: run the controls unsharded")
+    seed = template["config"]["seed"]
+    runs, rows, lines_by_task = [], {}, {}
+    for task, source in template["datasets"].items():
+        dataset = load_benchmark(source["spec"], source["config"], progress=False)
+        if dataset.revision != source["revision"]:
+            raise ConfigError(f"{task}: the dataset {source['spec']} is now at revision "
+                              f"{dataset.revision}, the shards used {source['revision']}")
+        by_id = {s.sample_id: s for s in dataset.samples}
+        lines = sorted((json.loads(line) for shard in shards
+                        for line in shard.samples_file(task).read_text().splitlines()),
+                       key=lambda line: line["doc_id"])
+        lines_by_task[task] = lines
+        records = tuple(_record(line, by_id[line["doc"]["sample_id"]]) for line in lines)
+        config = _task_config(template["configs"][task])
+        run = TaskRun(config, dataset, {}, records)
+        runs.append(run)
+        if not template["config"]["predict_only"]:
+            rows.update(aggregate_run(run, seed))
+    outcomes = {r.name: outcome_counts(r) for r in runs}
+    merged = {
+        **template,
+        "results": rows,
+        **task_tables(runs, rows, TaskIndex(include_path or [])),
+        "n-samples": {r.name: {"original": template["n-samples"][r.name]["original"],
+                               "effective": len(r.records)} for r in runs},
+        "config": {**template["config"], "shard": None},
+        "failures": {r.name: failure_counts(r) for r in runs},
+        "outcomes": outcomes,
+        "failure_rate": failure_rate(template["failure_rate"]["max"], outcomes),
+        "usage": _summed_usage([s.results["usage"] for s in shards]),
+        "date": time.time(),
+        "merged_from": [str(s.path) for s in sorted(shards, key=lambda s: s.index)],
+    }
+    folder = out / template["model_name_sanitized"]
+    stamp = timestamp()
+    for task, lines in lines_by_task.items():
+        path = folder / f"samples_{task}_{stamp}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    path = folder / f"results_{stamp}.json"
+    write_json_atomic(path, merged)
+    return path
+
+
+def _summed_usage(usages: list[dict[str, Any]]) -> dict[str, Any]:
+    """Token and call counts added up over the shards (numbers only; the rest from the first)."""
+    def add(values: list[Any]) -> Any:
+        if all(isinstance(v, dict) for v in values):
+            keys = {k for v in values for k in v}
+            return {k: add([v.get(k) for v in values if k in v]) for k in keys}
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            return sum(values)
+        return values[0]
+
+    return add(usages)
