@@ -237,6 +237,9 @@ def _usage(runner: GenerationRunner) -> dict[str, Any]:
     stats = runner.stats.as_dict()
     stats["retries"] = dict(getattr(runner.adapter, "retry_counts", {}))
     stats["oom_splits"] = getattr(runner.adapter, "oom_splits", 0)
+    endpoints = getattr(runner.adapter, "endpoint_usage", None)
+    if endpoints:
+        stats["endpoints"] = endpoints  # each endpoint's calls, failures and share
     model_name = getattr(runner.adapter.options, "model", None)
     stats["cost_usd_estimate"] = cost_estimate(model_name, stats["input_tokens"],
                                                stats["output_tokens"])

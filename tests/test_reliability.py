@@ -87,3 +87,39 @@ def test_one_bad_request_fails_alone() -> None:
     assert [g.ok for g in out] == [i != 5 for i in range(8)]
     assert out[5].error == "model error: RuntimeError: prompt is longer than the model's context"
     assert runner.stats.split_batches == 3  # 8 -> 4 -> 2 -> 1
+
+
+def _requests(n: int):
+    from covip_eval.requests import ChatRequest, GenParams, Message, TextPart
+
+    return [ChatRequest((Message("user", (TextPart(f"question {i}"),)),), GenParams())
+            for i in range(n)]
+
+
+def test_several_endpoints_share_the_calls_and_a_dead_one_is_set_aside() -> None:
+    from covip_eval.registry import make_model
+
+    args = {"model": "m", "timeout": 5.0, "backoff_base": 0.01, "backoff_max": 0.05,
+            "max_retries": 4}
+    with FaultServer() as a, FaultServer() as b:
+        model = make_model("openai-compatible", {**args, "base_url": f"{a.url}|{b.url}"})
+        try:
+            assert all(g.ok for g in model.generate(_requests(60)))
+            usage = model.endpoint_usage
+        finally:
+            model.close()
+        assert a.calls >= 15 and b.calls >= 15 and a.calls + b.calls == 60
+        assert [u["calls"] for u in usage.values()] == [a.calls, b.calls]
+        assert sum(u["share"] for u in usage.values()) == pytest.approx(1.0)
+        assert model.concurrency == 128  # 64 per endpoint
+        dead = "http://127.0.0.1:9/v1"  # nothing listens there
+        model = make_model("openai-compatible", {**args, "base_url": f"{dead}|{a.url}"})
+        try:
+            assert all(g.ok for g in model.generate(_requests(40)))
+            usage = model.endpoint_usage
+        finally:
+            model.close()
+        assert usage[dead]["calls"] == 0 and usage[a.url]["share"] == 1.0
+        # set aside after failing: far fewer failures than calls routed to the other one
+        assert 1 <= usage[dead]["failures"] < 40
+        assert sum(model.retry_counts.values()) == usage[dead]["failures"]

@@ -2,12 +2,17 @@
 
     --model openai --model_args model=gpt-4o            (key: OPENAI_API_KEY)
     --model openai-compatible --model_args base_url=http://localhost:8000/v1,model=Qwen/...
+    --model openai-compatible --model_args "base_url=http://a:8000/v1|http://b:8000/v1,..."
 
-Images are sent as base64 data URLs, in place between the text parts.
+Images are sent as base64 data URLs, in place between the text parts. Several endpoints
+(`|`-separated) serve one run: each call goes to the endpoint with the fewest calls in
+flight; an endpoint whose call fails is set aside for a while and the call is retried on
+another; results record every endpoint's share.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -100,6 +105,49 @@ class OpenAIModel(APIModel):
                           output_tokens=getattr(usage, "completion_tokens", 0) or 0)
 
 
+SET_ASIDE_SECONDS = 30.0
+
+
+class EndpointPool:
+    """The endpoints of one adapter: least calls in flight first, failing ones set aside."""
+
+    def __init__(self, urls: list[str], make_client: Any):
+        self.urls = urls
+        self.clients = [make_client(url) for url in urls]
+        self.in_flight = [0] * len(urls)
+        self.aside_until = [0.0] * len(urls)
+        self.calls = [0] * len(urls)
+        self.failures = [0] * len(urls)
+
+    def pick(self) -> int:
+        now = time.monotonic()
+        ready = [i for i in range(len(self.urls)) if self.aside_until[i] <= now]
+        return min(ready or range(len(self.urls)), key=lambda i: self.in_flight[i])
+
+    async def call(self, complete: Any) -> Any:
+        i = self.pick()
+        self.in_flight[i] += 1
+        try:
+            result = await complete(self.clients[i])
+        except NotAnAnswer:  # the server answered: nothing wrong with the endpoint
+            self.calls[i] += 1
+            raise
+        except Exception:
+            self.failures[i] += 1
+            if len(self.urls) > 1:
+                self.aside_until[i] = time.monotonic() + SET_ASIDE_SECONDS
+            raise
+        finally:
+            self.in_flight[i] -= 1
+        self.calls[i] += 1
+        return result
+
+    def usage(self) -> dict[str, dict[str, Any]]:
+        total = sum(self.calls) or 1
+        return {url: {"calls": c, "failures": f, "share": round(c / total, 4)}
+                for url, c, f in zip(self.urls, self.calls, self.failures)}
+
+
 class OpenAICompatibleModel(OpenAIModel):
     name = "openai-compatible"
     default_key_env = "OPENAI_COMPATIBLE_API_KEY"
@@ -109,7 +157,7 @@ class OpenAICompatibleModel(OpenAIModel):
                                     "presence_penalty", "seed"}))
     max_tokens_field = "max_tokens"
     identity_excludes = APIModel.identity_excludes
-    default_concurrency = 64  # fills a typical vLLM server
+    default_concurrency = 64  # fills a typical vLLM server (per endpoint)
 
     def __init__(self, **model_args: Any):
         super().__init__(**model_args)
@@ -117,4 +165,28 @@ class OpenAICompatibleModel(OpenAIModel):
             from covip_eval.errors import ConfigError
 
             raise ConfigError("openai-compatible needs base_url=http://HOST:PORT/v1 in "
-                              "--model_args (e.g. the address of `vllm serve`)")
+                              "--model_args (e.g. the address of `vllm serve`; several: "
+                              "URL|URL)")
+        self.urls = [u.strip() for u in self.options.base_url.split("|") if u.strip()]
+        if not self.options.max_concurrency:
+            self.concurrency = self.batch_size = self.default_concurrency * len(self.urls)
+        self.pool: EndpointPool | None = None
+
+    def _client(self) -> Any:
+        openai = import_sdk("openai", "openai", f"the {self.name} adapter")
+        self.pool = EndpointPool(self.urls, lambda url: openai.AsyncOpenAI(
+            api_key=self.api_key or "EMPTY", base_url=url, max_retries=0,
+            timeout=self.options.timeout))
+        return self.pool
+
+    async def _close(self, client: Any) -> None:
+        for one in client.clients:
+            await one.close()
+
+    async def _complete(self, client: Any, request: ChatRequest) -> Generation:
+        complete = super()._complete
+        return await client.call(lambda one: complete(one, request))
+
+    @property
+    def endpoint_usage(self) -> dict[str, dict[str, Any]] | None:
+        return self.pool.usage() if self.pool is not None else None
