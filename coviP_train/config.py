@@ -140,16 +140,22 @@ def preset_path(preset_or_file: str) -> Path:
     return path
 
 
-def as_flags(args: list[str]) -> list[str]:
+def as_flags(args: list[str], list_keys: set[str]) -> list[str]:
     """`key=value` overrides as the `--key value` flags TRL's parser reads (a comma list
-    becomes several values); `--key value` flags pass as they are."""
+    becomes several values for the fields that take several); `--key value` flags, and the
+    value after a flag, pass as they are."""
     flags: list[str] = []
+    after_flag = False
     for item in args:
         key, sep, value = item.partition("=")
-        if item.startswith("-") or not sep:
+        if item.startswith("-"):
             flags.append(item)
+            after_flag = not sep
+        elif after_flag or not sep:
+            flags.append(item)
+            after_flag = False
         else:
-            flags += [f"--{key}", *(value.split(",") if "," in value else [value])]
+            flags += [f"--{key}", *(value.split(",") if key in list_keys else [value])]
     return flags
 
 
@@ -157,10 +163,12 @@ def load_config(preset_or_file: str, overrides: list[str]) -> TrainConfig:
     """A preset name (grpo, dr_grpo, gspo, sft) or a YAML file, then overrides (`key=value` or
     `--key value`), all read by TRL's parser."""
     path = preset_path(preset_or_file)
-    flags = as_flags(overrides)
     values = yaml.safe_load(path.read_text()) or {}
-    algorithm = _last_value(flags, "algorithm") or values.get("algorithm", "gspo")
+    algorithm = _last_value(as_flags(overrides, set()), "algorithm") or \
+        values.get("algorithm", "gspo")
     parser = trl_parser(algorithm)
+    list_keys = {a.dest for a in parser._actions if a.nargs in ("+", "*")}
+    flags = as_flags(overrides, list_keys)
     try:
         covip, trl = parser.parse_args_and_config(["--config", str(path), *flags])
     except ValueError as exc:  # TRL's own checks, and keys no dataclass has

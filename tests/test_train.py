@@ -144,3 +144,15 @@ def test_subcommands_are_real_and_listed(tmp_path: Path, capsys) -> None:
     assert "--num_generations" in out and "--reward_positive" in out  # TRL's and ours
     assert train_main(["merge", "--adapter", str(tmp_path), "--out", str(tmp_path / "m")]) == 2
     assert "no LoRA adapter there" in capsys.readouterr().err
+
+
+def test_values_with_equals_signs_and_commas_reach_their_fields() -> None:
+    config = load_config("grpo", [
+        "--dataset", "builtin:mini?seed=1&capeval_per_count=2",
+        "judge_args=base_url=http://localhost:8001/v1,model=judge",
+        "--judge", "openai-compatible", "lora_target_modules=q_proj,v_proj",
+        "--concept_counts", "1", "2"])
+    assert config.dataset == "builtin:mini?seed=1&capeval_per_count=2"
+    assert config.judge_options == {"base_url": "http://localhost:8001/v1", "model": "judge"}
+    assert config.lora_target_modules == ["q_proj", "v_proj"]
+    assert config.concept_counts == [1, 2] and config.judge == "openai-compatible"
