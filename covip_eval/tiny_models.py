@@ -9,16 +9,20 @@ hub and no weights: smoke runs, tests, and the trainer's tests.
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
 from benchmark.loading import cache_dir
 from benchmark.storage import AtomicFolder
+from covip_eval.errors import ConfigError
 
 FACTORY_VERSION = "3"
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>",
                   "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
 MARKER = "covip_tiny_random.json"
+RANK_WAIT_SECONDS = 300
 TINY_TEXT = {
     "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
     "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 32,
@@ -115,9 +119,20 @@ def build_model(tokenizer, seed: int):
 def tiny_random_path(seed: int = 0) -> Path:
     """The folder of the tiny model for `seed`, built on first use."""
     folder = cache_dir() / "models" / f"tiny-random-qwen3vl-v{FACTORY_VERSION}-seed{seed}"
-    if not (folder / MARKER).exists():
-        with AtomicFolder(folder, overwrite=True) as tmp:
-            save_tiny_random(tmp, seed)
+    if (folder / MARKER).exists():
+        return folder
+    if int(os.environ.get("RANK", "0")) != 0:
+        # a distributed run: transformers saves weights on rank 0 only, so rank 0 builds it
+        # and the other ranks wait for it
+        deadline = time.monotonic() + RANK_WAIT_SECONDS
+        while not (folder / MARKER).exists():
+            if time.monotonic() > deadline:
+                raise ConfigError(f"{folder}: rank 0 did not build the tiny model within "
+                                  f"{RANK_WAIT_SECONDS} s")
+            time.sleep(0.5)
+        return folder
+    with AtomicFolder(folder) as tmp:  # a folder already in place is never replaced
+        save_tiny_random(tmp, seed)
     return folder
 
 
