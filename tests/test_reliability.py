@@ -96,29 +96,31 @@ def _requests(n: int):
             for i in range(n)]
 
 
-def test_several_endpoints_share_the_calls_and_a_dead_one_is_set_aside() -> None:
+def _through(base_url: str, n: int):
+    """The adapter after answering n requests through `base_url` (every answer ok)."""
     from covip_eval.registry import make_model
 
-    args = {"model": "m", "timeout": 5.0, "backoff_base": 0.01, "backoff_max": 0.05,
-            "max_retries": 4}
+    model = make_model("openai-compatible", {
+        "base_url": base_url, "model": "m", "timeout": 5.0, "backoff_base": 0.01,
+        "backoff_max": 0.05, "max_retries": 4})
+    try:
+        assert all(g.ok for g in model.generate(_requests(n)))
+    finally:
+        model.close()
+    return model
+
+
+def test_several_endpoints_share_the_calls_and_a_dead_one_is_set_aside() -> None:
     with FaultServer() as a, FaultServer() as b:
-        model = make_model("openai-compatible", {**args, "base_url": f"{a.url}|{b.url}"})
-        try:
-            assert all(g.ok for g in model.generate(_requests(60)))
-            usage = model.endpoint_usage
-        finally:
-            model.close()
+        model = _through(f"{a.url}|{b.url}", 60)
+        usage = model.endpoint_usage
         assert a.calls >= 15 and b.calls >= 15 and a.calls + b.calls == 60
         assert [u["calls"] for u in usage.values()] == [a.calls, b.calls]
         assert sum(u["share"] for u in usage.values()) == pytest.approx(1.0)
         assert model.concurrency == 128  # 64 per endpoint
         dead = "http://127.0.0.1:9/v1"  # nothing listens there
-        model = make_model("openai-compatible", {**args, "base_url": f"{dead}|{a.url}"})
-        try:
-            assert all(g.ok for g in model.generate(_requests(40)))
-            usage = model.endpoint_usage
-        finally:
-            model.close()
+        model = _through(f"{dead}|{a.url}", 40)
+        usage = model.endpoint_usage
         assert usage[dead]["calls"] == 0 and usage[a.url]["share"] == 1.0
         # set aside after failing: far fewer failures than calls routed to the other one
         assert 1 <= usage[dead]["failures"] < 40
