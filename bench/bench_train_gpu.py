@@ -5,6 +5,11 @@ per GPU and the share of the step spent in the reward.
 
     python bench/bench_train_gpu.py --dataset DIR [--steps 4] [--max_completion_length 128]
     torchrun --nproc_per_node 2 bench/bench_train_gpu.py --dataset DIR    # DDP on 2 GPUs
+    python bench/bench_train_gpu.py --dataset DIR --judge_latency 0.5     # a served judge
+
+With `--judge_latency`, the judge is a local OpenAI-compatible server answering each question
+after that many seconds (many at a time): the reward's time per step, in judge latencies,
+shows whether a step's captions are judged in one round.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ import argparse
 import os
 import tempfile
 import time
+from contextlib import ExitStack
 
 import torch
+from bench_judge import LatencyServer
 from qwen3vl_shapes import TEXT_2B, VISION_2B
 
 from covip_eval.tiny_models import build_processor, random_qwen3vl
@@ -34,13 +41,19 @@ def main() -> None:
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--max_completion_length", type=int, default=128)
+    parser.add_argument("--judge_latency", type=float, default=None,
+                        help="judge through a local server with this latency (seconds)")
     args = parser.parse_args()
     rank, world = int(os.environ.get("LOCAL_RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     torch.cuda.set_device(rank)
     processor = build_processor(max_pixels=160 * 160)
     model = build_model(processor.tokenizer, f"cuda:{rank}")
-    with tempfile.TemporaryDirectory() as out:
-        config = load_config("gspo", [
+    with tempfile.TemporaryDirectory() as out, ExitStack() as stack:
+        judge = []
+        if args.judge_latency is not None:
+            server = stack.enter_context(LatencyServer(args.judge_latency, slots=512))
+            judge = ["judge=openai-compatible", f"judge_args=base_url={server.url},model=judge"]
+        config = load_config("gspo", [*judge,
             f"max_steps={args.steps}", f"output_dir={out}", "concept_counts=4", "limit=8",
             "per_device_train_batch_size=4", "steps_per_generation=2", "num_iterations=1",
             f"max_completion_length={args.max_completion_length}", "bf16=true",
@@ -68,6 +81,11 @@ def main() -> None:
           f"{tokens / seconds:.0f} | {torch.cuda.max_memory_allocated() / 2**30:.1f} | "
           f"{reward.judge_seconds / seconds:.2%} |")
     print("per-step log:", [round(h["step_time"], 2) for h in logs])
+    if args.judge_latency is not None:
+        rounds = len(reward.step_failures)  # one reward computation per generation step
+        per_round = reward.judge_seconds / max(rounds, 1)
+        print(f"judge: {rounds} reward rounds, {per_round:.2f} s each = "
+              f"{per_round / args.judge_latency:.2f} judge latencies ({args.judge_latency} s)")
 
 
 if __name__ == "__main__":

@@ -99,7 +99,7 @@ def build_trainer(config: TrainConfig, model: Any = None, processor: Any = None
     prompts = build_prompts(config.dataset, config.limit, config.max_images, config.max_pixels,
                             config.concept_counts)
     cache = RequestCache(Path(config.judge_cache) if config.judge_cache else None)
-    judge = make_judge(config.judge, config.judge_options, cache, progress=False)
+    judge = make_judge(config.judge, _judge_options(config), cache, progress=False)
     reward = CaptionReward(judge, RewardWeights(config.reward_positive, config.reward_negative,
                                                 config.reward_degenerate,
                                                 config.repetition_threshold),
@@ -110,6 +110,19 @@ def build_trainer(config: TrainConfig, model: Any = None, processor: Any = None
                               train_dataset=Dataset.from_list(prompts.rows),
                               processing_class=processor, peft_config=_lora(config))
     return trainer, reward, prompts.skipped
+
+
+SERVED_JUDGE_CONCURRENCY = 512
+
+
+def _judge_options(config: TrainConfig) -> dict[str, Any]:
+    """A judge served beside the trainer gets every question of a step in flight at once (a
+    step's captions times their questions runs to hundreds), so that the reward costs about
+    one judge latency per step; an explicit max_concurrency wins."""
+    options = dict(config.judge_options)
+    if config.judge == "openai-compatible":
+        options.setdefault("max_concurrency", SERVED_JUDGE_CONCURRENCY)
+    return options
 
 
 def save(trainer: Any, config: TrainConfig, skipped: dict[str, str],
