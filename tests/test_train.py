@@ -180,3 +180,15 @@ def test_two_processes_train_and_save_one_model(tmp_path: Path, isolated_cache: 
     assert (out / "adapter_model.safetensors").is_file() and (out / "checkpoint-2").is_dir()
     history = json.loads((out / "covip_train.json").read_text())["log_history"]
     assert [h["step"] for h in history if "loss" in h] == [1, 2]
+
+
+def test_a_served_judge_gets_a_whole_step_in_flight() -> None:
+    from coviP_train.trainer import SERVED_JUDGE_CONCURRENCY, _judge_options
+
+    served = load_config("gspo", ["judge=openai-compatible",
+                                  "judge_args=base_url=http://localhost:8001/v1,model=j"])
+    assert _judge_options(served)["max_concurrency"] == SERVED_JUDGE_CONCURRENCY
+    chosen = load_config("gspo", ["judge=openai-compatible",
+                                  "judge_args=base_url=http://x/v1,model=j,max_concurrency=8"])
+    assert _judge_options(chosen)["max_concurrency"] == 8
+    assert _judge_options(load_config("gspo", [])) == {}  # the offline judge takes none
