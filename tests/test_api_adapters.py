@@ -274,7 +274,7 @@ def test_no_key_of_any_provider_reaches_any_file_a_run_writes(server, monkeypatc
 
 def test_claude_4_5_gets_temperature_alone(server, monkeypatch, requests) -> None:
     model = adapter("anthropic", server, monkeypatch, model="claude-sonnet-4-5",
-                    send_sampling=True)
+                    send_sampling=True, max_concurrency=1)  # the server sees them in order
     model.generate(requests)  # one greedy request, one sampled
     greedy, sampled = (call["body"] for call in server.calls)
     assert greedy["temperature"] == 0 and "top_p" not in greedy
