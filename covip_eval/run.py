@@ -194,7 +194,7 @@ def sanitized(name: str) -> str:
 
 
 def task_tables(runs: list[TaskRun], rows: dict[str, Any], index: TaskIndex
-                 ) -> dict[str, Any]:
+                ) -> dict[str, Any]:
     """lm-eval's per-task tables: groups and their subtasks (the rows per number of concepts
     are subtasks of their task), versions, n-shot and which way each metric is better."""
     chosen = {r.name for r in runs}
