@@ -20,6 +20,7 @@ agrees with an LLM judge is to be measured, and results name the judge that was 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from covip_eval.errors import ConfigError
@@ -80,10 +81,17 @@ def clauses_about(text: str, concept: str, others: list[str]) -> list[str]:
     return kept
 
 
+@lru_cache(maxsize=4096)
+def _evidence(caption: str, concept: str, others: tuple[str, ...]) -> list[set[str]]:
+    """The content words of each clause about `concept`: the same for every question about
+    that concept in one caption, so read once."""
+    return [content_words(c) for c in clauses_about(caption, concept, list(others))]
+
+
 def choose_option(caption: str, options: list[str], concept: str = "",
                   other_names: list[str] | None = None) -> tuple[int | None, str]:
     """Index of the supported option among A, B, C, or None; and the evidence in words."""
-    sentences = [content_words(c) for c in clauses_about(caption, concept, other_names or [])]
+    sentences = _evidence(caption, concept, tuple(other_names or ()))
     words = [content_words(o) for o in options]
     scores = []
     for k, own in enumerate(words):
