@@ -188,10 +188,12 @@ def draw_sprite(appearance: Appearance) -> Image.Image:
 def drawn_colours(appearance: Appearance) -> frozenset[str]:
     """The palette colours that the drawing of a concept actually shows (an attribute can be
     set and never drawn: the pattern colour of a plain coat, the colour of no hat)."""
-    pixels = np.asarray(draw_sprite(appearance))
-    visible = pixels[pixels[..., 3] > 0][:, :3]
-    return frozenset(name for name, rgb in PALETTE.items()
-                     if np.all(visible == rgb, axis=1).sum() >= MIN_VISIBLE_PIXELS)
+    pixels = np.asarray(draw_sprite(appearance)).astype(np.int64)
+    visible = pixels[pixels[..., 3] > 0]
+    codes, counts = np.unique(visible[:, 0] << 16 | visible[:, 1] << 8 | visible[:, 2],
+                              return_counts=True)  # one pass over the pixels, not one a colour
+    shown = {int(c) for c, n in zip(codes, counts) if n >= MIN_VISIBLE_PIXELS}
+    return frozenset(name for name, (r, g, b) in PALETTE.items() if r << 16 | g << 8 | b in shown)
 
 
 def visibly_different(a: Appearance, b: Appearance) -> bool:
