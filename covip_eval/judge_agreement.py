@@ -21,6 +21,7 @@ from benchmark import load_benchmark
 from covip_eval.errors import ConfigError
 from covip_eval.judges.base import Judge, JudgeItem
 from covip_eval.registry import scorer_class
+from covip_eval.results import results_path
 
 FAILED = "(failed)"
 
@@ -40,21 +41,17 @@ def _samples_files(path: Path) -> list[Path]:
     return files
 
 
-def _results_file(samples: Path) -> Path:
-    stamp = samples.stem.rsplit("_", 1)[-1]
-    found = samples.with_name(f"results_{stamp}.json")
-    if not found.is_file():
-        raise ConfigError(f"{samples}: its results file {found.name} is missing (it names the "
-                          "dataset and the scorer)")
-    return found
 
 
 def decisions(path: Path) -> list[Decision]:
     """Every judge decision of the judged tasks in the samples files under `path`."""
     out = []
     for samples in _samples_files(path):
-        results = json.loads(_results_file(samples).read_text())
-        task = samples.stem.removeprefix("samples_").rsplit("_", 1)[0]
+        found, task = results_path(samples)
+        if not found.is_file():
+            raise ConfigError(f"{samples}: its results file {found.name} is missing (it names "
+                              "the dataset and the scorer)")
+        results = json.loads(found.read_text())
         config = results["configs"].get(task)
         if config is None or not scorer_class(config["scorer"]).needs_judge:
             continue

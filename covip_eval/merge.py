@@ -29,7 +29,7 @@ from covip_eval.evaluator import (
 )
 from covip_eval.registry import TaskIndex
 from covip_eval.requests import ChatRequest, Generation, GenParams, Message, TextPart
-from covip_eval.results import timestamp, write_json_atomic
+from covip_eval.results import partial_file, samples_path, timestamp, write_json_atomic
 from covip_eval.run import failure_rate, task_tables
 from covip_eval.scoring import SampleScore
 from covip_eval.taskconfig import TaskConfig
@@ -48,8 +48,7 @@ class Shard:
     count: int
 
     def samples_file(self, task: str) -> Path:
-        stamp = self.path.stem.removeprefix("results_")
-        path = self.path.with_name(f"samples_{task}_{stamp}.jsonl")
+        path = samples_path(self.path, task)
         if not path.is_file():
             raise ConfigError(f"{self.path}: no samples file for {task} (shards must be run "
                               "with --log_samples)")
@@ -155,13 +154,10 @@ def merge(paths: list[Path], out: Path, include_path: list[Path] | None = None) 
         "date": time.time(),
         "merged_from": [str(s.path) for s in sorted(shards, key=lambda s: s.index)],
     }
-    folder = out / template["model_name_sanitized"]
-    stamp = timestamp()
+    path = out / template["model_name_sanitized"] / f"results_{timestamp()}.json"
     for task, lines in lines_by_task.items():
-        path = folder / f"samples_{task}_{stamp}.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    path = folder / f"results_{stamp}.json"
+        with partial_file(samples_path(path, task)) as fh:
+            fh.writelines(json.dumps(line) + "\n" for line in lines)
     write_json_atomic(path, merged)
     return path
 

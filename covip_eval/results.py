@@ -119,8 +119,20 @@ def _target(sample: Sample) -> Any:
     return {"lsd": sample.answer, "lar": sample.last_action, "itr": sample.keyword}[sample.task]
 
 
+def samples_path(results_file: Path, task: str) -> Path:
+    """A task's samples file beside its results file (`samples_<task>_<date>.jsonl`)."""
+    stamp = results_file.stem.removeprefix("results_")
+    return results_file.with_name(f"samples_{task}_{stamp}.jsonl")
+
+
+def results_path(samples_file: Path) -> tuple[Path, str]:
+    """The results file a samples file belongs to, and its task."""
+    task, _, stamp = samples_file.stem.removeprefix("samples_").rpartition("_")
+    return samples_file.with_name(f"results_{stamp}.json"), task
+
+
 def write_samples(run: TaskRun, folder: Path, stamp: str) -> Path:
-    path = folder / f"samples_{run.name}_{stamp}.jsonl"
+    path = samples_path(folder / f"results_{stamp}.json", run.name)
     with partial_file(path) as fh:
         for record in run.records:
             fh.write(json.dumps(sample_record(run, record), ensure_ascii=False, default=str)
