@@ -21,6 +21,7 @@ from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
@@ -47,13 +48,13 @@ class Memory:
     image: ImageData
     text: str
 
-    @property
+    @cached_property
     def user_sentences(self) -> str:
         """What the user said: the user turns of the text."""
         turns = _USER_TURN.findall(self.text)
         return " ".join(t.strip() for t in turns) if turns else self.text.strip()
 
-    @property
+    @cached_property
     def spoken_date(self) -> date | None:
         match = _SPOKEN_DATE.search(self.text)
         if match is None:
