@@ -23,14 +23,13 @@ from covip_eval.errors import ConfigError
 from covip_eval.evaluator import (
     SampleRecord,
     TaskRun,
-    aggregate_run,
     failure_counts,
     outcome_counts,
 )
 from covip_eval.registry import TaskIndex
 from covip_eval.requests import ChatRequest, Generation, GenParams, Message, TextPart
 from covip_eval.results import partial_file, samples_path, timestamp, write_json_atomic
-from covip_eval.run import failure_rate, task_tables
+from covip_eval.run import failure_rate, metric_rows, task_tables
 from covip_eval.scoring import SampleScore
 from covip_eval.taskconfig import TaskConfig
 
@@ -122,7 +121,7 @@ def merge(paths: list[Path], out: Path, include_path: list[Path] | None = None) 
     if template.get("controls"):
         raise ConfigError("runs with --controls cannot be merged: run the controls unsharded")
     seed = template["config"]["seed"]
-    runs, rows, lines_by_task = [], {}, {}
+    runs, lines_by_task = [], {}
     for task, source in template["datasets"].items():
         dataset = load_benchmark(source["spec"], source["config"], progress=False)
         if dataset.revision != source["revision"]:
@@ -137,8 +136,7 @@ def merge(paths: list[Path], out: Path, include_path: list[Path] | None = None) 
         config = _task_config(template["configs"][task])
         run = TaskRun(config, dataset, {}, records)
         runs.append(run)
-        if not template["config"]["predict_only"]:
-            rows.update(aggregate_run(run, seed))
+    rows = {} if template["config"]["predict_only"] else metric_rows(runs, seed)
     outcomes = {r.name: outcome_counts(r) for r in runs}
     merged = {
         **template,

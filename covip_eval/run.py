@@ -132,19 +132,19 @@ def _control_rows(settings: EvalSettings, runs: list[TaskRun], runner: Generatio
                   judge: Judge | None) -> dict[str, Any]:
     """The metric rows of the tasks rerun under one control."""
     runs = generate_outputs(runs, runner, settings.seed, settings.gen_kwargs)
-    rows: dict[str, Any] = {}
-    if not settings.predict_only:
-        for run in score_runs(runs, judge):
-            rows.update(aggregate_run(run, settings.seed))
-    return rows
+    if settings.predict_only:
+        return {}
+    return metric_rows(score_runs(runs, judge), settings.seed)
+
+
+def metric_rows(runs: list[TaskRun], seed: int) -> dict[str, Any]:
+    """Every task's metric rows (its per-count rows too), in task order."""
+    return {name: row for run in runs for name, row in aggregate_run(run, seed).items()}
 
 
 def _results(settings: EvalSettings, runs: list[TaskRun], model: ModelAdapter,
              judge: Judge | None, runner: GenerationRunner, index: TaskIndex) -> dict[str, Any]:
-    rows: dict[str, Any] = {}
-    if not settings.predict_only:
-        for run in runs:
-            rows.update(aggregate_run(run, settings.seed))
+    rows = {} if settings.predict_only else metric_rows(runs, settings.seed)
     judge_runner = getattr(judge, "runner", None)
     outcomes = {r.name: outcome_counts(r) for r in runs}
     name = model_name(settings, model)
