@@ -1,10 +1,12 @@
 """GSPO steps of coviP-train on one GPU or several (DDP): a Qwen3-VL of 2B shape with random
-weights (bf16), LoRA r64, 4 generations per prompt, 4-concept CapEval-QA prompts, offline
+weights (bf16), LoRA r64 (or full fine-tuning), 4 generations per prompt, 4-concept CapEval-QA prompts, offline
 judge. Prints step time, prompts/s over all processes, generated tokens/s, peak GPU memory
 per GPU and the share of the step spent in the reward.
 
     python bench/bench_train_gpu.py --dataset DIR [--steps 4] [--max_completion_length 128]
     torchrun --nproc_per_node 2 bench/bench_train_gpu.py --dataset DIR    # DDP on 2 GPUs
+    accelerate launch --config_file coviP_train/accelerate/fsdp.yaml --num_processes 2 \
+        bench/bench_train_gpu.py --dataset DIR --full                      # FSDP, full fine-tuning
     python bench/bench_train_gpu.py --dataset DIR --judge_latency 0.5     # a served judge
 
 With `--judge_latency`, the judge is a local OpenAI-compatible server answering each question
@@ -29,9 +31,10 @@ from coviP_train.config import load_config
 from coviP_train.trainer import build_trainer
 
 
-def build_model(tokenizer, device: str):
+def build_model(tokenizer, device: str, full: bool):
+    # as the trainer loads them: float32 master weights for full fine-tuning, a bf16 LoRA base
     model = random_qwen3vl(tokenizer, TEXT_2B, VISION_2B, tie=True, device=device,
-                           dtype="bfloat16")
+                           dtype="float32" if full else "bfloat16")
     model.generation_config.eos_token_id = None  # every completion runs to the cap
     return model
 
@@ -43,11 +46,12 @@ def main() -> None:
     parser.add_argument("--max_completion_length", type=int, default=128)
     parser.add_argument("--judge_latency", type=float, default=None,
                         help="judge through a local server with this latency (seconds)")
+    parser.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
     args = parser.parse_args()
     rank, world = int(os.environ.get("LOCAL_RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     torch.cuda.set_device(rank)
     processor = build_processor(max_pixels=160 * 160)
-    model = build_model(processor.tokenizer, f"cuda:{rank}")
+    model = build_model(processor.tokenizer, f"cuda:{rank}", args.full)
     with tempfile.TemporaryDirectory() as out, ExitStack() as stack:
         judge = []
         if args.judge_latency is not None:
@@ -57,7 +61,8 @@ def main() -> None:
             f"max_steps={args.steps}", f"output_dir={out}", "concept_counts=4", "limit=8",
             "per_device_train_batch_size=4", "steps_per_generation=2", "num_iterations=1",
             f"max_completion_length={args.max_completion_length}", "bf16=true",
-            "gradient_checkpointing=true", "max_pixels=25600", "logging_steps=1"])
+            "gradient_checkpointing=true", "max_pixels=25600", "logging_steps=1",
+            f"use_lora={not args.full}"])
         trainer, reward, _ = build_trainer(config, model=model, processor=processor)
         torch.cuda.reset_peak_memory_stats()
         start = time.perf_counter()
@@ -71,7 +76,8 @@ def main() -> None:
     prompts = world * config.per_device_train_batch_size // config.num_generations * steps
     if rank != 0:
         return
-    print(f"\nGSPO, Qwen3-VL 2B shape (random, bf16), LoRA r{config.lora_r}, "
+    tuning = "full fine-tuning" if args.full else f"LoRA r{config.lora_r}"
+    print(f"\nGSPO, Qwen3-VL 2B shape (random), {tuning}, "
           f"{config.num_generations} generations of up to {config.max_completion_length} tokens "
           f"per 4-concept prompt, offline judge; {world} GPU(s)")
     print("| GPUs | steps | s/step (mean) | prompts/s | generated tokens/s | peak GiB per GPU "
