@@ -95,6 +95,17 @@ def test_presets_are_valid_and_any_trl_field_is_accepted(preset: str) -> None:
         assert config.trl.log_completions and config.trl.vllm_gpu_memory_utilization == 0.5
 
 
+@pytest.mark.parametrize("config", sorted(
+    (Path(__file__).parent.parent / "coviP_train" / "accelerate").glob("*.yaml")),
+    ids=lambda path: path.stem)
+def test_shipped_accelerate_configs_are_read_by_accelerate(config: Path) -> None:
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    cluster = ClusterConfig.from_yaml_file(str(config))
+    assert cluster.distributed_type.value in {"MULTI_GPU", "FSDP", "DEEPSPEED"}
+    assert cluster.mixed_precision == "bf16" and cluster.num_processes >= 2
+
+
 @pytest.mark.slow
 def test_sft_from_scratch_gives_a_model_coviP_eval_runs(tmp_path: Path,
                                                         small_dataset: Path) -> None:
