@@ -1,7 +1,7 @@
-"""GSPO steps of coviP-train on one GPU or several (DDP): a Qwen3-VL of 2B shape with random
-weights (bf16), LoRA r64 (or full fine-tuning), 4 generations per prompt, 4-concept CapEval-QA prompts, offline
-judge. Prints step time, prompts/s over all processes, generated tokens/s, peak GPU memory
-per GPU and the share of the step spent in the reward.
+"""GSPO steps of coviP-train on one GPU or several (DDP, FSDP): a Qwen3-VL of 2B shape with
+random weights, LoRA r64 on a bf16 base (or full fine-tuning), 4 generations per prompt,
+4-concept CapEval-QA prompts, offline judge. Prints step time, prompts/s over all processes,
+generated tokens/s, peak GPU memory per GPU and the share of the step spent in the reward.
 
     python bench/bench_train_gpu.py --dataset DIR [--steps 4] [--max_completion_length 128]
     torchrun --nproc_per_node 2 bench/bench_train_gpu.py --dataset DIR    # DDP on 2 GPUs

@@ -32,7 +32,7 @@ def load_model_and_processor(config: TrainConfig) -> tuple[Any, Any]:
     from transformers import AutoModelForImageTextToText
 
     from covip_eval.models.hf import load_processor
-    from covip_eval.tiny_models import tiny_random_path
+    from covip_eval.tiny_families import tiny_random_path
 
     source = str(tiny_random_path(config.seed)) if config.model == "tiny-random" else config.model
     processor = load_processor(source)
@@ -136,7 +136,7 @@ def save(trainer: Any, config: TrainConfig, skipped: dict[str, str],
     if not trainer.is_world_process_zero():
         return out
     trainer.processing_class.save_pretrained(str(out))
-    from covip_eval.tiny_models import MARKER, tiny_random_path
+    from covip_eval.tiny_families import MARKER, tiny_random_path
 
     if config.model == "tiny-random":
         shutil.copy2(tiny_random_path(config.seed) / MARKER, out / MARKER)

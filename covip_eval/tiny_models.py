@@ -1,28 +1,18 @@
-"""Tiny random-weight Qwen3-VL models with an offline processor, built locally.
+"""Qwen3-VL at toy sizes, built locally: the byte-level tokenizer, the image-only processor
+(no video processor, so no torchvision), random-weight models (tiny-random's default family,
+the benchmarks' 2B and 8B shapes) and covip-tiny's architecture and BPE tokenizer.
 
-They have the real architecture (vision tower, deepstack, M-RoPE) at toy sizes, a byte-level
-tokenizer with the Qwen special tokens, and an image-only processor (no video processor, so
-no torchvision). Their text is noise; they exist to run the real transformers code path with no
-hub and no weights: smoke runs, tests, and the trainer's tests.
+The real architecture (vision tower, deepstack, M-RoPE) runs with no hub and no weights; the
+other families, and the cached tiny-random folders, are in `covip_eval.tiny_families`.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import time
 from pathlib import Path
 from typing import Any
 
-from benchmark.loading import cache_dir
-from benchmark.storage import AtomicFolder
-from covip_eval.errors import ConfigError
-
-FACTORY_VERSION = "3"
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>",
                   "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
-MARKER = "covip_tiny_random.json"
-RANK_WAIT_SECONDS = 300
 TINY_TEXT = {
     "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
     "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 32,
@@ -35,7 +25,7 @@ TINY_VISION = {
     "spatial_merge_size": 2, "temporal_patch_size": 2, "out_hidden_size": 64,
     "deepstack_visual_indexes": [1], "num_position_embeddings": 64,
 }
-CHAT_TEMPLATE = Path(__file__).parent / "data" / "qwen3_vl_chat_template.jinja"
+CHAT_TEMPLATE = Path(__file__).parent / "data" / "chat_templates" / "qwen3_vl.jinja"
 
 
 def _byte_symbols() -> list[str]:
@@ -52,26 +42,38 @@ def _byte_symbols() -> list[str]:
     return [symbols[b] for b in range(256)]
 
 
-def _byte_tokenizer():
+def byte_tokenizer(special: tuple[str, ...] = SPECIAL_TOKENS, *, eos: str = "<|im_end|>",
+                   pad: str = "<|endoftext|>", bos: str | None = None,
+                   named: dict[str, str] | None = None):
+    """A byte-level tokenizer (no merges) with a family's special tokens; `named` ones become
+    attributes that processors read (for example Gemma 3's `boi_token`)."""
     from transformers import Qwen2Tokenizer
 
     vocab = {symbol: i for i, symbol in enumerate(_byte_symbols())}
-    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], unk_token=None,
-                               bos_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>")
-    tokenizer.add_special_tokens({"additional_special_tokens": list(SPECIAL_TOKENS)})
+    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], unk_token=None, bos_token=bos,
+                               eos_token=eos, pad_token=pad, extra_special_tokens=named or {})
+    tokenizer.add_special_tokens({"additional_special_tokens": list(special)})
     tokenizer.padding_side = "left"
     return tokenizer
+
+
+def image_only(processor_class: type) -> type:
+    """`processor_class` with its video slot left empty: video processors need torchvision.
+    (A subclass, because a processor's parts are read from its constructor's signature.)"""
+    class ImageOnly(processor_class):  # type: ignore[misc, valid-type]
+        def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+            super().__init__(image_processor=image_processor, tokenizer=tokenizer,
+                             video_processor=None, chat_template=chat_template, **kwargs)
+
+    ImageOnly.__name__ = ImageOnly.__qualname__ = f"ImageOnly{processor_class.__name__}"
+    return ImageOnly
 
 
 def processor_class():
     """Qwen3-VL's processor with only an image processor and a tokenizer."""
     from transformers import Qwen3VLProcessor
 
-    class TinyQwen3VLProcessor(Qwen3VLProcessor):
-        def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
-            super().__init__(image_processor, tokenizer, None, chat_template=chat_template)
-
-    return TinyQwen3VLProcessor
+    return image_only(Qwen3VLProcessor)
 
 
 def build_processor(max_pixels: int = 64 * 64 * 4, tokenizer: Any = None):
@@ -82,7 +84,7 @@ def build_processor(max_pixels: int = 64 * 64 * 4, tokenizer: Any = None):
         patch_size=16, merge_size=2, temporal_patch_size=2,
         size={"shortest_edge": 32 * 32, "longest_edge": max_pixels},
     )
-    return processor_class()(image_processor, tokenizer or _byte_tokenizer(),
+    return processor_class()(image_processor, tokenizer or byte_tokenizer(),
                              chat_template=CHAT_TEMPLATE.read_text())
 
 
@@ -108,34 +110,6 @@ def random_qwen3vl(tokenizer, text_config: dict, vision_config: dict, *, tie: bo
     return model
 
 
-def build_model(tokenizer, seed: int):
-    import torch
-
-    torch.manual_seed(seed)
-    return random_qwen3vl(tokenizer, TINY_TEXT | {"vocab_size": len(tokenizer)}, TINY_VISION,
-                          tie=True)
-
-
-def tiny_random_path(seed: int = 0) -> Path:
-    """The folder of the tiny model for `seed`, built on first use."""
-    folder = cache_dir() / "models" / f"tiny-random-qwen3vl-v{FACTORY_VERSION}-seed{seed}"
-    if (folder / MARKER).exists():
-        return folder
-    if int(os.environ.get("RANK", "0")) != 0:
-        # a distributed run: transformers saves weights on rank 0 only, so rank 0 builds it
-        # and the other ranks wait for it
-        deadline = time.monotonic() + RANK_WAIT_SECONDS
-        while not (folder / MARKER).exists():
-            if time.monotonic() > deadline:
-                raise ConfigError(f"{folder}: rank 0 did not build the tiny model within "
-                                  f"{RANK_WAIT_SECONDS} s")
-            time.sleep(0.5)
-        return folder
-    with AtomicFolder(folder) as tmp:  # a folder already in place is never replaced
-        save_tiny_random(tmp, seed)
-    return folder
-
-
 def servable_processor(processor):
     """The same processor as the standard Qwen3-VL one (with a video processor), which servers
     such as vLLM load with AutoProcessor. Needs an importable torchvision."""
@@ -145,34 +119,6 @@ def servable_processor(processor):
     video = Qwen3VLVideoProcessor(patch_size=16, merge_size=2, temporal_patch_size=2)
     return Qwen3VLProcessor(processor.image_processor, processor.tokenizer, video,
                             chat_template=processor.chat_template)
-
-
-def save_tiny_random(folder: Path, seed: int = 0, servable: bool = False) -> Path:
-    """Write the tiny model and its processor; `servable` writes the standard Qwen3-VL
-    processor instead of the image-only one (see `servable_processor`)."""
-    processor = build_processor()
-    model = build_model(processor.tokenizer, seed)
-    model.save_pretrained(folder)
-    (servable_processor(processor) if servable else processor).save_pretrained(folder)
-    (folder / MARKER).write_text(json.dumps({"factory_version": FACTORY_VERSION, "seed": seed}))
-    return folder
-
-
-def load_tiny_processor(folder: Path) -> Any:
-    """The offline processor of a folder written by `save_tiny_random`."""
-    from transformers.models.qwen2_vl import Qwen2VLImageProcessorPil
-
-    from_folder = Qwen2VLImageProcessorPil.from_pretrained(str(folder))
-    tokenizer = _tokenizer_from(folder)
-    return processor_class()(from_folder, tokenizer, chat_template=CHAT_TEMPLATE.read_text())
-
-
-def _tokenizer_from(folder: Path):
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    tokenizer.padding_side = "left"
-    return tokenizer
 
 
 # covip-tiny: the few-million-parameter Qwen3-VL that coviP-train trains (recipes/covip_tiny.sh).

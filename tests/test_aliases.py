@@ -27,6 +27,15 @@ def test_open_alias_says_which_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "on hf" in note
 
 
+def test_open_aliases_belong_to_tested_families() -> None:
+    from covip_eval.tiny_families import FAMILIES
+
+    vlms = {name: entry for name, entry in aliases().items()
+            if "open" in entry and not name.endswith("-judge")}
+    assert len(vlms) >= 16
+    assert {entry.get("family") for entry in vlms.values()} == set(FAMILIES)
+
+
 def test_user_arguments_override_alias_arguments() -> None:
     assert resolve_alias("gpt-5", {"send_sampling": True})[1] == {"model": "gpt-5",
                                                                   "send_sampling": True}

@@ -128,7 +128,7 @@ def test_retrained_weights_are_never_served_from_the_cache(tmp_path: Path,
                                                            small_dataset: Path) -> None:
     import os
 
-    from covip_eval.tiny_models import save_tiny_random
+    from covip_eval.tiny_families import save_tiny_random
 
     folder = save_tiny_random(tmp_path / "model", seed=0)
     settings = dict(model="hf", model_args={"pretrained": str(folder)}, tasks=["lsd_direct"],

@@ -20,7 +20,7 @@ from covip_eval.lmeval_export import export_lmeval  # noqa: E402
 from covip_eval.models.hf import to_hf_messages  # noqa: E402
 from covip_eval.models.tiny_random import TinyRandomModel  # noqa: E402
 from covip_eval.run import EvalSettings, evaluate  # noqa: E402
-from covip_eval.tiny_models import MARKER, load_tiny_processor, tiny_random_path  # noqa: E402
+from covip_eval.tiny_families import MARKER, load_tiny_processor, tiny_random_path  # noqa: E402
 
 LIMIT = 2
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.vllm
 
 from covip_eval.registry import make_model  # noqa: E402
 from covip_eval.run import EvalSettings, evaluate  # noqa: E402
-from covip_eval.tiny_models import save_tiny_random  # noqa: E402
+from covip_eval.tiny_families import save_tiny_random  # noqa: E402
 
 ENGINE_ARGS = {"max_model_len": 16384, "kv_cache_memory_bytes": 256 * 2**20,
                "dtype": "float32", "limit_images": 16, "enable_chunked_prefill": False}

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from covip_eval.errors import MissingDependencyError
+from covip_eval.errors import ConfigError, MissingDependencyError
 from covip_eval.models.base import Capabilities, ModelAdapter
 from covip_eval.open_weights import load_checked, weights_fingerprint
 from covip_eval.requests import ChatRequest, Generation, GenParams, chat_dicts
@@ -37,8 +37,11 @@ class HFOptions(BaseModel):
     revision: str | None = None
     dtype: str = Field("auto", description="auto, bfloat16, float16 or float32")
     device_map: str | None = Field(None, description="default: auto with a GPU, else cpu")
-    max_pixels: int | None = Field(None, gt=0, description="pixel cap per image")
+    max_pixels: int | None = Field(None, gt=0, description="pixel cap per image (processors "
+                                   "that count pixels: Qwen-VL)")
     min_pixels: int | None = Field(None, gt=0)
+    longest_edge: int | None = Field(None, gt=0, description="longest image edge in pixels "
+                                     "(processors that limit edges: Idefics3, SmolVLM)")
     max_images: int | None = Field(None, gt=0, description="refuse requests with more images")
     batch_size: int | Literal["auto"] = Field(
         8, description="requests per batch; auto: start at 64 (a batch that runs out of "
@@ -70,7 +73,7 @@ def to_hf_messages(request: ChatRequest) -> tuple[list[dict[str, Any]], list[Any
 def load_processor(path: str, revision: str | None = None, trust_remote_code: bool = False
                    ) -> Any:
     """A model's processor, left-padding; a `tiny-random` folder gets its offline processor."""
-    from covip_eval.tiny_models import MARKER, load_tiny_processor
+    from covip_eval.tiny_families import MARKER, load_tiny_processor
 
     if (Path(path) / MARKER).exists():
         processor = load_tiny_processor(Path(path))
@@ -81,6 +84,58 @@ def load_processor(path: str, revision: str | None = None, trust_remote_code: bo
                                                   trust_remote_code=trust_remote_code)
     processor.tokenizer.padding_side = "left"
     return processor
+
+
+def processor_inputs(processor: Any, requests: list[ChatRequest]) -> Any:
+    """The processor's batched, left-padded inputs. Images go as one list per prompt: Gemma 3's
+    processor refuses a flat list when prompts hold different numbers of images, and
+    LLaVA-OneVision's takes a flat list for single-image prompts, which it tiles at a higher
+    resolution than the images of a multi-image prompt; the others take either."""
+    texts, images = [], []
+    for request in requests:
+        messages, request_images = to_hf_messages(request)
+        texts.append(processor.apply_chat_template(messages, tokenize=False,
+                                                   add_generation_prompt=True))
+        images.append(request_images)
+    return processor(text=texts, images=images if any(images) else None, padding=True,
+                     return_tensors="pt")
+
+
+def _image_processor_kind(image_processor: Any) -> str:
+    """How a processor limits image size: 'pixels' (a pixel count: the Qwen-VL family),
+    'edges' (an edge length: Idefics3, SmolVLM) or 'fixed' (its own tiles or a fixed size)."""
+    names = [cls.__name__ for cls in type(image_processor).__mro__]
+    if any(name.startswith("Qwen2VLImageProcessor") for name in names):
+        return "pixels"
+    if any(name.startswith(("Idefics3ImageProcessor", "SmolVLMImageProcessor"))
+           for name in names):
+        return "edges"
+    return "fixed"
+
+
+def limit_image_size(image_processor: Any, options: HFOptions) -> None:
+    """Apply the options' image-size limits in the processor's own terms; a limit the processor
+    cannot express is refused, never silently ignored."""
+    kind = _image_processor_kind(image_processor)
+    asked = {name: getattr(options, name) for name in ("max_pixels", "min_pixels", "longest_edge")
+             if getattr(options, name) is not None}
+    takes = {"pixels": {"max_pixels", "min_pixels"}, "edges": {"longest_edge"}}.get(kind, set())
+    refused = sorted(set(asked) - takes)
+    if refused:
+        hint = {"pixels": "it counts pixels: use max_pixels/min_pixels",
+                "edges": "it limits the longest edge: use longest_edge",
+                "fixed": "it resizes to its own fixed size or tiles"}[kind]
+        raise ConfigError(f"{type(image_processor).__name__} cannot take "
+                          f"{', '.join(refused)} ({hint})")
+    size = dict(getattr(image_processor, "size", None) or {})
+    if kind == "pixels":  # Qwen-VL stores its pixel bounds under these edge-named keys
+        size.update({key: asked[name] for key, name in (("longest_edge", "max_pixels"),
+                                                       ("shortest_edge", "min_pixels"))
+                     if name in asked})
+    elif "longest_edge" in asked:
+        size["longest_edge"] = asked["longest_edge"]
+    if asked:
+        image_processor.size = size
 
 
 def bucket_length(n: int) -> int:
@@ -169,13 +224,7 @@ class HFModel(ModelAdapter):
 
     def _load_processor(self, path: str) -> Any:
         processor = load_processor(path, self.options.revision, self.options.trust_remote_code)
-        size = dict(getattr(processor.image_processor, "size", None) or {})
-        if self.options.max_pixels:
-            size["longest_edge"] = self.options.max_pixels
-        if self.options.min_pixels:
-            size["shortest_edge"] = self.options.min_pixels
-        if size:
-            processor.image_processor.size = size
+        limit_image_size(processor.image_processor, self.options)
         return processor
 
     def _load_model(self, path: str) -> Any:
@@ -193,14 +242,7 @@ class HFModel(ModelAdapter):
 
     def prepare(self, requests: list[ChatRequest]) -> Any:
         """The processor's batched, left-padded inputs for requests (the exact model input)."""
-        texts, images = [], []
-        for request in requests:
-            messages, request_images = to_hf_messages(request)
-            texts.append(self.processor.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=True))
-            images.extend(request_images)
-        return self.processor(text=texts, images=images or None, padding=True,
-                              return_tensors="pt")
+        return processor_inputs(self.processor, requests)
 
     def generate(self, requests: list[ChatRequest]) -> list[Generation]:
         groups: dict[GenParams, list[int]] = defaultdict(list)

@@ -1,17 +1,19 @@
-"""`tiny-random`: the transformers adapter on a tiny random-weight Qwen3-VL, built offline on
-first use (see `covip_eval.tiny_models`). Its text is noise: it runs the real code path with no
-hub and no weights, for smoke runs and tests."""
+"""`tiny-random`: the transformers adapter on a tiny random-weight model of one open VLM family
+(Qwen3-VL by default), built offline on first use (see `covip_eval.tiny_families`). Its text is
+noise: it runs the family's real code path with no hub and no weights, for smoke runs and tests.
+"""
 
 from __future__ import annotations
 
 from pydantic import Field
 
 from covip_eval.models.hf import HFModel, HFOptions
-from covip_eval.tiny_models import tiny_random_path
+from covip_eval.tiny_families import FAMILIES, tiny_random_path
 
 
 class TinyRandomOptions(HFOptions):
     pretrained: str = ""
+    family: str = Field("qwen3_vl", description=f"one of {', '.join(FAMILIES)}")
     seed: int = Field(0, description="weights seed of the tiny model")
     dtype: str = "float32"
 
@@ -21,4 +23,4 @@ class TinyRandomModel(HFModel):
     Options = TinyRandomOptions
 
     def _pretrained(self) -> str:
-        return str(tiny_random_path(self.options.seed))
+        return str(tiny_random_path(self.options.seed, self.options.family))
