@@ -37,7 +37,7 @@ TEMPLATES = Path(__file__).parent / "data" / "chat_templates"
 CHATML = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 # a small Llama/Qwen2-style text model; each family adds its own fields
 TEXT = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-        "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 32,
         "max_position_embeddings": 32768, "initializer_range": 0.5}
 SIGLIP = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
           "num_attention_heads": 2, "patch_size": 16}
@@ -51,10 +51,13 @@ class Tokens:
     special: tuple[str, ...]
     bos: str | None = None
     named: dict[str, str] = field(default_factory=dict)
+    plain: tuple[str, ...] = ()  # whole-string tokens that are not special (Gemma's newlines)
 
     def tokenizer(self) -> Any:
-        return byte_tokenizer(self.special, eos=self.eos, pad=self.pad, bos=self.bos,
-                              named=self.named)
+        tokenizer = byte_tokenizer(self.special, eos=self.eos, pad=self.pad, bos=self.bos,
+                                   named=self.named)
+        tokenizer.add_tokens(list(self.plain))
+        return tokenizer
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,8 @@ GEMMA3_TOKENS = Tokens(
     special=("<pad>", "<bos>", "<eos>", "<start_of_turn>", "<end_of_turn>",
              "<start_of_image>", "<end_of_image>", "<image_soft_token>"),
     named={"boi_token": "<start_of_image>", "eoi_token": "<end_of_image>",
-           "image_token": "<image_soft_token>"})
+           "image_token": "<image_soft_token>"},
+    plain=("\n", "\n\n", "\n\n\n", "\n\n\n\n"))  # in Gemma's vocabulary; vLLM looks them up
 
 
 def _gemma3_image_processor() -> Any:
@@ -184,7 +188,7 @@ def _gemma3_processor(image_processor: Any, tokenizer: Any, chat_template: str) 
 def _gemma3(tokenizer: Any) -> Any:
     from transformers import Gemma3Config, Gemma3ForConditionalGeneration
 
-    text = _text(tokenizer, query_pre_attn_scalar=16, sliding_window=512,
+    text = _text(tokenizer, query_pre_attn_scalar=32, sliding_window=512,
                  layer_types=["sliding_attention", "full_attention"])
     vision = {**SIGLIP, "image_size": GEMMA_IMAGE_SIZE, "model_type": "siglip_vision_model"}
     config = Gemma3Config(text_config=text, vision_config=vision,

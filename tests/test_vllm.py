@@ -1,5 +1,6 @@
 """vLLM for real: the offline engine and an OpenAI-compatible vLLM server, on the tiny random
-Qwen3-VL, pushing builtin:mini samples through coviP-eval, judge included.
+Qwen3-VL and a family other than Qwen (Idefics3), pushing builtin:mini samples through
+coviP-eval, judge included.
 
 These run in their own environment (vLLM's CPU build; see tests/vllm_env/setup.sh), which CI
 builds; elsewhere they are skipped. The text of a random model is noise: the tests check
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,9 +45,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+def idefics3_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_random(tmp_path_factory.mktemp("tiny") / "idefics3", name="idefics3")
+
+
+@contextmanager
+def _served(model_dir: Path, log: Path):
     port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
     command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model",
                str(model_dir), "--host", "127.0.0.1", "--port", str(port),
                "--max-model-len", "16384", "--kv-cache-memory-bytes", str(256 * 2**20),
@@ -70,6 +76,12 @@ def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     yield f"http://127.0.0.1:{port}/v1"
     proc.terminate()
     proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    with _served(model_dir, tmp_path_factory.mktemp("server") / "server.log") as url:
+        yield url
 
 
 def test_offline_engine_through_the_evaluator(model_dir: Path, small_dataset: Path) -> None:
@@ -129,6 +141,28 @@ def test_server_as_model_and_judge(server: str, small_dataset: Path, tmp_path: P
     # the questions of the scored samples (3 + 6 concepts, 3 questions each) and the LAR
     # items, sent to the judge together
     assert 0 < usage["judge"]["called"] <= 27 + 2
+
+
+def test_idefics3_through_the_offline_engine_and_a_server(idefics3_dir: Path, small_dataset: Path,
+                                                         tmp_path: Path) -> None:
+    """A family other than Qwen: its images expand into tiles on both paths, and every sample
+    is scored or fails with its reason."""
+    results = evaluate(EvalSettings(
+        model="vllm", model_args={"pretrained": str(idefics3_dir), **ENGINE_ARGS},
+        tasks=["capeval_qa", "lsd_direct"], dataset=str(small_dataset), judge="lexical",
+        gen_kwargs={"max_new_tokens": 8}, limit=2, progress=False)).results
+    assert [results["results"][t]["n_scored"] for t in ("capeval_qa", "lsd_direct")] == [2, 2]
+    assert not any(results["failures"].values())
+    with _served(idefics3_dir, tmp_path / "server.log") as url:
+        served = evaluate(EvalSettings(
+            model="openai-compatible",
+            model_args={"base_url": url, "model": _served_name(url), "max_concurrency": 4},
+            tasks=["lsd_direct"], dataset=str(small_dataset), judge="lexical",
+            gen_kwargs={"max_new_tokens": 8}, limit=2, progress=False,
+            max_failure_rate=1.0)).results
+    usage, outcome = served["usage"]["model"], served["outcomes"]["lsd_direct"]
+    assert usage["called"] == 2 and usage["input_tokens"] > 0
+    assert outcome["scored"] + outcome["generation_failures"] == outcome["samples"] == 2
 
 
 def _served_name(base_url: str) -> str:
