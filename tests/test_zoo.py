@@ -1,6 +1,7 @@
 """The open VLM families on the transformers path: a tiny random model of each runs every task
-batched, batching changes nothing, images sit in their places, turns and stop tokens are the
-family's own, and image-size limits are taken in each family's terms or refused."""
+one at a time and batched, batching changes nothing, images sit in their places, turns and stop
+tokens are the family's own, and image-size limits are taken in each family's terms or refused.
+"""
 
 from __future__ import annotations
 
@@ -59,10 +60,12 @@ def model(request) -> TinyRandomModel:
     return TinyRandomModel(family=request.param, batch_size=4)
 
 
-def test_every_task_runs_batched_with_no_failures(model: TinyRandomModel,
-                                                  small_dataset: Path) -> None:
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_every_task_runs_with_no_failures(model: TinyRandomModel, batch_size: int,
+                                          small_dataset: Path) -> None:
     results = evaluate(EvalSettings(
-        model="tiny-random", model_args={"family": model.options.family, "batch_size": 4},
+        model="tiny-random",
+        model_args={"family": model.options.family, "batch_size": batch_size},
         tasks=["covip"], dataset=str(small_dataset), judge="lexical", limit=4,
         gen_kwargs={"max_new_tokens": 6}, progress=False)).results
     tasks = TaskIndex().groups["covip"]
