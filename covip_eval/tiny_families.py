@@ -27,7 +27,9 @@ from covip_eval.tiny_models import (
     TINY_VISION,
     byte_tokenizer,
     image_only,
+    processor_class,
     random_qwen3vl,
+    servable_processor,
 )
 
 FACTORY_VERSION = "4"
@@ -112,8 +114,6 @@ def _qwen_image_processor(patch_size: int) -> Callable[[], Any]:
 
 
 def _qwen3_vl_processor(image_processor: Any, tokenizer: Any, chat_template: str) -> Any:
-    from covip_eval.tiny_models import processor_class
-
     return processor_class()(image_processor, tokenizer, chat_template=chat_template)
 
 
@@ -368,8 +368,6 @@ def save_tiny_random(folder: Path, seed: int = 0, servable: bool = False,
                      name: str = "qwen3_vl") -> Path:
     """Write the tiny model and its processor. `servable` (Qwen3-VL only) writes the standard
     processor, with a video processor, that servers such as vLLM load with AutoProcessor."""
-    from covip_eval.tiny_models import servable_processor
-
     if servable and name != "qwen3_vl":
         raise ConfigError(f"tiny-random: a servable processor is built for qwen3_vl only, "
                           f"not {name}")
