@@ -125,7 +125,7 @@ def test_ctrl_c_stops_soon_keeps_the_cache_and_writes_no_results(small_dataset: 
     replies = tmp_path / "replies.json"
     replies.write_text(json.dumps(REPLIES))
     cache, out = tmp_path / "cache.sqlite", tmp_path / "out"
-    proc = subprocess.Popen(_command(small_dataset, cache, out, replies, 0.15),
+    proc = subprocess.Popen(_command(small_dataset, cache, out, replies, 0.4),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while _rows(cache) < 4 and proc.poll() is None and time.time() < deadline:
