@@ -68,6 +68,9 @@ class CovipArguments:
         "help": "a step fails when the judge fails on more than this share of its captions"})
     repetition_threshold: float = field(default=0.5, metadata={
         "help": "a caption whose distinct 4-gram share is below this repeats itself"})
+    group_vision_attention: bool = field(default=True, metadata={
+        "help": "Qwen3-VL: attend to all images of one size in one call (same result as "
+                "transformers' per-image loop, fewer kernel launches)"})
     # SFT
     sft_configs: list[str] = field(default_factory=lambda: ["capeval_qa", "lsd", "lar", "itr"],
                                    metadata={"help": "dataset configs whose requests SFT learns"})

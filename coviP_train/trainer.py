@@ -14,6 +14,7 @@ from coviP_train.config import COVIP_TINY_INIT, TrainConfig
 from coviP_train.data import build_prompts
 from coviP_train.reward import CaptionReward, RewardWeights
 from coviP_train.sft import sft_rows
+from coviP_train.vision_attention import use_grouped_vision_attention
 
 COVIP_TINY_MARKER = {"model": "covip-tiny"}
 TOKENIZER_CORPUS_TEXTS = 20_000
@@ -81,6 +82,8 @@ def build_sft_trainer(config: TrainConfig) -> Any:
         model = build_covip_tiny(processor.tokenizer, config.seed)
     else:
         model, processor = load_model_and_processor(config)
+    if config.group_vision_attention:
+        use_grouped_vision_attention(model)
     dataset = Dataset.from_list(data.rows).cast_column("images", Sequence(Image()))
     trainer = trl.SFTTrainer(model=model, args=_trl_arguments(config), train_dataset=dataset,
                              processing_class=processor, peft_config=_lora(config))
@@ -96,6 +99,8 @@ def build_trainer(config: TrainConfig, model: Any = None, processor: Any = None
 
     if model is None or processor is None:
         model, processor = load_model_and_processor(config)
+    if config.group_vision_attention:
+        use_grouped_vision_attention(model)
     prompts = build_prompts(config.dataset, config.limit, config.max_images, config.max_pixels,
                             config.concept_counts)
     cache = RequestCache(Path(config.judge_cache) if config.judge_cache else None)

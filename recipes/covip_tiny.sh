@@ -36,7 +36,7 @@ for stage in $STAGES; do
             --output_dir "$OUT/sft" --max_steps "$SFT_STEPS" use_lora=false \
             learning_rate=1e-3 per_device_train_batch_size=32 warmup_steps=0.05 \
             weight_decay=0.01 lr_scheduler_type=cosine tokenizer_vocab_size=4096 gradient_checkpointing=false \
-            bf16="$BF16" dataloader_num_workers="$WORKERS" logging_steps=10 save_steps=100000 ;;
+            bf16="$BF16" dataloader_num_workers="$WORKERS" logging_steps=10 save_steps=500 save_total_limit=1 ;;
     eval_sft) evaluate "$OUT/sft" "$OUT/eval_sft" ;;
     gspo)
         python -m coviP_train.cli --config gspo --model "$OUT/sft" --dataset "$TRAIN_DATA" \

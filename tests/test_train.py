@@ -203,3 +203,51 @@ def test_a_served_judge_gets_a_whole_step_in_flight() -> None:
                                   "judge_args=base_url=http://x/v1,model=j,max_concurrency=8"])
     assert _judge_options(chosen)["max_concurrency"] == 8
     assert _judge_options(load_config("gspo", [])) == {}  # the offline judge takes none
+
+
+def test_grouped_vision_attention_equals_the_per_image_loop() -> None:
+    import copy
+
+    import torch
+    from PIL import Image
+
+    from covip_eval.tiny_models import COVIP_TINY_TEXT, build_processor, random_qwen3vl
+    from covip_eval.tiny_models import COVIP_TINY_VISION as VISION
+    from coviP_train.vision_attention import ATTENTION_NAME, use_grouped_vision_attention
+
+    processor = build_processor(max_pixels=96 * 96)
+    torch.manual_seed(0)
+    per_image = random_qwen3vl(processor.tokenizer, COVIP_TINY_TEXT | {"vocab_size": 300},
+                               VISION, tie=True).train()
+    grouped = copy.deepcopy(per_image)
+    assert use_grouped_vision_attention(grouped)
+    assert grouped.config.vision_config._attn_implementation == ATTENTION_NAME
+    assert grouped.config.text_config._attn_implementation == "sdpa"  # the text keeps its own
+    # three sizes of image, two of one size, in two prompts
+    images = [[Image.new("RGB", size, colour) for size, colour in pairs] for pairs in (
+        [((64, 64), "red"), ((96, 64), "blue"), ((64, 64), "green")], [((32, 96), "white")])]
+    texts = [processor.apply_chat_template([{"role": "user", "content": [
+        *[{"type": "image"}] * len(group), {"type": "text", "text": "Who is this?"}]}],
+        add_generation_prompt=True) for group in images]
+    batch = processor(text=texts, images=images, return_tensors="pt", padding=True)
+    assert len(set(map(tuple, batch["image_grid_thw"].tolist()))) == 3
+    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+    losses = []
+    for model in (per_image, grouped):
+        loss = model(**batch, labels=labels).loss
+        loss.backward()
+        losses.append(loss.item())
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+    for a, b in zip(per_image.parameters(), grouped.parameters()):
+        assert torch.allclose(a.grad, b.grad, atol=1e-6)
+
+
+def test_grouped_vision_attention_leaves_other_families_alone(tmp_path: Path) -> None:
+    from transformers import AutoModelForImageTextToText
+
+    from covip_eval.tiny_families import save_tiny_random
+    from coviP_train.vision_attention import use_grouped_vision_attention
+
+    folder = save_tiny_random(tmp_path / "gemma", seed=0, servable=False, name="gemma3")
+    model = AutoModelForImageTextToText.from_pretrained(folder)
+    assert not use_grouped_vision_attention(model)
