@@ -8,6 +8,8 @@ Three clients judge the same CapEval-QA questions (builtin:mini, one fixed capti
   (`ThreadPoolExecutor()` with its default size, min(32, cores + 4): 6 threads on 2 cores).
 
     python bench/bench_judge.py [--latency 0.5] [--slots 64] [--questions 2000]
+    python bench/bench_judge.py --questions 288 --slots 512 --max_concurrency 512
+                                                    # a training step's reward round
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -34,48 +37,62 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 1024  # the listen backlog: many clients connect at once
 
 
+def _serve(latency: float, slots: int, port: Any) -> None:
+    """Run the server (in its own process) and report its port."""
+    free = threading.Semaphore(slots)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            with free:
+                time.sleep(latency)
+            reply = json.dumps({
+                "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                    "role": "assistant", "content": "\\boxed{A}"}}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            }).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+    httpd = _Server(("127.0.0.1", 0), Handler)
+    port.put(httpd.server_address[1])
+    httpd.serve_forever()
+
+
 class LatencyServer:
     """Answers every chat completion with a boxed letter after `latency` seconds, at most
-    `slots` at a time."""
+    `slots` at a time. It runs in a process of its own, as a real judge server does: in the
+    client's process its hundreds of threads would take turns with the client for the
+    interpreter and slow the very calls being measured."""
 
     def __init__(self, latency: float, slots: int):
-        self.latency, self.slots = latency, threading.Semaphore(slots)
+        self.latency, self.slots = latency, slots
 
     def __enter__(self) -> LatencyServer:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                with server.slots:
-                    time.sleep(server.latency)
-                reply = json.dumps({
-                    "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                    "choices": [{"index": 0, "finish_reason": "stop", "message": {
-                        "role": "assistant", "content": "\\boxed{A}"}}],
-                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-                }).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-        self.httpd = _Server(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        context = multiprocessing.get_context("spawn")  # no fork of a process using CUDA
+        port = context.Queue()
+        self.process = context.Process(target=_serve, args=(self.latency, self.slots, port),
+                                       daemon=True)
+        self.process.start()
+        self.port = port.get(timeout=120)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
+        self.process.terminate()
+        self.process.join()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        return f"http://127.0.0.1:{self.port}/v1"
 
 
 def questions(limit: int) -> list[list[Any]]:
@@ -91,9 +108,11 @@ def questions(limit: int) -> list[list[Any]]:
     return groups
 
 
-def project(url: str, groups: list[list[Any]]) -> float:
-    judge = make_judge("openai-compatible", {"base_url": url, "model": "judge"},
-                       RequestCache(None), progress=False)
+def project(url: str, groups: list[list[Any]], max_concurrency: int | None = None) -> float:
+    options = {"base_url": url, "model": "judge"}
+    if max_concurrency:
+        options["max_concurrency"] = str(max_concurrency)
+    judge = make_judge("openai-compatible", options, RequestCache(None), progress=False)
     flat = [item for group in groups for item in group]
     start = time.perf_counter()
     verdicts = judge.grade(flat)
@@ -149,12 +168,17 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.5)
     parser.add_argument("--slots", type=int, default=64)
     parser.add_argument("--questions", type=int, default=2000)
+    parser.add_argument("--max_concurrency", type=int, default=None, help="for covip-eval's "
+                        "judge (default: its own); 512 with --questions 288 --slots 512 is a "
+                        "training step's reward round of 8 four-concept captions")
     args = parser.parse_args()
     groups = questions(args.questions)
     n = sum(len(g) for g in groups)
     with LatencyServer(args.latency, args.slots) as server:
+        ours = "covip-eval judge, " + (f"max_concurrency={args.max_concurrency}"
+                                       if args.max_concurrency else "default settings")
         seconds = {
-            "covip-eval judge, default settings": project(server.url, groups),
+            ours: project(server.url, groups, args.max_concurrency),
             f"bare AsyncOpenAI, concurrency {args.slots}": bare_client(server.url, groups,
                                                                        args.slots),
             "official pattern (per sample, thread pool)": official_pattern(server.url, groups),
@@ -162,7 +186,8 @@ def main() -> None:
     bare = n / seconds[f"bare AsyncOpenAI, concurrency {args.slots}"]
     official = n / seconds["official pattern (per sample, thread pool)"]
     print(f"{n} questions, server latency {args.latency} s, {args.slots} slots "
-          f"(ceiling {args.slots / args.latency:.0f} q/s)\n")
+          f"(ceiling {args.slots / args.latency:.0f} q/s; covip-eval judge: "
+          f"{seconds[ours] / args.latency:.2f} latencies)\n")
     print("| client | seconds | questions/s | vs bare client | vs official pattern |")
     print("|--------|--------:|------------:|---------------:|--------------------:|")
     for label, s in seconds.items():

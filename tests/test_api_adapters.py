@@ -308,3 +308,23 @@ def test_reasoning_models_get_effort_and_completion_tokens(server, monkeypatch,
     assert body["reasoning_effort"] == "low" and body["max_completion_tokens"] == 64
     assert "temperature" not in body and "top_p" not in body
     assert model.identity["reasoning_effort"] == "low"  # another setting, another cache key
+
+
+def test_openai_clients_use_aiohttp_when_the_extra_is_installed() -> None:
+    """With hundreds of calls in flight httpx's pool costs milliseconds of CPU a call; the
+    `api` extra installs aiohttp, and the clients take it."""
+    import asyncio
+
+    import openai
+
+    from covip_eval.models.openai_chat import async_client
+
+    pytest.importorskip("aiohttp")
+
+    async def make() -> str:
+        client = async_client(openai, api_key="EMPTY", base_url="http://127.0.0.1:9/v1")
+        name = type(client._client).__name__
+        await client.close()
+        return name
+
+    assert "aiohttp" in asyncio.run(make()).lower()
