@@ -47,6 +47,8 @@ def main() -> None:
     parser.add_argument("--judge_latency", type=float, default=None,
                         help="judge through a local server with this latency (seconds)")
     parser.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
+    parser.add_argument("--per_image_vision_attention", action="store_true",
+                        help="transformers' own vision attention, one call per image")
     args = parser.parse_args()
     rank, world = int(os.environ.get("LOCAL_RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     torch.cuda.set_device(rank)
@@ -62,7 +64,8 @@ def main() -> None:
             "per_device_train_batch_size=4", "steps_per_generation=2", "num_iterations=1",
             f"max_completion_length={args.max_completion_length}", "bf16=true",
             "gradient_checkpointing=true", "max_pixels=25600", "logging_steps=1",
-            f"use_lora={not args.full}"])
+            f"use_lora={not args.full}",
+            f"group_vision_attention={not args.per_image_vision_attention}"])
         trainer, reward, _ = build_trainer(config, model=model, processor=processor)
         torch.cuda.reset_peak_memory_stats()
         start = time.perf_counter()
@@ -77,6 +80,8 @@ def main() -> None:
     if rank != 0:
         return
     tuning = "full fine-tuning" if args.full else f"LoRA r{config.lora_r}"
+    if args.per_image_vision_attention:
+        tuning += ", per-image vision attention"
     print(f"\nGSPO, Qwen3-VL 2B shape (random), {tuning}, "
           f"{config.num_generations} generations of up to {config.max_completion_length} tokens "
           f"per 4-concept prompt, offline judge; {world} GPU(s)")

@@ -85,12 +85,13 @@ class GenerationRunner:
 
     def _completed(self, todo: list[tuple[str, ChatRequest]]
                    ) -> Iterator[list[tuple[str, Generation]]]:
-        """(key, generation) pairs as they complete: call by call for adapters that stream
-        (APIs, all requests in flight under the adapter's bound), batch by batch otherwise."""
+        """(key, generation) pairs as they complete: those that completed together for
+        adapters that stream (APIs, all requests in flight under the adapter's bound), batch by
+        batch otherwise."""
         if getattr(self.adapter, "streams", False):
             requests = [request for _, request in todo]
-            for index, generation in self.adapter.stream(requests):  # type: ignore[attr-defined]
-                yield [(todo[index][0], generation)]
+            for batch in self.adapter.stream(requests):  # type: ignore[attr-defined]
+                yield [(todo[index][0], generation) for index, generation in batch]
             return
         for start in range(0, len(todo), self.adapter.batch_size):
             chunk = todo[start:start + self.adapter.batch_size]

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import concurrent.futures
 import os
+import queue
 import random
 import re
 import threading
@@ -160,23 +160,48 @@ class APIModel(ModelAdapter):
             self._loop = loop
         return self._loop
 
-    def stream(self, requests: list[ChatRequest]) -> Iterator[tuple[int, Generation]]:
-        """(index, generation) for every request, in the order the calls complete."""
+    def stream(self, requests: list[ChatRequest]) -> Iterator[list[tuple[int, Generation]]]:
+        """(index, generation) for every request, in the order the calls complete, in lists of
+        those that completed together. Every call is handed to the event loop at once, in one
+        hand-over (one per call costs a wake-up of the loop's thread each, about a
+        millisecond apiece with hundreds in flight)."""
         loop = self._start()
-        futures = {asyncio.run_coroutine_threadsafe(
-            self._with_retries(self._session, request, self._semaphore), loop): i
-            for i, request in enumerate(requests)}
+        completed: queue.SimpleQueue[tuple[int, Generation | BaseException]] = \
+            queue.SimpleQueue()
+
+        async def call(index: int, request: ChatRequest) -> None:
+            try:
+                result: Generation | BaseException = await self._with_retries(
+                    self._session, request, self._semaphore)
+            except Exception as exc:  # noqa: BLE001 (raised again in the caller's thread)
+                result = exc
+            completed.put((index, result))
+
+        async def submit() -> list[asyncio.Task]:
+            return [asyncio.ensure_future(call(i, r)) for i, r in enumerate(requests)]
+
+        tasks = asyncio.run_coroutine_threadsafe(submit(), loop).result()
         try:
-            for future in concurrent.futures.as_completed(futures):
-                yield futures[future], future.result()
-        finally:  # interrupted: leave no call running behind
-            for future in futures:
-                future.cancel()
+            remaining = len(requests)
+            while remaining:
+                batch = [completed.get()]
+                while not completed.empty():
+                    batch.append(completed.get())
+                remaining -= len(batch)
+                done = [(i, r) for i, r in batch if isinstance(r, Generation)]
+                if done:  # kept even when a call beside them failed
+                    yield done
+                for _, result in batch:
+                    if isinstance(result, BaseException):
+                        raise result
+        finally:  # done, or interrupted: leave no call running behind
+            loop.call_soon_threadsafe(lambda: [task.cancel() for task in tasks])
 
     def generate(self, requests: list[ChatRequest]) -> list[Generation]:
         out: list[Generation | None] = [None] * len(requests)
-        for index, generation in self.stream(requests):
-            out[index] = generation
+        for batch in self.stream(requests):
+            for index, generation in batch:
+                out[index] = generation
         return [g if g is not None else Generation.failed("not generated") for g in out]
 
     def close(self) -> None:
