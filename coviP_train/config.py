@@ -23,6 +23,8 @@ from covip_eval.errors import ConfigError, MissingDependencyError
 PRESETS_DIR = Path(__file__).parent / "presets"
 ALGORITHMS = ("grpo", "dr_grpo", "gspo", "sft")
 COVIP_TINY_INIT = "covip-tiny-init"
+SFT_CONFIGS = ("capeval_qa", "lsd", "lar", "itr")
+SFT_WARMUP = "dialogues"  # the CapEval-QA concepts' dialogues as plain text
 # Where our defaults differ from TRL's, and why.
 DEFAULTS_OVER_TRL = {
     "output_dir": "runs/covip-train",
@@ -72,8 +74,9 @@ class CovipArguments:
         "help": "Qwen3-VL: attend to all images of one size in one call (same result as "
                 "transformers' per-image loop, fewer kernel launches)"})
     # SFT
-    sft_configs: list[str] = field(default_factory=lambda: ["capeval_qa", "lsd", "lar", "itr"],
-                                   metadata={"help": "dataset configs whose requests SFT learns"})
+    sft_configs: list[str] = field(default_factory=lambda: list(SFT_CONFIGS),
+                                   metadata={"help": "dataset configs whose requests SFT learns;"
+                                             " `dialogues` alone: the text warm-up"})
     tokenizer_vocab_size: int = field(default=4096, metadata={
         "help": f"BPE vocabulary size for {COVIP_TINY_INIT}"})
 
@@ -112,6 +115,14 @@ def check(config: TrainConfig) -> None:
         raise ConfigError(f"lora_r={c.lora_r}, lora_alpha={c.lora_alpha}: both must be "
                           "positive with use_lora=true (or set use_lora=false)")
     if c.algorithm == "sft":
+        unknown = sorted(set(c.sft_configs) - {*SFT_CONFIGS, SFT_WARMUP})
+        if unknown:
+            raise ConfigError(f"sft_configs: no {', '.join(unknown)} (choose from "
+                              f"{', '.join(SFT_CONFIGS)}, or {SFT_WARMUP} alone)")
+        if SFT_WARMUP in c.sft_configs and len(c.sft_configs) > 1:
+            raise ConfigError(f"sft_configs={','.join(c.sft_configs)}: the {SFT_WARMUP} "
+                              f"warm-up is text only and trains alone (sft_configs="
+                              f"{SFT_WARMUP}); train the requests in a stage after it")
         return  # the checks below are about GRPO-family settings
     if c.epsilon_high is not None and c.epsilon_high < c.epsilon:
         raise ConfigError(f"epsilon_high={c.epsilon_high} is below epsilon={c.epsilon}: the "

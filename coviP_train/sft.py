@@ -17,6 +17,7 @@ from benchmark import CapEvalSample, Concept, DiagnosticSample, Sample, load_ben
 from covip_eval.registry import TaskIndex
 from covip_eval.request_builder import caption_request, direct_request
 from covip_eval.requests import ChatRequest, GenParams, ImagePart
+from coviP_train.config import SFT_WARMUP
 
 # dataset config -> the task whose request is the prompt
 SFT_TASKS = {"capeval_qa": "capeval_qa", "lsd": "lsd_direct", "lar": "lar_direct",
@@ -66,7 +67,10 @@ def sft_rows(dataset: str, configs: list[str], limit: int | None,
              concept_counts: list[int] | None = None) -> SFTRows:
     """Prompt-completion rows for the given dataset configs; images stay encoded (PNG bytes)
     until the collator decodes them. `concept_counts` keeps the CapEval-QA samples with those
-    numbers of concepts (a curriculum starts with one)."""
+    numbers of concepts (a curriculum starts with one). `dialogues` alone: text rows for the
+    warm-up (`dialogue_rows`)."""
+    if SFT_WARMUP in configs:
+        return dialogue_rows(dataset, limit)
     index = TaskIndex()
     rows, texts = [], []
     for config in configs:
@@ -88,3 +92,14 @@ def sft_rows(dataset: str, configs: list[str], limit: int | None,
             })
             texts += [m.text for m in request.messages] + [answer]
     return SFTRows(rows, texts)
+
+
+def dialogue_rows(dataset: str, limit: int | None) -> SFTRows:
+    """One text row per concept of the CapEval-QA samples: its dialogue. A model from scratch
+    learns to copy from its context on these short texts (each repeats its concept's name)
+    within a few hundred steps; on the full prompts, two thousand tokens long, it did not in
+    2,200 (docs/covip_tiny.md), and every caption target needs that copying."""
+    samples = load_benchmark(dataset, "capeval_qa").samples
+    texts = [c.dialogue for s in samples[:limit] if isinstance(s, CapEvalSample)
+             for c in s.context]
+    return SFTRows([{"text": t} for t in texts], texts)

@@ -84,7 +84,9 @@ def build_sft_trainer(config: TrainConfig) -> Any:
         model, processor = load_model_and_processor(config)
     if config.group_vision_attention:
         use_grouped_vision_attention(model)
-    dataset = Dataset.from_list(data.rows).cast_column("images", Sequence(Image()))
+    dataset = Dataset.from_list(data.rows)
+    if "images" in dataset.column_names:
+        dataset = dataset.cast_column("images", Sequence(Image()))
     trainer = trl.SFTTrainer(model=model, args=_trl_arguments(config), train_dataset=dataset,
                              processing_class=processor, peft_config=_lora(config))
     return trainer

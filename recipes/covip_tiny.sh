@@ -2,20 +2,24 @@
 # covip-tiny, the paper's recipe in miniature: a few-million-parameter Qwen3-VL trained from
 # scratch with SFT, then GSPO rewarded by the offline judge; each stage evaluated on the held-out
 # builtin:mini (seed 0). Training data: builtin:mini at seed 1 (other seeds, never seed 0).
+# SFT starts from a text-only warm-up on the dialogues, where the model learns to copy from its
+# context (recipes/covip_tiny_probe.py checks it); on the full prompts alone it did not.
 #
-#   recipes/covip_tiny.sh [OUT] [stage...]      stages: sft eval_sft gspo eval_gspo (default all)
+#   recipes/covip_tiny.sh [OUT] [stage...]
+#       stages: warmup sft eval_sft gspo eval_gspo (default all)
 #
 # Deterministic given its seeds. One GPU: a few minutes a stage; CPU: the same, slowly
 # (set DEVICE=cpu). Commands run from the source tree (python -m), installed or not.
 set -euo pipefail
 OUT="${1:-runs/covip-tiny}"
 shift || true
-STAGES="${*:-sft eval_sft gspo eval_gspo}"
+STAGES="${*:-warmup sft eval_sft gspo eval_gspo}"
 DEVICE="${DEVICE:-cuda}"
 WORKERS="${WORKERS:-8}"
 BF16=$([ "$DEVICE" = cuda ] && echo true || echo false)
 TRAIN_DATA="${TRAIN_DATA:-builtin:mini?seed=1&capeval_per_count=1000&lsd=1000&lar=1000&itr=1000}"
-SFT_STEPS="${SFT_STEPS:-300}"
+WARMUP_STEPS="${WARMUP_STEPS:-1000}"
+SFT_STEPS="${SFT_STEPS:-1500}"
 # Targets are under 200 tokens; an undertrained model that never stops would otherwise run to
 # the tasks' 1024-token cap. Recorded in the results (config.gen_kwargs).
 MAX_NEW_TOKENS="${MAX_NEW_TOKENS:-256}"
@@ -31,12 +35,21 @@ evaluate() {  # model folder, results folder
 
 for stage in $STAGES; do
     case "$stage" in
-    sft)
+    warmup)
         python -m coviP_train.cli --config sft --model covip-tiny-init --dataset "$TRAIN_DATA" \
+            --output_dir "$OUT/warmup" --max_steps "$WARMUP_STEPS" use_lora=false \
+            sft_configs=dialogues learning_rate=1e-3 per_device_train_batch_size=32 \
+            warmup_steps=0.05 weight_decay=0.01 lr_scheduler_type=constant_with_warmup \
+            tokenizer_vocab_size=4096 gradient_checkpointing=false bf16="$BF16" \
+            logging_steps=10 save_steps=100000
+        python recipes/covip_tiny_probe.py "$OUT/warmup" ;;
+    sft)
+        python -m coviP_train.cli --config sft --model "$OUT/warmup" --dataset "$TRAIN_DATA" \
             --output_dir "$OUT/sft" --max_steps "$SFT_STEPS" use_lora=false \
             learning_rate=1e-3 per_device_train_batch_size=32 warmup_steps=0.05 \
-            weight_decay=0.01 lr_scheduler_type=cosine tokenizer_vocab_size=4096 gradient_checkpointing=false \
-            bf16="$BF16" dataloader_num_workers="$WORKERS" logging_steps=10 save_steps=500 save_total_limit=1 ;;
+            weight_decay=0.01 lr_scheduler_type=cosine gradient_checkpointing=false \
+            bf16="$BF16" dataloader_num_workers="$WORKERS" logging_steps=10 save_steps=500 save_total_limit=1
+        python recipes/covip_tiny_probe.py "$OUT/sft" ;;
     eval_sft) evaluate "$OUT/sft" "$OUT/eval_sft" ;;
     gspo)
         python -m coviP_train.cli --config gspo --model "$OUT/sft" --dataset "$TRAIN_DATA" \

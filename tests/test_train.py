@@ -125,6 +125,35 @@ def test_sft_from_scratch_gives_a_model_coviP_eval_runs(tmp_path: Path,
     assert results["results"]["lsd_direct"]["n_scored"] == 1
 
 
+def test_the_dialogues_warm_up_trains_alone_and_names_what_exists() -> None:
+    with pytest.raises(ConfigError, match="trains alone"):
+        load_config("sft", ["sft_configs=dialogues,capeval_qa"])
+    with pytest.raises(ConfigError, match="no captions .choose from capeval_qa"):
+        load_config("sft", ["sft_configs=captions"])
+
+
+@pytest.mark.slow
+def test_warm_up_on_dialogues_then_sft_on_the_requests(tmp_path: Path,
+                                                       small_dataset: Path) -> None:
+    """The recipe's first two stages: text-only warm-up from scratch, then the requests."""
+    from coviP_train.sft import sft_rows
+
+    rows = sft_rows(str(small_dataset), ["dialogues"], 2).rows
+    assert rows and all(set(r) == {"text"} and "This is" in r["text"] for r in rows)
+    common = ["--dataset", str(small_dataset), "use_lora=false", "logging_steps=1",
+              "per_device_train_batch_size=4"]
+    assert train_main(["--config", "sft", "--model", "covip-tiny-init", "--max_steps", "2",
+                       "--output_dir", str(tmp_path / "warm"), "sft_configs=dialogues",
+                       "tokenizer_vocab_size=1024", *common]) == 0
+    assert train_main(["--config", "sft", "--model", str(tmp_path / "warm"), "--max_steps", "1",
+                       "--output_dir", str(tmp_path / "sft"), *common]) == 0
+    results = evaluate(EvalSettings(model="hf", model_args={"pretrained": str(tmp_path / "sft")},
+                                    tasks=["lsd_direct"], dataset=str(small_dataset),
+                                    judge="lexical", limit=1, gen_kwargs={"max_new_tokens": 4},
+                                    progress=False)).results
+    assert results["results"]["lsd_direct"]["n_scored"] == 1
+
+
 def test_covip_tiny_init_needs_sft_first() -> None:
     with pytest.raises(ConfigError, match="algorithm=sft first"):
         load_config("gspo", ["model=covip-tiny-init"])
