@@ -271,12 +271,30 @@ def test_grouped_vision_attention_equals_the_per_image_loop() -> None:
         assert torch.allclose(a.grad, b.grad, atol=1e-6)
 
 
-def test_grouped_vision_attention_leaves_other_families_alone(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("family", "grouped"), [("qwen3_vl_moe", True), ("gemma3", False)])
+def test_grouped_vision_attention_by_family(family: str, grouped: bool, tmp_path: Path) -> None:
+    """Qwen3-VL-MoE's vision tower takes it too, with the same loss; other families are left
+    alone."""
+    import copy
+
+    from PIL import Image
     from transformers import AutoModelForImageTextToText
 
+    from covip_eval.models.hf import load_processor
     from covip_eval.tiny_families import save_tiny_random
     from coviP_train.vision_attention import use_grouped_vision_attention
 
-    folder = save_tiny_random(tmp_path / "gemma", seed=0, servable=False, name="gemma3")
+    folder = save_tiny_random(tmp_path / family, seed=0, servable=False, name=family)
     model = AutoModelForImageTextToText.from_pretrained(folder)
-    assert not use_grouped_vision_attention(model)
+    assert use_grouped_vision_attention(other := copy.deepcopy(model)) is grouped
+    if not grouped:
+        return
+    processor = load_processor(str(folder))
+    images = [[Image.new("RGB", (64, 64), "red"), Image.new("RGB", (96, 64), "blue"),
+               Image.new("RGB", (64, 64), "green")]]
+    text = processor.apply_chat_template([{"role": "user", "content": [
+        *[{"type": "image"}] * 3, {"type": "text", "text": "Who is this?"}]}],
+        add_generation_prompt=True)
+    batch = processor(text=[text], images=images, return_tensors="pt")
+    losses = [m(**batch, labels=batch["input_ids"]).loss.item() for m in (model, other)]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
