@@ -109,9 +109,9 @@ def questions(limit: int) -> list[list[Any]]:
 
 
 def project(url: str, groups: list[list[Any]], max_concurrency: int | None = None) -> float:
-    options = {"base_url": url, "model": "judge"}
+    options: dict[str, Any] = {"base_url": url, "model": "judge"}
     if max_concurrency:
-        options["max_concurrency"] = str(max_concurrency)
+        options["max_concurrency"] = max_concurrency
     judge = make_judge("openai-compatible", options, RequestCache(None), progress=False)
     flat = [item for group in groups for item in group]
     start = time.perf_counter()

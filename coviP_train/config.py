@@ -23,7 +23,9 @@ from covip_eval.errors import ConfigError, MissingDependencyError
 PRESETS_DIR = Path(__file__).parent / "presets"
 ALGORITHMS = ("grpo", "dr_grpo", "gspo", "sft")
 COVIP_TINY_INIT = "covip-tiny-init"
-SFT_CONFIGS = ("capeval_qa", "lsd", "lar", "itr")
+# SFT: dataset config -> the task whose request is the prompt
+SFT_TASKS = {"capeval_qa": "capeval_qa", "lsd": "lsd_direct", "lar": "lar_direct",
+             "itr": "itr_direct"}
 SFT_WARMUP = "dialogues"  # the CapEval-QA concepts' dialogues as plain text
 # Where our defaults differ from TRL's, and why.
 DEFAULTS_OVER_TRL = {
@@ -74,7 +76,7 @@ class CovipArguments:
         "help": "Qwen3-VL: attend to all images of one size in one call (same result as "
                 "transformers' per-image loop, fewer kernel launches)"})
     # SFT
-    sft_configs: list[str] = field(default_factory=lambda: list(SFT_CONFIGS),
+    sft_configs: list[str] = field(default_factory=lambda: list(SFT_TASKS),
                                    metadata={"help": "dataset configs whose requests SFT learns;"
                                              " `dialogues` alone: the text warm-up"})
     tokenizer_vocab_size: int = field(default=4096, metadata={
@@ -115,10 +117,10 @@ def check(config: TrainConfig) -> None:
         raise ConfigError(f"lora_r={c.lora_r}, lora_alpha={c.lora_alpha}: both must be "
                           "positive with use_lora=true (or set use_lora=false)")
     if c.algorithm == "sft":
-        unknown = sorted(set(c.sft_configs) - {*SFT_CONFIGS, SFT_WARMUP})
+        unknown = sorted(set(c.sft_configs) - {*SFT_TASKS, SFT_WARMUP})
         if unknown:
             raise ConfigError(f"sft_configs: no {', '.join(unknown)} (choose from "
-                              f"{', '.join(SFT_CONFIGS)}, or {SFT_WARMUP} alone)")
+                              f"{', '.join(SFT_TASKS)}, or {SFT_WARMUP} alone)")
         if SFT_WARMUP in c.sft_configs and len(c.sft_configs) > 1:
             raise ConfigError(f"sft_configs={','.join(c.sft_configs)}: the {SFT_WARMUP} "
                               f"warm-up is text only and trains alone (sft_configs="

@@ -17,11 +17,7 @@ from benchmark import CapEvalSample, Concept, DiagnosticSample, Sample, load_ben
 from covip_eval.registry import TaskIndex
 from covip_eval.request_builder import caption_request, direct_request
 from covip_eval.requests import ChatRequest, GenParams, ImagePart
-from coviP_train.config import SFT_WARMUP
-
-# dataset config -> the task whose request is the prompt
-SFT_TASKS = {"capeval_qa": "capeval_qa", "lsd": "lsd_direct", "lar": "lar_direct",
-             "itr": "itr_direct"}
+from coviP_train.config import SFT_TASKS, SFT_WARMUP
 
 
 def _in_dialogue_order(concept: Concept) -> list[str]:

@@ -234,11 +234,24 @@ def test_a_served_judge_gets_a_whole_step_in_flight() -> None:
     assert _judge_options(load_config("gspo", [])) == {}  # the offline judge takes none
 
 
+def _batch_of_sized_images(processor, groups):
+    """One prompt per group of (size, colour) images: the images, then a question."""
+    from PIL import Image
+
+    images = [[Image.new("RGB", size, colour) for size, colour in group] for group in groups]
+    texts = [processor.apply_chat_template([{"role": "user", "content": [
+        *[{"type": "image"}] * len(group), {"type": "text", "text": "Who is this?"}]}],
+        add_generation_prompt=True) for group in images]
+    return processor(text=texts, images=images, return_tensors="pt", padding=True)
+
+
+THREE_SIZES = [((64, 64), "red"), ((96, 64), "blue"), ((64, 64), "green")]
+
+
 def test_grouped_vision_attention_equals_the_per_image_loop() -> None:
     import copy
 
     import torch
-    from PIL import Image
 
     from covip_eval.tiny_models import COVIP_TINY_TEXT, build_processor, random_qwen3vl
     from covip_eval.tiny_models import COVIP_TINY_VISION as VISION
@@ -253,12 +266,7 @@ def test_grouped_vision_attention_equals_the_per_image_loop() -> None:
     assert grouped.config.vision_config._attn_implementation == ATTENTION_NAME
     assert grouped.config.text_config._attn_implementation == "sdpa"  # the text keeps its own
     # three sizes of image, two of one size, in two prompts
-    images = [[Image.new("RGB", size, colour) for size, colour in pairs] for pairs in (
-        [((64, 64), "red"), ((96, 64), "blue"), ((64, 64), "green")], [((32, 96), "white")])]
-    texts = [processor.apply_chat_template([{"role": "user", "content": [
-        *[{"type": "image"}] * len(group), {"type": "text", "text": "Who is this?"}]}],
-        add_generation_prompt=True) for group in images]
-    batch = processor(text=texts, images=images, return_tensors="pt", padding=True)
+    batch = _batch_of_sized_images(processor, [THREE_SIZES, [((32, 96), "white")]])
     assert len(set(map(tuple, batch["image_grid_thw"].tolist()))) == 3
     labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
     losses = []
@@ -277,7 +285,6 @@ def test_grouped_vision_attention_by_family(family: str, grouped: bool, tmp_path
     alone."""
     import copy
 
-    from PIL import Image
     from transformers import AutoModelForImageTextToText
 
     from covip_eval.models.hf import load_processor
@@ -289,12 +296,6 @@ def test_grouped_vision_attention_by_family(family: str, grouped: bool, tmp_path
     assert use_grouped_vision_attention(other := copy.deepcopy(model)) is grouped
     if not grouped:
         return
-    processor = load_processor(str(folder))
-    images = [[Image.new("RGB", (64, 64), "red"), Image.new("RGB", (96, 64), "blue"),
-               Image.new("RGB", (64, 64), "green")]]
-    text = processor.apply_chat_template([{"role": "user", "content": [
-        *[{"type": "image"}] * 3, {"type": "text", "text": "Who is this?"}]}],
-        add_generation_prompt=True)
-    batch = processor(text=[text], images=images, return_tensors="pt")
+    batch = _batch_of_sized_images(load_processor(str(folder)), [THREE_SIZES])
     losses = [m(**batch, labels=batch["input_ids"]).loss.item() for m in (model, other)]
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)
