@@ -54,9 +54,9 @@ for stage in $STAGES; do
     gspo)
         python -m coviP_train.cli --config gspo --model "$OUT/sft" --dataset "$TRAIN_DATA" \
             --output_dir "$OUT/gspo" --max_steps "$GSPO_STEPS" use_lora=false \
-            learning_rate=1e-5 per_device_train_batch_size=32 num_generations=8 \
+            learning_rate=2e-5 per_device_train_batch_size=64 num_generations=8 \
             max_completion_length=256 temperature=1.0 bf16="$BF16" gradient_checkpointing=false \
-            logging_steps=1 save_steps=100000 ;;
+            logging_steps=1 save_steps=20 save_total_limit=1 ;;
     eval_gspo) evaluate "$OUT/gspo" "$OUT/eval_gspo" ;;
     *) echo "unknown stage $stage" >&2; exit 2 ;;
     esac
