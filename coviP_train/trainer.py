@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Any
 
 from covip_eval.cache import RequestCache
-from covip_eval.errors import ConfigError, MissingDependencyError
+from covip_eval.errors import ConfigError, CovipError, MissingDependencyError
 from covip_eval.registry import make_judge
 from coviP_train.config import COVIP_TINY_INIT, TrainConfig
 from coviP_train.data import build_prompts
@@ -89,6 +90,7 @@ def build_sft_trainer(config: TrainConfig) -> Any:
         dataset = dataset.cast_column("images", Sequence(Image()))
     trainer = trl.SFTTrainer(model=model, args=_trl_arguments(config), train_dataset=dataset,
                              processing_class=processor, peft_config=_lora(config))
+    _add_callbacks(trainer, config)
     return trainer
 
 
@@ -116,6 +118,7 @@ def build_trainer(config: TrainConfig, model: Any = None, processor: Any = None
                               args=_trl_arguments(config),
                               train_dataset=Dataset.from_list(prompts.rows),
                               processing_class=processor, peft_config=_lora(config))
+    _add_callbacks(trainer, config)
     return trainer, reward, prompts.skipped
 
 
@@ -132,6 +135,63 @@ def _judge_options(config: TrainConfig) -> dict[str, Any]:
     return options
 
 
+def _tiny_marker(config: TrainConfig) -> str | None:
+    """The marker file's text that makes a folder load as one of the project's tiny models
+    (their processors are image-only), or None for any other model."""
+    from covip_eval.tiny_families import MARKER, tiny_random_path
+
+    if config.model == "tiny-random":
+        return (tiny_random_path(config.seed) / MARKER).read_text()
+    if config.model == COVIP_TINY_INIT:
+        return json.dumps(COVIP_TINY_MARKER)
+    if (Path(config.model) / MARKER).exists():  # a tiny model trained further
+        return (Path(config.model) / MARKER).read_text()
+    return None
+
+
+def write_tiny_marker(config: TrainConfig, folder: Path) -> None:
+    from covip_eval.tiny_families import MARKER
+
+    marker = _tiny_marker(config)
+    if marker is not None:
+        (folder / MARKER).write_text(marker)
+
+
+class TrainingDiverged(CovipError):
+    pass
+
+
+def _add_callbacks(trainer: Any, config: TrainConfig) -> None:
+    """Each `checkpoint-N` folder of a tiny model loads as a model on its own (a stopped run
+    leaves only those); a logged loss or gradient norm that is not finite stops training
+    before it writes a final model whose weights are NaN."""
+    from transformers import TrainerCallback
+
+    class TinyMarker(TrainerCallback):  # type: ignore[misc]
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if state.is_world_process_zero and folder.is_dir():
+                write_tiny_marker(config, folder)
+
+    class StopOnNonFinite(TrainerCallback):  # type: ignore[misc]
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
+                   **kwargs: Any) -> None:
+            for key in ("loss", "grad_norm"):
+                value = (logs or {}).get(key)
+                if isinstance(value, (int, float)) and not math.isfinite(value):
+                    saved = sorted(Path(args.output_dir).glob("checkpoint-*"),
+                                   key=lambda p: int(p.name.rsplit("-", 1)[1]))
+                    raise TrainingDiverged(
+                        f"step {state.global_step}: {key} is {value}, the weights are no longer "
+                        "finite; stopped without saving a final model (last checkpoint: "
+                        f"{saved[-1] if saved else 'none'}). Lower learning_rate, or train in "
+                        "float32 (bf16=false)")
+
+    trainer.add_callback(StopOnNonFinite())
+    if _tiny_marker(config) is not None:
+        trainer.add_callback(TinyMarker())
+
+
 def save(trainer: Any, config: TrainConfig, skipped: dict[str, str],
          reward: CaptionReward | None = None) -> Path:
     """Save the model (or the LoRA adapter) with its processor and the training config in
@@ -143,14 +203,7 @@ def save(trainer: Any, config: TrainConfig, skipped: dict[str, str],
     if not trainer.is_world_process_zero():
         return out
     trainer.processing_class.save_pretrained(str(out))
-    from covip_eval.tiny_families import MARKER, tiny_random_path
-
-    if config.model == "tiny-random":
-        shutil.copy2(tiny_random_path(config.seed) / MARKER, out / MARKER)
-    elif config.model == COVIP_TINY_INIT:
-        (out / MARKER).write_text(json.dumps(COVIP_TINY_MARKER))
-    elif (Path(config.model) / MARKER).exists():  # a tiny model trained further
-        shutil.copy2(Path(config.model) / MARKER, out / MARKER)
+    write_tiny_marker(config, out)
     (out / "covip_train.json").write_text(json.dumps(
         {"config": config.as_dict(), "skipped_samples": skipped,
          "log_history": trainer.state.log_history,

@@ -135,7 +135,8 @@ def test_the_dialogues_warm_up_trains_alone_and_names_what_exists() -> None:
 @pytest.mark.slow
 def test_warm_up_on_dialogues_then_sft_on_the_requests(tmp_path: Path,
                                                        small_dataset: Path) -> None:
-    """The recipe's first two stages: text-only warm-up from scratch, then the requests."""
+    """The recipe's first two stages: text-only warm-up from scratch, then the requests, here
+    from the warm-up's checkpoint (a run stopped early leaves only those)."""
     from coviP_train.sft import sft_rows
 
     rows = sft_rows(str(small_dataset), ["dialogues"], 2).rows
@@ -144,14 +145,32 @@ def test_warm_up_on_dialogues_then_sft_on_the_requests(tmp_path: Path,
               "per_device_train_batch_size=4"]
     assert train_main(["--config", "sft", "--model", "covip-tiny-init", "--max_steps", "2",
                        "--output_dir", str(tmp_path / "warm"), "sft_configs=dialogues",
-                       "tokenizer_vocab_size=1024", *common]) == 0
-    assert train_main(["--config", "sft", "--model", str(tmp_path / "warm"), "--max_steps", "1",
+                       "tokenizer_vocab_size=1024", "save_steps=2", *common]) == 0
+    assert train_main(["--config", "sft", "--model", str(tmp_path / "warm" / "checkpoint-2"),
+                       "--max_steps", "1",
                        "--output_dir", str(tmp_path / "sft"), *common]) == 0
     results = evaluate(EvalSettings(model="hf", model_args={"pretrained": str(tmp_path / "sft")},
                                     tasks=["lsd_direct"], dataset=str(small_dataset),
                                     judge="lexical", limit=1, gen_kwargs={"max_new_tokens": 4},
                                     progress=False)).results
     assert results["results"]["lsd_direct"]["n_scored"] == 1
+
+
+def test_a_non_finite_gradient_stops_training_and_names_the_last_checkpoint(
+        tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from coviP_train.trainer import TrainingDiverged, _add_callbacks
+
+    callbacks: list = []
+    _add_callbacks(SimpleNamespace(add_callback=callbacks.append),
+                   load_config("gspo", [f"model={tmp_path}"]))
+    (stop,) = callbacks  # not a tiny model: no marker to keep
+    (tmp_path / "checkpoint-20").mkdir()
+    args, state = SimpleNamespace(output_dir=str(tmp_path)), SimpleNamespace(global_step=23)
+    stop.on_log(args, state, None, logs={"loss": 0.1, "grad_norm": 0.3})
+    with pytest.raises(TrainingDiverged, match="step 23: grad_norm is nan.*checkpoint-20"):
+        stop.on_log(args, state, None, logs={"loss": 0.0, "grad_norm": float("nan")})
 
 
 def test_covip_tiny_init_needs_sft_first() -> None:

@@ -1,0 +1,82 @@
+"""covip-tiny's learning curves, one panel per stage: the loss (and token accuracy) of the
+warm-up and SFT, the reward and its terms per GSPO generation round.
+
+Each input is a stage's training record: `covip_train.json` or a checkpoint's
+`trainer_state.json` (both hold `log_history`), or the stage's console log (the trainer prints
+one dict per logged step; a run stopped at its time limit leaves only that):
+
+    python recipes/covip_tiny_curves.py --warmup W --sft S --gspo G --out curves.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+from pathlib import Path
+
+
+def log_history(path: Path) -> list[dict]:
+    text = path.read_text()
+    if path.suffix == ".json":
+        return json.loads(text)["log_history"]
+    rows = []
+    for line in text.splitlines():
+        if line.startswith("{'loss'"):
+            rows.append({k: float(v) if isinstance(v, str) else v
+                         for k, v in ast.literal_eval(line).items()})
+    for step, row in enumerate(rows, 1):  # console lines carry no step; one line a step
+        row.setdefault("step", step)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    for stage in ("warmup", "sft", "gspo"):
+        parser.add_argument(f"--{stage}", type=Path, action="append", default=[],
+                            help="training record(s) of this stage, in order")
+    parser.add_argument("--logging_steps", type=int, nargs=3, default=[10, 10, 1],
+                        metavar=("WARMUP", "SFT", "GSPO"),
+                        help="steps between logged lines, for console logs")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for ax, stage, every in zip(axes, ("warmup", "sft", "gspo"), args.logging_steps):
+        rows: dict[int, dict] = {}
+        for path in getattr(args, stage):
+            for row in log_history(path):
+                step = int(row["step"]) * (every if path.suffix != ".json" else 1)
+                rows.setdefault(step, row)  # an earlier record wins where two overlap
+        steps = sorted(rows)
+        if stage == "gspo":
+            rounds = [s for s in steps if "reward" in rows[s]]
+            for key, label in (("reward", "reward"),
+                               ("rewards/reward_positive/mean", "positive term"),
+                               ("rewards/reward_negative/mean", "negative term")):
+                ax.plot(rounds, [rows[s][key] for s in rounds], label=label, lw=1)
+            ax.set_ylabel("per generation round")
+        else:
+            losses = [s for s in steps if "loss" in rows[s]]
+            ax.plot(losses, [rows[s]["loss"] for s in losses], label="loss", lw=1)
+            accuracy = [s for s in losses if "mean_token_accuracy" in rows[s]]
+            ax.plot(accuracy, [rows[s]["mean_token_accuracy"] for s in accuracy],
+                    label="token accuracy", lw=1)
+            ax.set_yscale("log")
+        ax.set_title({"warmup": "warm-up (dialogues)", "sft": "SFT (requests)",
+                      "gspo": "GSPO (offline judge)"}[stage])
+        ax.set_xlabel("step")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(args.out, dpi=110)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
