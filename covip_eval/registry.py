@@ -38,6 +38,7 @@ MODELS: dict[str, str | type[ModelAdapter]] = {
     "captions": "covip_eval.models.caption_file:CaptionFileModel",
     "hf": "covip_eval.models.hf:HFModel",
     "tiny-random": "covip_eval.models.tiny_random:TinyRandomModel",
+    "covip-tiny": "covip_eval.models.covip_tiny:CovipTinyModel",
     "openai": "covip_eval.models.openai_chat:OpenAIModel",
     "openai-compatible": "covip_eval.models.openai_chat:OpenAICompatibleModel",
     "anthropic": "covip_eval.models.anthropic_messages:AnthropicModel",

@@ -8,6 +8,10 @@
 #   recipes/covip_tiny.sh [OUT] [stage...]
 #       stages: warmup sft eval_sft gspo eval_gspo (default all)
 #
+# The shipped weights (covip_eval/data/covip_tiny) are this recipe's GSPO checkpoint 80, trained
+# from its SFT checkpoint 1000: on the H200 the two stages' 10-minute commands stopped them at
+# steps 84 and 1,250 (docs/covip_tiny.md).
+#
 # Deterministic given its seeds. One GPU: a few minutes a stage; CPU: the same, slowly
 # (set DEVICE=cpu). Commands run from the source tree (python -m), installed or not.
 set -euo pipefail
@@ -27,7 +31,7 @@ GSPO_STEPS="${GSPO_STEPS:-100}"
 
 evaluate() {  # model folder, results folder
     python -m covip_eval.cli --model hf \
-        --model_args "pretrained=$1,device_map=$DEVICE,batch_size=128" \
+        --model_args "pretrained=$1,device_map=$DEVICE,batch_size=128,dtype=float32" \
         --gen_kwargs "max_new_tokens=$MAX_NEW_TOKENS" \
         --tasks covip --output_path "$2" --log_samples --use_cache none --no_progress \
         ${EVAL_LIMIT:+--limit "$EVAL_LIMIT"}
