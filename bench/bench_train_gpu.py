@@ -71,6 +71,7 @@ def main() -> None:
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
+        reward.close()
     logs = [h for h in trainer.state.log_history if "step_time" in h]
     gen_logs = [h for h in logs if "completions/mean_length" in h]
     # logged means are over all processes: every rank generated as many completions
@@ -93,10 +94,12 @@ def main() -> None:
           f"{reward.judge_seconds / seconds:.2%} |")
     print("per-step log:", [round(h["step_time"], 2) for h in logs])
     if args.judge_latency is not None:
-        rounds = len(reward.step_failures)  # one reward computation per generation step
-        per_round = reward.judge_seconds / max(rounds, 1)
-        print(f"judge: {rounds} reward rounds, {per_round:.2f} s each = "
-              f"{per_round / args.judge_latency:.2f} judge latencies ({args.judge_latency} s)")
+        rounds = reward.round_seconds  # one reward computation per generation step
+        per_round = sum(rounds) / max(len(rounds), 1)
+        print(f"judge: {len(rounds)} reward rounds, {per_round:.2f} s each = "
+              f"{per_round / args.judge_latency:.2f} judge latencies ({args.judge_latency} s); "
+              "rounds in latencies (the first opens the connections): "
+              f"{[round(r / args.judge_latency, 2) for r in rounds]}")
 
 
 if __name__ == "__main__":

@@ -79,7 +79,10 @@ def _train(preset: str, overrides: list[str]) -> int:
     trainer, reward, skipped = build_trainer(config)
     if skipped:
         print(f"coviP-train: left out {len(skipped)} samples over the image cap", file=sys.stderr)
-    trainer.train(resume_from_checkpoint=resume)
+    try:
+        trainer.train(resume_from_checkpoint=resume)
+    finally:
+        reward.close()
     out = save(trainer, config, skipped, reward)
     rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
     print(json.dumps({"saved": str(out), "steps": trainer.state.global_step,

@@ -65,7 +65,7 @@ class CaptionReward:
         self.max_failure_rate = max_failure_rate
         self.scorer = CapEvalMCQAScorer()
         self._memo: dict[tuple[str, str], tuple[float, float] | None] = {}
-        self.judge_seconds = 0.0
+        self.round_seconds: list[float] = []  # the judge's time, one entry a reward round
         self.step_failures: list[dict[str, int]] = []
 
     def terms(self, completions: Sequence[Any], sample_ids: Sequence[str],
@@ -94,7 +94,7 @@ class CaptionReward:
         start = time.perf_counter()
         scores = score_outputs([(self.scorer, self.samples[sample_id], text)
                                 for text, sample_id in keys], self.judge)  # one judge call
-        self.judge_seconds += time.perf_counter() - start
+        self.round_seconds.append(time.perf_counter() - start)
         failures = {"captions": len(keys), "judge_failures": 0, "parse_failures": 0}
         for key, score in zip(keys, scores):
             if score.judge_failure or score.counts.get("judge_parse_failures"):
@@ -112,6 +112,14 @@ class CaptionReward:
             raise CovipError(f"the reward's judge failed on {failed} of {len(keys)} captions "
                              f"this step (above max_reward_failure_rate={self.max_failure_rate})"
                              "; check the judge server")
+
+    @property
+    def judge_seconds(self) -> float:
+        return sum(self.round_seconds)
+
+    def close(self) -> None:
+        """Close the judge (a served judge's connections)."""
+        self.judge.close()
 
     def reward_functions(self) -> list:
         """Three TRL reward functions (positive, negative, degenerate) sharing this object."""
