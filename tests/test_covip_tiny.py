@@ -4,6 +4,9 @@ offline through `--model covip-tiny`, and it writes the captions recorded when i
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,3 +37,31 @@ def test_covip_tiny_writes_the_recorded_captions(tmp_path: Path) -> None:
     captions = [json.loads(line)["filtered_resps"][0] for line in samples.read_text().splitlines()]
     assert captions == recorded["captions"]
     assert outcome.results["config"]["model_identity"]["weights"] == recorded["weights"]
+
+
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+
+
+def test_the_probe_finds_copying_in_text_and_little_in_the_prompts() -> None:
+    """What the shipped model was measured to do (docs/covip_tiny.md)."""
+    out = subprocess.run([sys.executable, str(RECIPES / "covip_tiny_probe.py"),
+                          str(COVIP_TINY_DIR), "--samples", "2"],
+                         capture_output=True, text=True, check=True).stdout
+    means = [float(m) for m in re.findall(r"mean probability ([0-9.]+)", out)]
+    assert len(means) == 2 and means[0] < 0.5 < means[1], out
+
+
+def test_curves_read_records_and_console_logs(tmp_path: Path) -> None:
+    record = tmp_path / "covip_train.json"
+    record.write_text(json.dumps({"log_history": [
+        {"step": 10, "loss": 2.0, "mean_token_accuracy": 0.4},
+        {"step": 20, "loss": 1.0, "mean_token_accuracy": 0.6}]}))
+    console = tmp_path / "gspo.log"
+    console.write_text("noise\n" + "\n".join(
+        str({"loss": "0.0", "reward": str(r), "rewards/reward_positive/mean": str(r),
+             "rewards/reward_negative/mean": "-0.01"}) for r in (0.1, 0.2)) + "\n")
+    out = tmp_path / "curves.png"
+    subprocess.run([sys.executable, str(RECIPES / "covip_tiny_curves.py"), "--warmup",
+                    str(record), "--sft", str(record), "--gspo", str(console), "--out", str(out)],
+                   check=True, capture_output=True)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
