@@ -91,10 +91,10 @@ def sft_rows(dataset: str, configs: list[str], limit: int | None,
 
 
 def dialogue_rows(dataset: str, limit: int | None) -> SFTRows:
-    """One text row per concept of the CapEval-QA samples: its dialogue. A model from scratch
-    learns to copy from its context on these short texts (each repeats its concept's name)
-    within a few hundred steps; on the full prompts, two thousand tokens long, it did not in
-    2,200 (docs/covip_tiny.md), and every caption target needs that copying."""
+    """One text row per concept of the CapEval-QA samples: its dialogue. On these short texts
+    (each repeats its concept's name) a model from scratch learns to copy from its context;
+    on the full prompts alone, two thousand tokens long, it did not (docs/covip_tiny.md), and
+    every caption target needs that copying."""
     samples = load_benchmark(dataset, "capeval_qa").samples
     texts = [c.dialogue for s in samples[:limit] if isinstance(s, CapEvalSample)
              for c in s.context]

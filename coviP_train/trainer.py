@@ -149,10 +149,9 @@ def _tiny_marker(config: TrainConfig) -> str | None:
     return None
 
 
-def write_tiny_marker(config: TrainConfig, folder: Path) -> None:
+def _write_tiny_marker(folder: Path, marker: str | None) -> None:
     from covip_eval.tiny_families import MARKER
 
-    marker = _tiny_marker(config)
     if marker is not None:
         (folder / MARKER).write_text(marker)
 
@@ -167,11 +166,13 @@ def _add_callbacks(trainer: Any, config: TrainConfig) -> None:
     before it writes a final model whose weights are NaN."""
     from transformers import TrainerCallback
 
+    marker = _tiny_marker(config)
+
     class TinyMarker(TrainerCallback):  # type: ignore[misc]
         def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if state.is_world_process_zero and folder.is_dir():
-                write_tiny_marker(config, folder)
+                _write_tiny_marker(folder, marker)
 
     class StopOnNonFinite(TrainerCallback):  # type: ignore[misc]
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
@@ -188,7 +189,7 @@ def _add_callbacks(trainer: Any, config: TrainConfig) -> None:
                         "float32 (bf16=false)")
 
     trainer.add_callback(StopOnNonFinite())
-    if _tiny_marker(config) is not None:
+    if marker is not None:
         trainer.add_callback(TinyMarker())
 
 
@@ -203,7 +204,7 @@ def save(trainer: Any, config: TrainConfig, skipped: dict[str, str],
     if not trainer.is_world_process_zero():
         return out
     trainer.processing_class.save_pretrained(str(out))
-    write_tiny_marker(config, out)
+    _write_tiny_marker(out, _tiny_marker(config))
     (out / "covip_train.json").write_text(json.dumps(
         {"config": config.as_dict(), "skipped_samples": skipped,
          "log_history": trainer.state.log_history,

@@ -16,18 +16,16 @@ import json
 from pathlib import Path
 
 
-def log_history(path: Path) -> list[dict]:
+def log_history(path: Path, logging_steps: int) -> list[dict]:
+    """The logged rows with their steps; console lines carry none, one line every
+    `logging_steps` steps."""
     text = path.read_text()
     if path.suffix == ".json":
         return json.loads(text)["log_history"]
-    rows = []
-    for line in text.splitlines():
-        if line.startswith("{'loss'"):
-            rows.append({k: float(v) if isinstance(v, str) else v
-                         for k, v in ast.literal_eval(line).items()})
-    for step, row in enumerate(rows, 1):  # console lines carry no step; one line a step
-        row.setdefault("step", step)
-    return rows
+    lines = [line for line in text.splitlines() if line.startswith("{'loss'")]
+    return [{"step": n * logging_steps, **{k: float(v) if isinstance(v, str) else v
+                                           for k, v in ast.literal_eval(line).items()}}
+            for n, line in enumerate(lines, 1)]
 
 
 def main() -> None:
@@ -50,9 +48,8 @@ def main() -> None:
     for ax, stage, every in zip(axes, ("warmup", "sft", "gspo"), args.logging_steps):
         rows: dict[int, dict] = {}
         for path in getattr(args, stage):
-            for row in log_history(path):
-                step = int(row["step"]) * (every if path.suffix != ".json" else 1)
-                rows.setdefault(step, row)  # an earlier record wins where two overlap
+            for row in log_history(path, every):
+                rows.setdefault(int(row["step"]), row)  # an earlier record wins on overlap
         steps = sorted(rows)
         if stage == "gspo":
             rounds = [s for s in steps if "reward" in rows[s]]
