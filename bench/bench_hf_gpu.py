@@ -1,14 +1,16 @@
 """The transformers adapter on a Qwen3-VL-8B-shaped model with random weights (bf16, one GPU)
 over 4-concept CapEval-QA samples, with its default settings (on a GPU: a static KV cache,
-prompts padded to length buckets) and with the dynamic cache for comparison: samples/s one at
-a time against batched, generated tokens/s, batch-1 decode time per token against the
-memory-bandwidth bound, peak GPU memory.
+prompts padded to length buckets, grouped-query decoding without KV copies) and with the
+dynamic cache for comparison: samples/s one at a time against batched, generated tokens/s,
+batch-1 decode time per token against the memory-bandwidth bound, peak GPU memory.
 
-Random weights time the same as trained ones; the text they produce is noise. The prompt is
-tokenized by the offline byte-level tokenizer of `tiny-random`, which makes text about four
-times longer in tokens than Qwen's BPE would: prompts here are longer than real ones.
+Random weights time the same as trained ones; the text they produce is noise. Prompts are
+tokenized by covip-tiny's BPE tokenizer (`--tokenizer bpe`, the default: a 4-concept prompt
+is about as long as Qwen's tokenizer makes it) or by the byte-level tokenizer of `tiny-random`
+(`--tokenizer bytes`: about four times longer in text tokens). The vocabulary stays Qwen's.
 
     python bench/bench_hf_gpu.py --dataset DIR [--samples 16] [--max_new_tokens 64]
+        [--tokenizer bpe|bytes] [--no_dynamic]
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import torch
 from qwen3vl_shapes import TEXT_8B, VISION_8B
 
 from benchmark import load_benchmark
+from covip_eval.decode_attention import ATTENTION_NAME
+from covip_eval.models.covip_tiny import COVIP_TINY_DIR
 from covip_eval.models.hf import HFModel
 from covip_eval.registry import TaskIndex
 from covip_eval.request_builder import caption_request
@@ -62,9 +66,17 @@ def main() -> None:
     parser.add_argument("--batch_sizes", default="8,16")
     parser.add_argument("--max_pixels", type=int, default=160 * 160)
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--tokenizer", choices=("bpe", "bytes"), default="bpe")
+    parser.add_argument("--no_dynamic", action="store_true",
+                        help="time the default path only (skip the dynamic-cache rows)")
     args = parser.parse_args()
 
-    processor = build_processor(max_pixels=args.max_pixels)
+    tokenizer = None
+    if args.tokenizer == "bpe":
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(COVIP_TINY_DIR)
+    processor = build_processor(max_pixels=args.max_pixels, tokenizer=tokenizer)
     model = build_model(processor.tokenizer, args.device)
     text_params = sum(p.numel() for n, p in model.named_parameters() if "visual" not in n)
     adapter = HFModel(processor=processor, model=model, pretrained="random-qwen3-vl-8b",
@@ -77,11 +89,12 @@ def main() -> None:
     prompt_tokens = adapter.prepare(requests[:1])["input_ids"].shape[1]
     print(f"model: {sum(p.numel() for p in model.parameters()) / 1e9:.2f} B parameters "
           f"({text_params / 1e9:.2f} B outside the vision tower); {len(requests)} samples of "
-          f"4 concepts, 13 images each; first prompt {prompt_tokens} tokens; "
-          f"{args.max_new_tokens} new tokens per sample")
+          f"4 concepts, 13 images each; first prompt {prompt_tokens} tokens ({args.tokenizer} "
+          f"tokenizer); {args.max_new_tokens} new tokens per sample", flush=True)
+    text_config = model.config.get_text_config()
 
     rows = []
-    for cache in (None, "dynamic"):  # None: the adapter's default
+    for cache in (None,) if args.no_dynamic else (None, "dynamic"):  # None: the default
         adapter.options.cache_implementation = cache
         label = "default" if cache is None else f"{cache} cache"
         adapter.generate(requests[:1])  # warm-up: compiles the one-request shape
@@ -94,6 +107,7 @@ def main() -> None:
             reset_peak()
             seconds = timed(lambda c=chunks: [adapter.generate(chunk) for chunk in c])
             rows.append((f"batched, {label}", batch, seconds, peak_bytes()))
+            print(f"{rows[-1][0]}, batch {batch}: {seconds:.2f} s", flush=True)
     print("\n| mode | batch | samples/s | generated tokens/s | speed-up | peak GPU GiB |")
     print("|------|------:|----------:|-------------------:|---------:|-------------:|")
     base = rows[0][2]
@@ -115,10 +129,16 @@ def main() -> None:
     print("|----------|-----------------:|-----------------------------:|")
     first = caption_request(samples[0], prompts, GenParams(max_new_tokens=1))
     longer = caption_request(samples[0], prompts, GenParams(max_new_tokens=1 + args.max_new_tokens))
-    for cache, fullgraph in ((None, False), ("dynamic", False), (None, True)):
+    variants = [(None, False, ATTENTION_NAME), (None, False, "sdpa"), (None, True, ATTENTION_NAME)]
+    if not args.no_dynamic:
+        variants.insert(1, ("dynamic", False, ATTENTION_NAME))
+    for cache, fullgraph, attention in variants:
         adapter.options.cache_implementation = cache
         adapter.options.compile_fullgraph = fullgraph
-        label = (cache or "default (static)") + (", one graph" if fullgraph else "")
+        text_config._attn_implementation = attention
+        torch._dynamo.reset()  # the attention function is baked into compiled steps
+        label = (cache or "default (static)") + (", one graph" if fullgraph else "") + \
+            (", KV heads repeated (transformers' SDPA)" if attention == "sdpa" else "")
         try:
             adapter.generate([longer])  # warm-up (compiles the static-cache step)
             prefill = min(timed(lambda: adapter.generate([first])) for _ in range(2))
@@ -127,7 +147,7 @@ def main() -> None:
             print(f"| {label} | failed: {type(exc).__name__}: {str(exc)[:80]} | |")
             continue
         per_token = (total - prefill) / args.max_new_tokens * 1000
-        print(f"| {label} | {per_token:.2f} | {bound_ms / per_token:.0%} |")
+        print(f"| {label} | {per_token:.2f} | {bound_ms / per_token:.0%} |", flush=True)
 
 
 if __name__ == "__main__":

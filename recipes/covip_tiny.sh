@@ -6,7 +6,7 @@
 # context (recipes/covip_tiny_probe.py checks it); on the full prompts alone it did not.
 #
 #   recipes/covip_tiny.sh [OUT] [stage...]
-#       stages: warmup sft eval_sft gspo eval_gspo (default all)
+#       stages: warmup sft sft_context eval_sft gspo eval_gspo (default all)
 #
 # The shipped weights (covip_eval/data/covip_tiny) are this recipe's GSPO checkpoint 80, trained
 # from its SFT checkpoint 1000: on the H200 the two stages' 10-minute commands stopped them at
@@ -17,13 +17,16 @@
 set -euo pipefail
 OUT="${1:-runs/covip-tiny}"
 shift || true
-STAGES="${*:-warmup sft eval_sft gspo eval_gspo}"
+STAGES="${*:-warmup sft sft_context eval_sft gspo eval_gspo}"
 DEVICE="${DEVICE:-cuda}"
 WORKERS="${WORKERS:-8}"
 BF16=$([ "$DEVICE" = cuda ] && echo true || echo false)
 TRAIN_DATA="${TRAIN_DATA:-builtin:mini?seed=1&capeval_per_count=1000&lsd=1000&lar=1000&itr=1000}"
 WARMUP_STEPS="${WARMUP_STEPS:-1000}"
 SFT_STEPS="${SFT_STEPS:-1500}"
+# sft_context: fresh requests (seed 2, still never seed 0), loss on the whole conversation
+CONTEXT_DATA="${CONTEXT_DATA:-builtin:mini?seed=2&capeval_per_count=1000&lsd=1000&lar=1000&itr=1000}"
+CONTEXT_STEPS="${CONTEXT_STEPS:-1000}"
 # Targets are under 200 tokens; an undertrained model that never stops would otherwise run to
 # the tasks' 1024-token cap. Recorded in the results (config.gen_kwargs).
 MAX_NEW_TOKENS="${MAX_NEW_TOKENS:-256}"
@@ -54,9 +57,17 @@ for stage in $STAGES; do
             weight_decay=0.01 lr_scheduler_type=cosine gradient_checkpointing=false \
             bf16="$BF16" dataloader_num_workers="$WORKERS" logging_steps=10 save_steps=500 save_total_limit=1
         python recipes/covip_tiny_probe.py "$OUT/sft" ;;
-    eval_sft) evaluate "$OUT/sft" "$OUT/eval_sft" ;;
+    sft_context)  # the dialogues inside the prompts are trained too: copying where it is needed
+        python -m coviP_train.cli --config sft --model "$OUT/sft" --dataset "$CONTEXT_DATA" \
+            --output_dir "$OUT/sft_context" --max_steps "$CONTEXT_STEPS" use_lora=false \
+            completion_only_loss=false learning_rate=5e-4 per_device_train_batch_size=32 \
+            warmup_steps=0.05 weight_decay=0.01 lr_scheduler_type=cosine \
+            gradient_checkpointing=false bf16="$BF16" dataloader_num_workers="$WORKERS" \
+            logging_steps=10 save_steps=250 save_total_limit=1
+        python recipes/covip_tiny_probe.py "$OUT/sft_context" ;;
+    eval_sft) evaluate "$OUT/sft_context" "$OUT/eval_sft" ;;
     gspo)  # float32: in bfloat16 the gradients went NaN within 25 steps on the H200
-        python -m coviP_train.cli --config gspo --model "$OUT/sft" --dataset "$TRAIN_DATA" \
+        python -m coviP_train.cli --config gspo --model "$OUT/sft_context" --dataset "$TRAIN_DATA" \
             --output_dir "$OUT/gspo" --max_steps "$GSPO_STEPS" use_lora=false \
             learning_rate=2e-5 per_device_train_batch_size=64 num_generations=8 \
             max_completion_length=256 temperature=1.0 bf16=false gradient_checkpointing=false \
