@@ -9,9 +9,7 @@ requests decode greedily; sampled ones map temperature, top_p, top_k and min_p o
 On a GPU, decoding uses a static KV cache by default, whose step transformers compiles once
 per shape; prompts are left-padded to a few length buckets (two per doubling) so that the
 shapes, and the compilations, stay few and are reused. Batches hold requests of similar
-lengths (the runner sorts them). Grouped-query models decode without copying their KV
-cache per step (`covip_eval/decode_attention.py`), unless `attn_implementation` is set. On a
-CPU the dynamic cache stays the default.
+lengths (the runner sorts them). On a CPU the dynamic cache stays the default.
 """
 
 from __future__ import annotations
@@ -22,7 +20,6 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from covip_eval.decode_attention import use_grouped_decode_attention
 from covip_eval.errors import ConfigError, MissingDependencyError
 from covip_eval.models.base import Capabilities, ModelAdapter
 from covip_eval.open_weights import load_checked, weights_fingerprint
@@ -206,8 +203,6 @@ class HFModel(ModelAdapter):
             self.weights = weights_fingerprint(path, self.options.revision) or \
                 (f"commit:{commit}" if commit else None)
         self.processor, self.model = processor, model
-        if model.device.type == "cuda" and not self.options.attn_implementation:
-            use_grouped_decode_attention(model)
         self.oom_splits = 0  # batches halved after running out of memory
 
     @property
