@@ -8,9 +8,9 @@
 #   recipes/covip_tiny.sh [OUT] [stage...]
 #       stages: warmup sft sft_context eval_sft gspo eval_gspo (default all)
 #
-# The shipped weights (covip_eval/data/covip_tiny) are this recipe's GSPO checkpoint 80, trained
-# from its SFT checkpoint 1000: on the H200 the two stages' 10-minute commands stopped them at
-# steps 84 and 1,250 (docs/covip_tiny.md).
+# The shipped weights (covip_eval/data/covip_tiny) are this recipe's gspo stage (60 steps) run
+# from its sft_context stage (1,000 steps), which started from the sft stage's checkpoint 1000:
+# on the H200 that stage's 10-minute command stopped it at step 1,250 (docs/covip_tiny.md).
 #
 # Deterministic given its seeds. One GPU: a few minutes a stage; CPU: the same, slowly
 # (set DEVICE=cpu). Commands run from the source tree (python -m), installed or not.
@@ -30,7 +30,7 @@ CONTEXT_STEPS="${CONTEXT_STEPS:-1000}"
 # Targets are under 200 tokens; an undertrained model that never stops would otherwise run to
 # the tasks' 1024-token cap. Recorded in the results (config.gen_kwargs).
 MAX_NEW_TOKENS="${MAX_NEW_TOKENS:-256}"
-GSPO_STEPS="${GSPO_STEPS:-100}"
+GSPO_STEPS="${GSPO_STEPS:-60}"
 
 evaluate() {  # model folder, results folder
     python -m covip_eval.cli --model hf \

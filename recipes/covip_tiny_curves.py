@@ -1,11 +1,12 @@
 """covip-tiny's learning curves, one panel per stage: the loss (and token accuracy) of the
-warm-up and SFT, the reward and its terms per GSPO generation round.
+warm-up and the two SFT stages, the reward and its terms per GSPO generation round.
 
 Each input is a stage's training record: `covip_train.json` or a checkpoint's
 `trainer_state.json` (both hold `log_history`), or the stage's console log (the trainer prints
 one dict per logged step; a run stopped at its time limit leaves only that):
 
-    python recipes/covip_tiny_curves.py --warmup W --sft S --gspo G --out curves.png
+    python recipes/covip_tiny_curves.py --warmup W --sft S [--sft_context C] --gspo G \
+        --out curves.png
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ import argparse
 import ast
 import json
 from pathlib import Path
+
+# stage: panel title, steps between console lines
+STAGES = {"warmup": ("warm-up (dialogues)", 10), "sft": ("SFT (requests)", 10),
+          "sft_context": ("SFT (whole conversation)", 10), "gspo": ("GSPO (offline judge)", 1)}
 
 
 def log_history(path: Path, logging_steps: int) -> list[dict]:
@@ -31,12 +36,10 @@ def log_history(path: Path, logging_steps: int) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    for stage in ("warmup", "sft", "gspo"):
+    for stage, (_, every) in STAGES.items():
         parser.add_argument(f"--{stage}", type=Path, action="append", default=[],
-                            help="training record(s) of this stage, in order")
-    parser.add_argument("--logging_steps", type=int, nargs=3, default=[10, 10, 1],
-                        metavar=("WARMUP", "SFT", "GSPO"),
-                        help="steps between logged lines, for console logs")
+                            help=f"training record(s) of this stage, in order (console logs: "
+                                 f"a line every {every} steps)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     import matplotlib
@@ -44,8 +47,10 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for ax, stage, every in zip(axes, ("warmup", "sft", "gspo"), args.logging_steps):
+    stages = [stage for stage in STAGES if getattr(args, stage)]
+    fig, axes = plt.subplots(1, len(stages), figsize=(4.4 * len(stages), 3.6), squeeze=False)
+    for ax, stage in zip(axes[0], stages):
+        title, every = STAGES[stage]
         rows: dict[int, dict] = {}
         for path in getattr(args, stage):
             for row in log_history(path, every):
@@ -65,8 +70,7 @@ def main() -> None:
             ax.plot(accuracy, [rows[s]["mean_token_accuracy"] for s in accuracy],
                     label="token accuracy", lw=1)
             ax.set_yscale("log")
-        ax.set_title({"warmup": "warm-up (dialogues)", "sft": "SFT (requests)",
-                      "gspo": "GSPO (offline judge)"}[stage])
+        ax.set_title(title)
         ax.set_xlabel("step")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)

@@ -42,13 +42,15 @@ def test_covip_tiny_writes_the_recorded_captions(tmp_path: Path) -> None:
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
 
-def test_the_probe_finds_copying_in_text_and_little_in_the_prompts() -> None:
-    """What the shipped model was measured to do (docs/covip_tiny.md)."""
+def test_the_probe_finds_copying_in_the_prompts_and_in_text() -> None:
+    """What the shipped model was measured to do (docs/covip_tiny.md): the first release
+    copied in text only (0.135 in the prompts); the second, trained on whole conversations,
+    in both."""
     out = subprocess.run([sys.executable, str(RECIPES / "covip_tiny_probe.py"),
                           str(COVIP_TINY_DIR), "--samples", "2"],
                          capture_output=True, text=True, check=True).stdout
     means = [float(m) for m in re.findall(r"mean probability ([0-9.]+)", out)]
-    assert len(means) == 2 and means[0] < 0.5 < means[1], out
+    assert len(means) == 2 and min(means) > 0.5, out
 
 
 def test_curves_read_records_and_console_logs(tmp_path: Path) -> None:
@@ -62,6 +64,7 @@ def test_curves_read_records_and_console_logs(tmp_path: Path) -> None:
              "rewards/reward_negative/mean": "-0.01"}) for r in (0.1, 0.2)) + "\n")
     out = tmp_path / "curves.png"
     subprocess.run([sys.executable, str(RECIPES / "covip_tiny_curves.py"), "--warmup",
-                    str(record), "--sft", str(record), "--gspo", str(console), "--out", str(out)],
+                    str(record), "--sft", str(record), "--sft_context", str(record), "--gspo",
+                    str(console), "--out", str(out)],
                    check=True, capture_output=True)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

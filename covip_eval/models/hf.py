@@ -24,6 +24,7 @@ from covip_eval.errors import ConfigError, MissingDependencyError
 from covip_eval.models.base import Capabilities, ModelAdapter
 from covip_eval.open_weights import load_checked, weights_fingerprint
 from covip_eval.requests import ChatRequest, Generation, GenParams, chat_dicts
+from covip_eval.seeded_sampling import PerRequestSampler, request_seed
 
 AUTO_BATCH_SIZE = 64
 SMALLEST_BUCKET = 256
@@ -163,16 +164,16 @@ def left_pad(inputs: Any, length: int, pad_id: int) -> Any:
     return inputs
 
 
-def generate_kwargs(params: GenParams) -> dict[str, Any]:
-    if params.greedy:
-        return {"max_new_tokens": params.max_new_tokens, "do_sample": False,
-                "temperature": None, "top_p": None, "top_k": None}
-    kwargs: dict[str, Any] = {"max_new_tokens": params.max_new_tokens, "do_sample": True,
-                              "temperature": params.temperature}
-    for name in ("top_p", "top_k", "min_p"):
-        value = getattr(params, name)
-        if value is not None:
-            kwargs[name] = value
+def generate_kwargs(requests: list[ChatRequest], params: GenParams) -> dict[str, Any]:
+    """Greedy decoding, or each request sampled from its own seeded generator (so that its
+    output does not depend on the batch it is in); greedy underneath either way."""
+    kwargs: dict[str, Any] = {"max_new_tokens": params.max_new_tokens, "do_sample": False,
+                              "temperature": None, "top_p": None, "top_k": None}
+    if not params.greedy:
+        from transformers import LogitsProcessorList
+
+        sampler = PerRequestSampler(params, [request_seed(r) for r in requests])
+        kwargs["logits_processor"] = LogitsProcessorList([sampler])
     return kwargs
 
 
@@ -274,7 +275,7 @@ class HFModel(ModelAdapter):
                           ) -> list[Generation]:
         torch = self.torch
         inputs = self.prepare(requests)
-        kwargs = generate_kwargs(params)
+        kwargs = generate_kwargs(requests, params)
         cache = self.cache_implementation
         if cache == "static":
             inputs = left_pad(inputs, bucket_length(inputs["input_ids"].shape[1]),
@@ -286,8 +287,6 @@ class HFModel(ModelAdapter):
                 from transformers import CompileConfig
 
                 kwargs["compile_config"] = CompileConfig(fullgraph=True)
-        if params.seed is not None and not params.greedy:
-            torch.manual_seed(params.seed)
         with torch.inference_mode():
             output = self.model.generate(**inputs, **kwargs)
         new_tokens = output[:, inputs["input_ids"].shape[1]:]
