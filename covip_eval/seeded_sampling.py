@@ -25,8 +25,13 @@ class PerRequestSampler:
     drawn token possible."""
 
     def __init__(self, params: GenParams, seeds: list[int]):
-        from transformers import (LogitsProcessorList, MinPLogitsWarper, TemperatureLogitsWarper,
-                                  TopKLogitsWarper, TopPLogitsWarper)
+        from transformers import (
+            LogitsProcessorList,
+            MinPLogitsWarper,
+            TemperatureLogitsWarper,
+            TopKLogitsWarper,
+            TopPLogitsWarper,
+        )
 
         warpers: list[Any] = [TemperatureLogitsWarper(params.temperature)]
         if params.top_k:
