@@ -3,8 +3,10 @@
     --model hf --model_args pretrained=Qwen/Qwen3-VL-8B-Instruct,dtype=bfloat16,max_pixels=...
 
 The processor's chat template places each image exactly where the request has it. Greedy
-requests decode greedily; sampled ones map temperature, top_p, top_k and min_p onto
-`generate` (presence_penalty has no transformers equivalent and is reported as ignored).
+requests decode greedily; sampled ones apply temperature, top_p, top_k and min_p through
+transformers' own warpers, each request drawing from a generator of its own
+(`covip_eval/seeded_sampling.py`), so that its output does not depend on the batch it runs in
+(presence_penalty has no transformers equivalent and is reported as ignored).
 
 On a GPU, decoding uses a static KV cache by default, whose step transformers compiles once
 per shape; prompts are left-padded to a few length buckets (two per doubling) so that the
