@@ -18,6 +18,7 @@ from covip_eval.models.covip_tiny import COVIP_TINY_DIR  # noqa: E402
 from covip_eval.run import EvalSettings, evaluate  # noqa: E402
 
 RECORDED = Path(__file__).parent / "data" / "covip_tiny_outputs.json"
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
 
 def test_the_shipped_folder_holds_weights_card_and_processor() -> None:
@@ -37,9 +38,6 @@ def test_covip_tiny_writes_the_recorded_captions(tmp_path: Path) -> None:
     captions = [json.loads(line)["filtered_resps"][0] for line in samples.read_text().splitlines()]
     assert captions == recorded["captions"]
     assert outcome.results["config"]["model_identity"]["weights"] == recorded["weights"]
-
-
-RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
 
 def test_the_probe_finds_copying_in_the_prompts_and_in_text() -> None:
