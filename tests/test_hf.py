@@ -60,17 +60,30 @@ def test_batched_greedy_equals_one_at_a_time(model: TinyRandomModel, requests) -
     assert all(g.ok and g.output_tokens > 0 for g in batched)
 
 
-def test_static_cache_with_length_buckets_changes_no_output(model: TinyRandomModel,
-                                                             requests) -> None:
-    """The GPU default (a static cache, prompts left-padded to a bucket) forced on the CPU:
-    the same greedy outputs as the dynamic cache; buckets are few and hold every length."""
+def test_static_cache_sized_by_bucket_changes_no_output(model: TinyRandomModel, requests,
+                                                        monkeypatch) -> None:
+    """The GPU default (a static cache sized to a length bucket) forced on the CPU: the same
+    greedy outputs as the dynamic cache; the prompt goes unpadded, the cache holds it and its
+    new tokens; buckets are few and hold every length."""
     from covip_eval.models.hf import bucket_length
 
     assert model.cache_implementation is None  # a CPU keeps the dynamic cache
     dynamic = [g.text for g in model.generate(requests)]
     static = TinyRandomModel(batch_size=4, cache_implementation="static")
     assert static.cache_implementation == "static"
+    calls = []
+    real = static.model.generate
+
+    def recorded(**kwargs):
+        calls.append((kwargs["input_ids"].shape[1], kwargs["max_cache_len"],
+                      kwargs["max_new_tokens"]))
+        return real(**kwargs)
+
+    monkeypatch.setattr(static.model, "generate", recorded)
     assert [g.text for g in static.generate(requests)] == dynamic
+    prompt_length = static.prepare(requests)["input_ids"].shape[1]
+    assert [(n, cache) for n, cache, _ in calls] == \
+        [(prompt_length, bucket_length(prompt_length + calls[0][2]))]
     lengths = range(1, 20_000)
     assert all(bucket_length(n) >= n for n in lengths)
     assert len({bucket_length(n) for n in lengths}) == 14  # 256, 384, ... 16384, 24576

@@ -9,8 +9,9 @@ transformers' own warpers, each request drawing from a generator of its own
 (presence_penalty has no transformers equivalent and is reported as ignored).
 
 On a GPU, decoding uses a static KV cache by default, whose step transformers compiles once
-per shape; prompts are left-padded to a few length buckets (two per doubling) so that the
-shapes, and the compilations, stay few and are reused. Batches hold requests of similar
+per shape. The cache is sized to a few length buckets (two per doubling) that hold the prompt
+and its new tokens, so that the shapes, and the compilations, stay few and are reused; the
+prompt itself is not padded, so prefill computes no padding. Batches hold requests of similar
 lengths (the runner sorts them). On a CPU the dynamic cache stays the default.
 """
 
@@ -152,20 +153,6 @@ def bucket_length(n: int) -> int:
         size *= 2
 
 
-def left_pad(inputs: Any, length: int, pad_id: int) -> Any:
-    """Processor outputs left-padded to `length` tokens: pads are masked out, so the model's
-    outputs are unchanged."""
-    import torch.nn.functional as F
-
-    extra = length - inputs["input_ids"].shape[1]
-    if extra > 0:
-        for key in ("input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids"):
-            if key in inputs:
-                value = pad_id if key == "input_ids" else 0
-                inputs[key] = F.pad(inputs[key], (extra, 0), value=value)
-    return inputs
-
-
 def generate_kwargs(requests: list[ChatRequest], params: GenParams) -> dict[str, Any]:
     """Greedy decoding, or each request sampled from its own seeded generator (so that its
     output does not depend on the batch it is in); greedy underneath either way."""
@@ -280,8 +267,8 @@ class HFModel(ModelAdapter):
         kwargs = generate_kwargs(requests, params)
         cache = self.cache_implementation
         if cache == "static":
-            inputs = left_pad(inputs, bucket_length(inputs["input_ids"].shape[1]),
-                              self.processor.tokenizer.pad_token_id)
+            kwargs["max_cache_len"] = bucket_length(inputs["input_ids"].shape[1]
+                                                    + params.max_new_tokens)
         inputs = inputs.to(self.model.device)
         if cache is not None:
             kwargs["cache_implementation"] = cache
