@@ -15,7 +15,7 @@ from coviP_train.config import COVIP_TINY_INIT, TrainConfig
 from coviP_train.data import build_prompts
 from coviP_train.reward import CaptionReward, RewardWeights
 from coviP_train.sft import sft_rows
-from coviP_train.vision_attention import use_grouped_vision_attention
+from covip_eval.qwen3vl_attention import use_grouped_vision_attention
 
 COVIP_TINY_MARKER = {"model": "covip-tiny"}
 TOKENIZER_CORPUS_TEXTS = 20_000

@@ -34,6 +34,7 @@ ENGINE_LAYERS = [
     ("covip_eval.redaction", 0), ("covip_eval.aggregate", 0), ("covip_eval.aliases", 0),
     ("covip_eval.visual_match", 0), ("covip_eval.tiny_models", 0), ("covip_eval.open_weights", 0),
     ("covip_eval.tiny_families", 0), ("covip_eval.seeded_sampling", 0),
+    ("covip_eval.qwen3vl_attention", 0),
 ]
 
 

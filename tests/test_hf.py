@@ -90,6 +90,33 @@ def test_static_cache_sized_by_bucket_changes_no_output(model: TinyRandomModel, 
     assert max(bucket_length(n) / n for n in range(300, 20_000)) <= 1.5
 
 
+def test_grouped_attention_changes_no_output(model: TinyRandomModel, requests,
+                                             monkeypatch) -> None:
+    """Qwen3-VL's grouped attention paths, on with the static cache by default on a GPU,
+    forced on the CPU: the same greedy outputs as transformers' attention, and the batch's
+    decode steps attend on the key/value heads (query heads folded into rows)."""
+    import torch.nn.functional as F
+
+    assert not model.grouped_attention  # a CPU keeps transformers' attention
+    expected = [g.text for g in model.generate(requests)]
+    grouped = TinyRandomModel(batch_size=4, cache_implementation="static",
+                              grouped_attention=True)
+    text = grouped.model.config.text_config
+    groups = text.num_attention_heads // text.num_key_value_heads
+    shapes = []
+    real = F.scaled_dot_product_attention
+
+    def recorded(query, key, value, **kwargs):
+        shapes.append((tuple(query.shape), tuple(key.shape)))
+        return real(query, key, value, **kwargs)
+
+    monkeypatch.setattr(F, "scaled_dot_product_attention", recorded)
+    assert [g.text for g in grouped.generate(requests)] == expected
+    folded = (len(requests), text.num_key_value_heads, groups, text.head_dim)
+    assert sum(query == folded and key[:2] == folded[:2] for query, key in shapes) == \
+        text.num_hidden_layers * (requests[0].params.max_new_tokens - 1)
+
+
 def test_image_placeholders_sit_where_the_images_were(model: TinyRandomModel, requests) -> None:
     request = requests[0]
     inputs = model.prepare([request])

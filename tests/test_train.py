@@ -274,7 +274,7 @@ def test_grouped_vision_attention_equals_the_per_image_loop() -> None:
 
     from covip_eval.tiny_models import COVIP_TINY_TEXT, build_processor, random_qwen3vl
     from covip_eval.tiny_models import COVIP_TINY_VISION as VISION
-    from coviP_train.vision_attention import ATTENTION_NAME, use_grouped_vision_attention
+    from covip_eval.qwen3vl_attention import ATTENTION_NAME, use_grouped_vision_attention
 
     processor = build_processor(max_pixels=96 * 96)
     torch.manual_seed(0)
@@ -308,7 +308,7 @@ def test_grouped_vision_attention_by_family(family: str, grouped: bool, tmp_path
 
     from covip_eval.models.hf import load_processor
     from covip_eval.tiny_families import save_tiny_random
-    from coviP_train.vision_attention import use_grouped_vision_attention
+    from covip_eval.qwen3vl_attention import use_grouped_vision_attention
 
     folder = save_tiny_random(tmp_path / family, seed=0, servable=False, name=family)
     model = AutoModelForImageTextToText.from_pretrained(folder)

@@ -12,7 +12,9 @@ On a GPU, decoding uses a static KV cache by default, whose step transformers co
 per shape. The cache is sized to a few length buckets (two per doubling) that hold the prompt
 and its new tokens, so that the shapes, and the compilations, stay few and are reused; the
 prompt itself is not padded, so prefill computes no padding. Batches hold requests of similar
-lengths (the runner sorts them). On a CPU the dynamic cache stays the default.
+lengths (the runner sorts them). Qwen3-VL models also get attention paths with fewer launches
+and fewer bytes moved on a GPU (`covip_eval/qwen3vl_attention.py`). On a CPU the dynamic cache
+and transformers' attention stay the defaults.
 """
 
 from __future__ import annotations
@@ -26,13 +28,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from covip_eval.errors import ConfigError, MissingDependencyError
 from covip_eval.models.base import Capabilities, ModelAdapter
 from covip_eval.open_weights import load_checked, weights_fingerprint
+from covip_eval.qwen3vl_attention import use_grouped_decode_attention, use_grouped_vision_attention
 from covip_eval.requests import ChatRequest, Generation, GenParams, chat_dicts
 from covip_eval.seeded_sampling import PerRequestSampler, request_seed
 
 AUTO_BATCH_SIZE = 64
 SMALLEST_BUCKET = 256
 _NOT_IN_IDENTITY = {"batch_size", "device_map", "attn_implementation", "cache_implementation",
-                    "compile_fullgraph", "trust_remote_code"}
+                    "compile_fullgraph", "grouped_attention", "trust_remote_code"}
 
 
 class HFOptions(BaseModel):
@@ -56,6 +59,9 @@ class HFOptions(BaseModel):
         None, description="static or dynamic (default: static on a GPU, dynamic on a CPU)")
     compile_fullgraph: bool = Field(False, description="with a static cache, compile the whole "
                                                        "step into one graph")
+    grouped_attention: bool | None = Field(
+        None, description="Qwen3-VL: vision attention one call per image size, decode attention "
+                          "on the key/value heads at batch > 1 (default: on a GPU)")
 
 
 def require_torch() -> Any:
@@ -193,6 +199,9 @@ class HFModel(ModelAdapter):
             self.weights = weights_fingerprint(path, self.options.revision) or \
                 (f"commit:{commit}" if commit else None)
         self.processor, self.model = processor, model
+        if self.grouped_attention:
+            use_grouped_vision_attention(model)
+            use_grouped_decode_attention(model)
         self.oom_splits = 0  # batches halved after running out of memory
 
     @property
@@ -211,6 +220,12 @@ class HFModel(ModelAdapter):
         if chosen is None:
             return "static" if self.model.device.type == "cuda" else None
         return None if chosen == "dynamic" else chosen
+
+    @property
+    def grouped_attention(self) -> bool:
+        """Whether Qwen3-VL's grouped attention paths are on: the option, else on a GPU."""
+        chosen = self.options.grouped_attention
+        return self.model.device.type == "cuda" if chosen is None else chosen
 
     def _load_processor(self, path: str) -> Any:
         processor = load_processor(path, self.options.revision, self.options.trust_remote_code)
