@@ -10,12 +10,12 @@ from typing import Any
 
 from covip_eval.cache import RequestCache
 from covip_eval.errors import ConfigError, CovipError, MissingDependencyError
+from covip_eval.qwen3vl_attention import use_grouped_vision_attention
 from covip_eval.registry import make_judge
 from coviP_train.config import COVIP_TINY_INIT, TrainConfig
 from coviP_train.data import build_prompts
 from coviP_train.reward import CaptionReward, RewardWeights
 from coviP_train.sft import sft_rows
-from covip_eval.qwen3vl_attention import use_grouped_vision_attention
 
 COVIP_TINY_MARKER = {"model": "covip-tiny"}
 TOKENIZER_CORPUS_TEXTS = 20_000

@@ -1,8 +1,9 @@
 """Two attention paths for Qwen3-VL, each the same arithmetic as transformers' own with far
 fewer kernel launches or bytes moved; the trainer and the transformers adapter switch them on.
 
-The vision tower: one attention call per image size instead of one per image. transformers runs the vision tower's attention image by image unless a flash-attention
-kernel is installed: a batch of covip prompts holds hundreds of images, and the loop of small
+The vision tower: one attention call per image size instead of one per image. transformers
+runs the vision tower's attention image by image unless a flash-attention kernel is
+installed: a batch of covip prompts holds hundreds of images, and the loop of small
 attention calls (forward and backward) holds a small model's training step to the CPU's pace
 of launching kernels. Images of one size (every context image of builtin:mini is one size)
 are stacked and attended in one call, each image still attending only to itself, so the

@@ -272,9 +272,9 @@ def test_grouped_vision_attention_equals_the_per_image_loop() -> None:
 
     import torch
 
+    from covip_eval.qwen3vl_attention import ATTENTION_NAME, use_grouped_vision_attention
     from covip_eval.tiny_models import COVIP_TINY_TEXT, build_processor, random_qwen3vl
     from covip_eval.tiny_models import COVIP_TINY_VISION as VISION
-    from covip_eval.qwen3vl_attention import ATTENTION_NAME, use_grouped_vision_attention
 
     processor = build_processor(max_pixels=96 * 96)
     torch.manual_seed(0)
@@ -307,8 +307,8 @@ def test_grouped_vision_attention_by_family(family: str, grouped: bool, tmp_path
     from transformers import AutoModelForImageTextToText
 
     from covip_eval.models.hf import load_processor
-    from covip_eval.tiny_families import save_tiny_random
     from covip_eval.qwen3vl_attention import use_grouped_vision_attention
+    from covip_eval.tiny_families import save_tiny_random
 
     folder = save_tiny_random(tmp_path / family, seed=0, servable=False, name=family)
     model = AutoModelForImageTextToText.from_pretrained(folder)
