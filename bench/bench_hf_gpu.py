@@ -1,6 +1,7 @@
 """The transformers adapter on a Qwen3-VL-8B-shaped model with random weights (bf16, one GPU)
-over 4-concept CapEval-QA samples, with its default settings (on a GPU: a static KV cache,
-prompts padded to length buckets) and with the dynamic cache for comparison: samples/s one at
+over 4-concept CapEval-QA samples, with its default settings (on a GPU: a static KV cache
+sized to length buckets, Qwen3-VL's grouped attention paths) and with the dynamic cache for
+comparison: samples/s one at
 a time against batched, generated tokens/s, batch-1 decode time per token against the
 memory-bandwidth bound, peak GPU memory.
 
