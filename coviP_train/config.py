@@ -72,6 +72,9 @@ class CovipArguments:
         "help": "a step fails when the judge fails on more than this share of its captions"})
     repetition_threshold: float = field(default=0.5, metadata={
         "help": "a caption whose distinct 4-gram share is below this repeats itself"})
+    freeze_vision: bool = field(default=False, metadata={
+        "help": "full fine-tuning: keep the vision tower's weights as loaded (one trained on "
+                "its own task, covip-tiny's vision stage)"})
     group_vision_attention: bool = field(default=True, metadata={
         "help": "Qwen3-VL: attend to all images of one size in one call (same result as "
                 "transformers' per-image loop, fewer kernel launches)"})

@@ -45,6 +45,19 @@ def load_model_and_processor(config: TrainConfig) -> tuple[Any, Any]:
     return model, processor
 
 
+VISION_TOWERS = ("visual", "vision_tower", "vision_model")  # Qwen-VL, LLaVA-likes, Idefics
+
+
+def freeze_vision_tower(model: Any) -> None:
+    """The vision tower's parameters stop training; ConfigError for a model without one."""
+    inner = getattr(model, "model", model)
+    tower = next((getattr(inner, name) for name in VISION_TOWERS if hasattr(inner, name)), None)
+    if tower is None:
+        raise ConfigError(f"freeze_vision: {type(model).__name__} has no vision tower under "
+                          f"the names {', '.join(VISION_TOWERS)}")
+    tower.requires_grad_(False)
+
+
 def _lora(config: TrainConfig) -> Any:
     from peft import LoraConfig
 
@@ -60,6 +73,13 @@ def _trl_arguments(config: TrainConfig) -> Any:
     sample ids), so unused columns are never dropped."""
     config.trl.remove_unused_columns = False
     return config.trl
+
+
+def _prepare(model: Any, config: TrainConfig) -> None:
+    if config.group_vision_attention:
+        use_grouped_vision_attention(model)
+    if config.freeze_vision:
+        freeze_vision_tower(model)
 
 
 def build_sft_trainer(config: TrainConfig) -> Any:
@@ -83,8 +103,7 @@ def build_sft_trainer(config: TrainConfig) -> Any:
         model = build_covip_tiny(processor.tokenizer, config.seed)
     else:
         model, processor = load_model_and_processor(config)
-    if config.group_vision_attention:
-        use_grouped_vision_attention(model)
+    _prepare(model, config)
     dataset = Dataset.from_list(data.rows)
     if "images" in dataset.column_names:
         dataset = dataset.cast_column("images", Sequence(Image()))
@@ -103,8 +122,7 @@ def build_trainer(config: TrainConfig, model: Any = None, processor: Any = None
 
     if model is None or processor is None:
         model, processor = load_model_and_processor(config)
-    if config.group_vision_attention:
-        use_grouped_vision_attention(model)
+    _prepare(model, config)
     prompts = build_prompts(config.dataset, config.limit, config.max_images, config.max_pixels,
                             config.concept_counts)
     cache = RequestCache(Path(config.judge_cache) if config.judge_cache else None)

@@ -125,6 +125,29 @@ def test_sft_from_scratch_gives_a_model_coviP_eval_runs(tmp_path: Path,
     assert results["results"]["lsd_direct"]["n_scored"] == 1
 
 
+@pytest.mark.slow
+def test_freeze_vision_trains_the_language_model_alone(tmp_path: Path,
+                                                      small_dataset: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    from covip_eval.tiny_families import tiny_random_path
+    from coviP_train.trainer import freeze_vision_tower
+
+    source = tiny_random_path(0)
+    assert train_main(["--config", "sft", "--model", str(source), "--max_steps", "2",
+                       "--dataset", str(small_dataset), "--output_dir", str(tmp_path),
+                       "use_lora=false", "freeze_vision=true",
+                       "per_device_train_batch_size=2", "learning_rate=1e-2"]) == 0
+    before = load_file(source / "model.safetensors")
+    after = load_file(tmp_path / "model.safetensors")
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and not any(".visual." in k for k in changed)
+    assert any("language_model" in k for k in changed)
+    with pytest.raises(ConfigError, match="no vision tower"):
+        freeze_vision_tower(torch.nn.Linear(2, 2))
+
+
 def test_the_dialogues_warm_up_trains_alone_and_names_what_exists() -> None:
     with pytest.raises(ConfigError, match="trains alone"):
         load_config("sft", ["sft_configs=dialogues,capeval_qa"])
