@@ -51,6 +51,26 @@ def test_the_probe_finds_copying_in_the_prompts_and_in_text() -> None:
     assert len(means) == 2 and min(means) > 0.5, out
 
 
+@pytest.mark.slow
+def test_the_vision_stage_trains_the_tower_alone(tmp_path: Path, small_dataset: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    out = tmp_path / "vision"
+    subprocess.run([sys.executable, str(RECIPES / "covip_tiny_vision.py"), "--model",
+                    str(COVIP_TINY_DIR), "--dataset", str(small_dataset), "--out", str(out),
+                    "--evaluation", str(small_dataset), "--steps", "2", "--batch", "2",
+                    "--eval_every", "1", "--workers", "0", "--device", "cpu"],
+                   capture_output=True, text=True, check=True)
+    before, after = (load_file(d / "model.safetensors") for d in (COVIP_TINY_DIR, out))
+    changed = {k for k in before if not torch.equal(before[k].float(), after[k].float())}
+    assert changed and all(k.startswith("model.visual.") for k in changed)
+    record = json.loads((out / "vision_stage.json").read_text())
+    assert record["step"] == 2 and "choice among 3 (1 concept)" in record["held_out"]
+    assert f"evaluation set ({small_dataset})" in record
+    assert (out / "covip_tiny_random.json").exists() and not (out / "README.md").exists()
+
+
 def test_curves_read_records_and_console_logs(tmp_path: Path) -> None:
     record = tmp_path / "covip_train.json"
     record.write_text(json.dumps({"log_history": [
