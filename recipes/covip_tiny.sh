@@ -6,7 +6,8 @@
 # context (recipes/covip_tiny_probe.py checks it); on the full prompts alone it did not.
 #
 #   recipes/covip_tiny.sh [OUT] [stage...]
-#       stages: warmup sft sft_context eval_sft gspo eval_gspo (default all)
+#       stages: warmup sft sft_context eval_sft gspo eval_gspo (default all), and vision: the
+#       vision tower's own task, measured but not yet part of a release (docs/covip_tiny.md)
 #
 # The shipped weights (covip_eval/data/covip_tiny) are this recipe's gspo stage (60 steps) run
 # from its sft_context stage (1,000 steps), which started from the sft stage's checkpoint 1000:
@@ -31,6 +32,9 @@ CONTEXT_STEPS="${CONTEXT_STEPS:-1000}"
 # the tasks' 1024-token cap. Recorded in the results (config.gen_kwargs).
 MAX_NEW_TOKENS="${MAX_NEW_TOKENS:-256}"
 GSPO_STEPS="${GSPO_STEPS:-60}"
+# vision: fresh samples (seed 3), CapEval-QA only
+VISION_DATA="${VISION_DATA:-builtin:mini?seed=3&capeval_per_count=1500&lsd=0&lar=0&itr=0}"
+VISION_STEPS="${VISION_STEPS:-1500}"
 
 evaluate() {  # model folder, results folder
     python -m covip_eval.cli --model hf \
@@ -73,6 +77,10 @@ for stage in $STAGES; do
             max_completion_length=256 temperature=1.0 bf16=false gradient_checkpointing=false \
             logging_steps=1 save_steps=20 save_total_limit=1 ;;
     eval_gspo) evaluate "$OUT/gspo" "$OUT/eval_gspo" ;;
+    vision)  # the tower learns to find a context photo's concept in a scene, on its own loss
+        python recipes/covip_tiny_vision.py --model "$OUT/gspo" --dataset "$VISION_DATA" \
+            --out "$OUT/vision" --steps "$VISION_STEPS" --batch 32 --workers "$WORKERS" \
+            --eval_every 250 --device "$DEVICE" ;;
     *) echo "unknown stage $stage" >&2; exit 2 ;;
     esac
 done
