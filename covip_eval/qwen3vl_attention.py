@@ -1,5 +1,6 @@
 """Two attention paths for Qwen3-VL, each the same arithmetic as transformers' own with far
-fewer kernel launches or bytes moved; the trainer and the transformers adapter switch them on.
+fewer kernel launches or bytes moved: the trainer switches on the first, the transformers
+adapter both (on a GPU).
 
 The vision tower: one attention call per image size instead of one per image. transformers
 runs the vision tower's attention image by image unless a flash-attention kernel is
@@ -24,21 +25,23 @@ from __future__ import annotations
 
 from typing import Any
 
-ATTENTION_NAME = "covip_flash_grouped_by_size"
+VISION_ATTENTION_NAME = "covip_flash_grouped_by_size"
 DECODE_ATTENTION_NAME = "covip_sdpa_grouped_decode"
 MODEL_TYPES = ("qwen3_vl", "qwen3_vl_moe")
 
 
-def grouped_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any = None,
-                      scaling: float | None = None, dropout: float = 0.0,
-                      cu_seq_lens_q: Any = None, **_: Any) -> tuple[Any, None]:
+def grouped_vision_attention(module: Any, query: Any, key: Any, value: Any,
+                             attention_mask: Any = None, scaling: float | None = None,
+                             dropout: float = 0.0, cu_seq_lens_q: Any = None, **_: Any
+                             ) -> tuple[Any, None]:
     """query, key, value: (1, heads, tokens, head_dim), images packed one after another;
     returns (1, tokens, heads, head_dim), as transformers' flash-attention functions do."""
     import torch
     import torch.nn.functional as F
 
     if attention_mask is not None or cu_seq_lens_q is None:
-        raise ValueError(f"{ATTENTION_NAME} is for the vision tower's packed, unmasked images")
+        raise ValueError(f"{VISION_ATTENTION_NAME} is for the vision tower's packed, unmasked "
+                         "images")
     q, k, v = (t[0].transpose(0, 1) for t in (query, key, value))  # (tokens, heads, dim)
     starts, lengths = cu_seq_lens_q[:-1], cu_seq_lens_q[1:] - cu_seq_lens_q[:-1]
     out = torch.empty_like(q)
@@ -53,15 +56,15 @@ def grouped_attention(module: Any, query: Any, key: Any, value: Any, attention_m
 
 
 def use_grouped_vision_attention(model: Any) -> bool:
-    """Switch a Qwen3-VL model's vision tower to `grouped_attention`; other models are left
+    """Switch a Qwen3-VL model's vision tower to `grouped_vision_attention`; other models are left
     as they are (False)."""
     from transformers import AttentionInterface
 
     config = model.config
     if getattr(config, "model_type", None) not in MODEL_TYPES:
         return False
-    AttentionInterface.register(ATTENTION_NAME, grouped_attention)
-    config.vision_config._attn_implementation = ATTENTION_NAME
+    AttentionInterface.register(VISION_ATTENTION_NAME, grouped_vision_attention)
+    config.vision_config._attn_implementation = VISION_ATTENTION_NAME
     return True
 
 

@@ -295,7 +295,7 @@ def test_grouped_vision_attention_equals_the_per_image_loop() -> None:
 
     import torch
 
-    from covip_eval.qwen3vl_attention import ATTENTION_NAME, use_grouped_vision_attention
+    from covip_eval.qwen3vl_attention import VISION_ATTENTION_NAME, use_grouped_vision_attention
     from covip_eval.tiny_models import COVIP_TINY_TEXT, build_processor, random_qwen3vl
     from covip_eval.tiny_models import COVIP_TINY_VISION as VISION
 
@@ -305,7 +305,7 @@ def test_grouped_vision_attention_equals_the_per_image_loop() -> None:
                                VISION, tie=True).train()
     grouped = copy.deepcopy(per_image)
     assert use_grouped_vision_attention(grouped)
-    assert grouped.config.vision_config._attn_implementation == ATTENTION_NAME
+    assert grouped.config.vision_config._attn_implementation == VISION_ATTENTION_NAME
     assert grouped.config.text_config._attn_implementation == "sdpa"  # the text keeps its own
     # three sizes of image, two of one size, in two prompts
     batch = _batch_of_sized_images(processor, [THREE_SIZES, [((32, 96), "white")]])
