@@ -60,34 +60,38 @@ def test_batched_greedy_equals_one_at_a_time(model: TinyRandomModel, requests) -
     assert all(g.ok and g.output_tokens > 0 for g in batched)
 
 
+@pytest.mark.parametrize("sizes_cache", [True, False])
 def test_static_cache_sized_by_bucket_changes_no_output(model: TinyRandomModel, requests,
-                                                        monkeypatch) -> None:
+                                                        monkeypatch, sizes_cache: bool) -> None:
     """The GPU default (a static cache sized to a length bucket) forced on the CPU: the same
-    greedy outputs as the dynamic cache; the prompt goes unpadded, the cache holds it and its
-    new tokens; buckets are few and hold every length."""
-    from covip_eval.models.hf import bucket_length
+    greedy outputs as the dynamic cache. The prompt goes unpadded and the cache holds it and its
+    new tokens; a transformers that sizes the cache to each call gets the prompt padded to a
+    bucket instead. Buckets are few and hold every length."""
+    from covip_eval.models import hf
 
     assert model.cache_implementation is None  # a CPU keeps the dynamic cache
     dynamic = [g.text for g in model.generate(requests)]
     static = TinyRandomModel(batch_size=4, cache_implementation="static")
     assert static.cache_implementation == "static"
+    assert hf.sizes_static_cache()  # the transformers installed here sizes it; older, forced:
+    monkeypatch.setattr(hf, "sizes_static_cache", lambda: sizes_cache)
     calls = []
     real = static.model.generate
 
     def recorded(**kwargs):
-        calls.append((kwargs["input_ids"].shape[1], kwargs["max_cache_len"],
-                      kwargs["max_new_tokens"]))
+        calls.append((kwargs["input_ids"].shape[1], kwargs.get("max_cache_len")))
         return real(**kwargs)
 
     monkeypatch.setattr(static.model, "generate", recorded)
     assert [g.text for g in static.generate(requests)] == dynamic
     prompt_length = static.prepare(requests)["input_ids"].shape[1]
-    assert [(n, cache) for n, cache, _ in calls] == \
-        [(prompt_length, bucket_length(prompt_length + calls[0][2]))]
+    new_tokens = requests[0].params.max_new_tokens
+    assert calls == ([(prompt_length, hf.bucket_length(prompt_length + new_tokens))]
+                     if sizes_cache else [(hf.bucket_length(prompt_length), None)])
     lengths = range(1, 20_000)
-    assert all(bucket_length(n) >= n for n in lengths)
-    assert len({bucket_length(n) for n in lengths}) == 14  # 256, 384, ... 16384, 24576
-    assert max(bucket_length(n) / n for n in range(300, 20_000)) <= 1.5
+    assert all(hf.bucket_length(n) >= n for n in lengths)
+    assert len({hf.bucket_length(n) for n in lengths}) == 14  # 256, 384, ... 16384, 24576
+    assert max(hf.bucket_length(n) / n for n in range(300, 20_000)) <= 1.5
 
 
 def test_grouped_attention_changes_no_output(model: TinyRandomModel, requests,

@@ -11,15 +11,17 @@ transformers' own warpers, each request drawing from a generator of its own
 On a GPU, decoding uses a static KV cache by default, whose step transformers compiles once
 per shape. The cache is sized to a few length buckets (two per doubling) that hold the prompt
 and its new tokens, so that the shapes, and the compilations, stay few and are reused; the
-prompt itself is not padded, so prefill computes no padding. Batches hold requests of similar
-lengths (the runner sorts them). Qwen3-VL models also get attention paths with fewer launches
-and fewer bytes moved on a GPU (`covip_eval/qwen3vl_attention.py`). On a CPU the dynamic cache
-and transformers' attention stay the defaults.
+prompt itself is not padded, so prefill computes no padding (an older transformers, which
+sizes the cache to each call, gets the prompt padded to a bucket instead). Batches hold
+requests of similar lengths (the runner sorts them). Qwen3-VL models also get attention paths
+with fewer launches and fewer bytes moved on a GPU (`covip_eval/qwen3vl_attention.py`). On a
+CPU the dynamic cache and transformers' attention stay the defaults.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -159,6 +161,29 @@ def bucket_length(n: int) -> int:
         size *= 2
 
 
+@lru_cache(maxsize=1)
+def sizes_static_cache() -> bool:
+    """Whether this transformers takes `max_cache_len` for a static cache (recent 5.x); older
+    ones size it to each call."""
+    from transformers import GenerationConfig
+
+    return hasattr(GenerationConfig(), "max_cache_len")
+
+
+def left_pad(inputs: Any, length: int, pad_id: int) -> Any:
+    """Processor outputs left-padded to `length` tokens: pads are masked out, so the model's
+    outputs are unchanged."""
+    import torch.nn.functional as F
+
+    extra = length - inputs["input_ids"].shape[1]
+    if extra > 0:
+        for key in ("input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids"):
+            if key in inputs:
+                value = pad_id if key == "input_ids" else 0
+                inputs[key] = F.pad(inputs[key], (extra, 0), value=value)
+    return inputs
+
+
 def generate_kwargs(requests: list[ChatRequest], params: GenParams) -> dict[str, Any]:
     """Greedy decoding, or each request sampled from its own seeded generator (so that its
     output does not depend on the batch it is in); greedy underneath either way."""
@@ -282,8 +307,12 @@ class HFModel(ModelAdapter):
         kwargs = generate_kwargs(requests, params)
         cache = self.cache_implementation
         if cache == "static":
-            kwargs["max_cache_len"] = bucket_length(inputs["input_ids"].shape[1]
-                                                    + params.max_new_tokens)
+            prompt_length = inputs["input_ids"].shape[1]
+            if sizes_static_cache():
+                kwargs["max_cache_len"] = bucket_length(prompt_length + params.max_new_tokens)
+            else:  # a cache sized to each call: the prompt padded to a bucket bounds the shapes
+                inputs = left_pad(inputs, bucket_length(prompt_length),
+                                  self.processor.tokenizer.pad_token_id)
         inputs = inputs.to(self.model.device)
         if cache is not None:
             kwargs["cache_implementation"] = cache
