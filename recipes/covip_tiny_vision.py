@@ -67,8 +67,7 @@ class Batches(torch.utils.data.Dataset):
 
 
 def loader(batches: Batches, workers: int) -> torch.utils.data.DataLoader:
-    return torch.utils.data.DataLoader(batches, batch_size=None, num_workers=workers,
-                                       persistent_workers=False)
+    return torch.utils.data.DataLoader(batches, batch_size=None, num_workers=workers)
 
 
 def pair_scores(model, merge: int, samples: list[CapEvalSample], inputs: dict[str, torch.Tensor],
