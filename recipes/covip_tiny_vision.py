@@ -81,9 +81,14 @@ def pair_scores(model, merge: int, samples: list[CapEvalSample], inputs: dict[st
     for sample in samples:
         scene = F.normalize(per_image[at], dim=-1)
         photos = per_image[at + 1:at + 1 + len(sample.context)]
-        # each photo token's best match in the scene, averaged over the photo (late interaction)
-        scores.append(torch.stack([(F.normalize(p, dim=-1) @ scene.T).max(dim=1).values.mean()
-                                   for p in photos]))
+        # each photo token's best match in the scene, averaged over the photo (late interaction);
+        # the photos of one size in one product
+        score = torch.empty(len(photos), device=scene.device)
+        for size in {len(p) for p in photos}:
+            index = [k for k, p in enumerate(photos) if len(p) == size]
+            tokens = F.normalize(torch.stack([photos[k] for k in index]), dim=-1)
+            score[index] = (tokens @ scene.T).max(dim=-1).values.mean(dim=-1)
+        scores.append(score)
         at += 1 + len(sample.context)
     return scores
 
