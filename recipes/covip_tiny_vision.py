@@ -154,8 +154,7 @@ def main() -> None:
     model = AutoModelForImageTextToText.from_pretrained(args.model, dtype=torch.float32)
     model.to(args.device)
     use_grouped_vision_attention(model)
-    samples = [s for s in load_benchmark(args.dataset, "capeval_qa").samples
-               if isinstance(s, CapEvalSample)]
+    samples = capeval_samples(args.dataset)
     rng = random.Random(args.seed)
     held_out = set(rng.sample(range(len(samples)), min(HELD_OUT, len(samples) // 5)))
     train = [s for i, s in enumerate(samples) if i not in held_out]
@@ -189,13 +188,16 @@ def main() -> None:
             tower.train()
             losses = []
     tower.eval()
-    evaluation = [s for s in load_benchmark(args.evaluation, "capeval_qa").samples
-                  if isinstance(s, CapEvalSample)]
     record[f"evaluation set ({args.evaluation})"] = evaluate(
-        model, merge, head, evaluation, images, args.device, args.workers)
+        model, merge, head, capeval_samples(args.evaluation), images, args.device, args.workers)
     print(json.dumps(record), flush=True)
-    save(model, args.model, Path(args.out), record)
+    write_record(Path(args.out), record)  # the model is the last evaluation's, saved there
     print(f"saved {args.out}")
+
+
+def capeval_samples(spec: str) -> list[CapEvalSample]:
+    return [s for s in load_benchmark(spec, "capeval_qa").samples
+            if isinstance(s, CapEvalSample)]
 
 
 def save(model, source: str, out: Path, record: dict) -> None:
@@ -204,6 +206,10 @@ def save(model, source: str, out: Path, record: dict) -> None:
     shutil.copytree(source, out, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("model.safetensors", "README.md", "checkpoint-*"))
     model.save_pretrained(out)
+    write_record(out, record)
+
+
+def write_record(out: Path, record: dict) -> None:
     (out / "vision_stage.json").write_text(json.dumps(record, indent=1) + "\n")
 
 
