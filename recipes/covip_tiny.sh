@@ -6,8 +6,10 @@
 # context (recipes/covip_tiny_probe.py checks it); on the full prompts alone it did not.
 #
 #   recipes/covip_tiny.sh [OUT] [stage...]
-#       stages: warmup sft sft_context eval_sft gspo eval_gspo (default all), and vision: the
-#       vision tower's own task, measured but not yet part of a release (docs/covip_tiny.md)
+#       stages: warmup sft sft_context eval_sft gspo eval_gspo (default all); and the two hops
+#       taught apart, measured but not part of a release (docs/covip_tiny.md): vision (the
+#       tower's own task), then with the tower frozen one_memory, one_concept, one_concept_more,
+#       eval_hops
 #
 # The shipped weights (covip_eval/data/covip_tiny) are this recipe's gspo stage (60 steps) run
 # from its sft_context stage (1,000 steps), which started from the sft stage's checkpoint 1000:
@@ -35,6 +37,11 @@ GSPO_STEPS="${GSPO_STEPS:-60}"
 # vision: fresh samples (seed 3), CapEval-QA only
 VISION_DATA="${VISION_DATA:-builtin:mini?seed=3&capeval_per_count=1500&lsd=0&lar=0&itr=0}"
 VISION_STEPS="${VISION_STEPS:-1500}"
+# the hops apart, 1-concept CapEval-QA only, fresh seeds: one_memory shows each photo's one
+# memory (the facts hop alone), one_concept its three (the photo hop too)
+ONE_MEMORY_DATA="${ONE_MEMORY_DATA:-builtin:mini?seed=4&capeval_per_count=6000&capeval_counts=1&negatives_per_positive=0&lsd=0&lar=0&itr=0}"
+ONE_CONCEPT_DATA="${ONE_CONCEPT_DATA:-builtin:mini?seed=5&capeval_per_count=6000&capeval_counts=1&lsd=0&lar=0&itr=0}"
+MORE_DATA="${MORE_DATA:-builtin:mini?seed=6&capeval_per_count=12000&capeval_counts=1&lsd=0&lar=0&itr=0}"
 
 evaluate() {  # model folder, results folder
     python -m covip_eval.cli --model hf \
@@ -42,6 +49,14 @@ evaluate() {  # model folder, results folder
         --gen_kwargs "max_new_tokens=$MAX_NEW_TOKENS" \
         --tasks covip --output_path "$2" --log_samples --use_cache none --no_progress \
         ${EVAL_LIMIT:+--limit "$EVAL_LIMIT"}
+}
+
+sft_frozen_tower() {  # from, to, dataset, steps: caption SFT with the vision tower as loaded
+    python -m coviP_train.cli --config sft --model "$1" --dataset "$3" --output_dir "$2" \
+        --max_steps "$4" use_lora=false sft_configs=capeval_qa freeze_vision=true \
+        learning_rate=5e-4 per_device_train_batch_size=32 warmup_steps=0.05 weight_decay=0.01 \
+        lr_scheduler_type=cosine gradient_checkpointing=false bf16="$BF16" \
+        dataloader_num_workers="$WORKERS" logging_steps=10 save_steps=100000
 }
 
 for stage in $STAGES; do
@@ -81,6 +96,19 @@ for stage in $STAGES; do
         python recipes/covip_tiny_vision.py --model "$OUT/gspo" --dataset "$VISION_DATA" \
             --out "$OUT/vision" --steps "$VISION_STEPS" --batch 32 --workers "$WORKERS" \
             --eval_every 250 --device "$DEVICE" ;;
+    one_memory) sft_frozen_tower "$OUT/vision" "$OUT/one_memory" "$ONE_MEMORY_DATA" 500 ;;
+    one_concept) sft_frozen_tower "$OUT/one_memory" "$OUT/one_concept" "$ONE_CONCEPT_DATA" 500 ;;
+    one_concept_more)
+        sft_frozen_tower "$OUT/one_concept" "$OUT/one_concept_more" "$MORE_DATA" 1000 ;;
+    eval_hops)  # CapEval-QA only: these stages train its captions alone
+        for model in one_memory one_concept one_concept_more; do
+            [ -d "$OUT/$model" ] || continue
+            python -m covip_eval.cli --model hf \
+                --model_args "pretrained=$OUT/$model,device_map=$DEVICE,batch_size=128,dtype=float32" \
+                --gen_kwargs "max_new_tokens=$MAX_NEW_TOKENS" --tasks capeval_qa \
+                --output_path "$OUT/eval_$model" --log_samples --use_cache none --no_progress
+            python recipes/covip_tiny_hops.py "$OUT/$model"
+        done ;;
     *) echo "unknown stage $stage" >&2; exit 2 ;;
     esac
 done

@@ -1,5 +1,5 @@
 """covip-tiny's learning curves, one panel per stage: the loss (and token accuracy) of the
-warm-up and the two SFT stages, the reward and its terms per GSPO generation round.
+warm-up and the SFT stages, the reward and its terms per GSPO generation round.
 
 Each input is a stage's training record: `covip_train.json` or a checkpoint's
 `trainer_state.json` (both hold `log_history`), or the stage's console log (the trainer prints
@@ -7,6 +7,8 @@ one dict per logged step; a run stopped at its time limit leaves only that):
 
     python recipes/covip_tiny_curves.py --warmup W --sft S [--sft_context C] --gspo G \
         --out curves.png
+    python recipes/covip_tiny_curves.py --one_memory M --one_concept C --one_concept_more R \
+        --out hops.png
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from pathlib import Path
 
 # stage: panel title, steps between console lines
 STAGES = {"warmup": ("warm-up (dialogues)", 10), "sft": ("SFT (requests)", 10),
-          "sft_context": ("SFT (whole conversation)", 10), "gspo": ("GSPO (offline judge)", 1)}
+          "sft_context": ("SFT (whole conversation)", 10), "gspo": ("GSPO (offline judge)", 1),
+          "one_memory": ("SFT, one memory (tower frozen)", 10),
+          "one_concept": ("SFT, one concept of three", 10),
+          "one_concept_more": ("SFT, one concept of three, more", 10)}
 
 
 def log_history(path: Path, logging_steps: int) -> list[dict]:

@@ -51,6 +51,35 @@ def test_the_probe_finds_copying_in_the_prompts_and_in_text() -> None:
     assert len(means) == 2 and min(means) > 0.5, out
 
 
+def test_the_hops_reader_labels_the_targets_tokens(small_dataset: Path) -> None:
+    sys.path.insert(0, str(RECIPES))
+    from covip_tiny_hops import token_kinds
+
+    from benchmark import load_benchmark
+    from coviP_train.sft import caption_target
+
+    sample = load_benchmark(str(small_dataset), "capeval_qa").samples[1]  # two concepts
+    target = caption_target(sample)
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", target)]
+    labelled = dict(zip((target[a:b] for a, b in words), token_kinds(target, sample, words)))
+    assert labelled["I"] == labelled["can"] == labelled["see"] == "form"
+    for k in sample.positive_indices:
+        concept = sample.context[k]
+        assert labelled[f"{concept.name}:"] == "name"
+        fact = next(iter(concept.facts.values())).split()[0]
+        assert labelled.get(fact, labelled.get(f"{fact};", labelled.get(f"{fact}."))) == "fact"
+
+
+def test_the_hops_reader_runs_on_the_shipped_model() -> None:
+    """The shipped model writes the caption's own wording; its name choice, a share of three
+    samples, is only checked to be read."""
+    out = subprocess.run([sys.executable, str(RECIPES / "covip_tiny_hops.py"),
+                          str(COVIP_TINY_DIR), "--samples", "3"],
+                         capture_output=True, text=True, check=True).stdout
+    shares = dict(re.findall(r"^  (name choice|fact|form) +([0-9.]+)%", out, re.M))
+    assert float(shares["form"]) == 100.0 and {"name choice", "fact"} <= shares.keys(), out
+
+
 @pytest.mark.slow
 def test_the_vision_stage_trains_the_tower_alone(tmp_path: Path, small_dataset: Path) -> None:
     import torch

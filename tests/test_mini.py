@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from benchmark import CapEvalSample, DiagnosticSample, load_benchmark
-from benchmark.mini import build_mini
+import pytest
+
+from benchmark import CapEvalSample, DatasetError, DiagnosticSample, load_benchmark
+from benchmark.mini import MiniSizes, build_mini
+from benchmark.mini.generate import describe
 from benchmark.storage import MANIFEST
 from covip_eval.build_cli import main as build_main
 from tests.conftest import SMALL
@@ -85,6 +88,30 @@ def test_builtin_spec_builds_once_into_cache(isolated_cache: Path) -> None:
     second = load_benchmark(spec, "lsd", progress=False)
     assert first.revision == second.revision and first.revision.startswith("mini-v2-seed5")
     assert Path(first.location).is_relative_to(isolated_cache)
+
+
+def test_a_subset_of_counts_is_the_full_builds_samples(small_dataset: Path,
+                                                        isolated_cache: Path) -> None:
+    full = {s.sample_id: s for s in load_benchmark(str(small_dataset), "capeval_qa").samples}
+    spec = "builtin:mini?seed=7&capeval_per_count=3&capeval_counts=31&lsd=1&lar=1&itr=1"
+    kept = load_benchmark(spec, "capeval_qa", progress=False).samples
+    assert [s.n_concepts for s in kept] == [1, 3] * 3
+    assert all(s == full[s.sample_id] for s in kept)  # same ids, same content
+    # a build of all four counts describes itself as before the option existed
+    assert "capeval_counts" not in describe(0, MiniSizes())
+    assert '"capeval_counts": "13"' in describe(0, MiniSizes(capeval_counts="13"))
+    for bad in ("5", "11", "1,2"):
+        with pytest.raises(DatasetError, match="capeval_counts"):
+            load_benchmark(f"builtin:mini?capeval_counts={bad}", "capeval_qa", progress=False)
+    with pytest.raises(ValueError, match="capeval_counts"):
+        MiniSizes(capeval_counts="")
+
+
+def test_no_negatives_leaves_one_memory_per_concept(isolated_cache: Path) -> None:
+    spec = "builtin:mini?seed=2&capeval_per_count=2&negatives_per_positive=0&lsd=1&lar=1&itr=1"
+    for s in load_benchmark(spec, "capeval_qa", progress=False).samples:
+        assert isinstance(s, CapEvalSample)
+        assert len(s.context) == s.n_concepts == len(s.positive_indices)
 
 
 def test_timeline_dates_are_real_and_orders_never_chronological() -> None:

@@ -41,15 +41,30 @@ QAS_PER_CONCEPT = 3
 class MiniSizes:
     """How many samples of each kind to generate."""
 
-    capeval_per_count: int = 50  # CapEval-QA samples for each number of concepts, 1 to 4
+    capeval_per_count: int = 50  # CapEval-QA samples for each number of concepts
+    capeval_counts: str = "1234"  # the numbers of concepts CapEval-QA samples have, as digits
     lsd: int = 100
     lar: int = 100
     itr: int = 100
     negatives_per_positive: int = 2
     hard_negative_share: float = 0.5  # of negatives beyond the first, which are always hard
 
+    def __post_init__(self) -> None:
+        if not self.capeval_counts or set(self.capeval_counts) - set("1234") or len(
+                set(self.capeval_counts)) != len(self.capeval_counts):
+            raise ValueError(f"capeval_counts={self.capeval_counts!r}: give distinct digits "
+                             "from 1 to 4, e.g. 1 or 123")
+
     def count(self, config: str) -> int:
-        return self.capeval_per_count * 4 if config == "capeval_qa" else getattr(self, config)
+        if config == "capeval_qa":
+            return self.capeval_per_count * len(self.capeval_counts)
+        return getattr(self, config)
+
+    def capeval_index(self, k: int) -> int:
+        """The full build's index of the k-th CapEval-QA sample kept: a subset of counts is
+        the same samples as in a build of all four, not new ones."""
+        counts = sorted(int(c) for c in self.capeval_counts)
+        return k // len(counts) * 4 + counts[k % len(counts)] - 1
 
 
 def _rng(seed: int, config: str, index: int) -> random.Random:
@@ -68,6 +83,8 @@ def _negatives(rng: random.Random, positive: Appearance, positives: list[Appeara
                sizes: MiniSizes) -> list[Appearance]:
     """The first negative is hard (same category, two attributes changed); the others hard
     or random. None looks like any positive of the sample."""
+    if sizes.negatives_per_positive == 0:  # a curriculum's first step: no photo to tell apart
+        return []
     negatives = [_distinct(rng, lambda: hard_negative(rng, positive), positives)]
     for _ in range(sizes.negatives_per_positive - 1):
         if rng.random() < sizes.hard_negative_share:
@@ -186,12 +203,14 @@ def diagnostic_sample(seed: int, task: str, index: int, sizes: MiniSizes) -> Dia
 
 def generate_sample(seed: int, config: str, index: int, sizes: MiniSizes):
     if config == "capeval_qa":
-        return capeval_sample(seed, index, sizes)
+        return capeval_sample(seed, sizes.capeval_index(index), sizes)
     return diagnostic_sample(seed, config, index, sizes)
 
 
 def describe(seed: int, sizes: MiniSizes) -> str:
     """A stable identifier of what a build contains (the dataset revision of `builtin:mini`)."""
-    spec = json.dumps({"generator": GENERATOR_VERSION, "seed": seed, **sizes.__dict__},
-                      sort_keys=True)
+    fields = dict(sizes.__dict__)
+    if fields["capeval_counts"] == MiniSizes.capeval_counts:  # as before the field existed
+        del fields["capeval_counts"]
+    spec = json.dumps({"generator": GENERATOR_VERSION, "seed": seed, **fields}, sort_keys=True)
     return spec
