@@ -52,7 +52,8 @@ def read_hops(model, processor, sample: CapEvalSample, row: dict) -> dict[str, l
     images = [Image.open(io.BytesIO(image["bytes"])) for image in row["images"]]
     inputs = processor(text=[prompt + target], images=[images], return_tensors="pt")
     alone = tokenizer(target, add_special_tokens=False, return_offsets_mapping=True)
-    ids, start = inputs["input_ids"][0].tolist(), len(inputs["input_ids"][0]) - len(alone["input_ids"])
+    ids = inputs["input_ids"][0].tolist()
+    start = len(ids) - len(alone["input_ids"])
     if ids[start:] != alone["input_ids"]:
         return None
     with torch.no_grad():
