@@ -43,11 +43,11 @@ ONE_MEMORY_DATA="${ONE_MEMORY_DATA:-builtin:mini?seed=4&capeval_per_count=6000&c
 ONE_CONCEPT_DATA="${ONE_CONCEPT_DATA:-builtin:mini?seed=5&capeval_per_count=6000&capeval_counts=1&lsd=0&lar=0&itr=0}"
 MORE_DATA="${MORE_DATA:-builtin:mini?seed=6&capeval_per_count=12000&capeval_counts=1&lsd=0&lar=0&itr=0}"
 
-evaluate() {  # model folder, results folder
+evaluate() {  # model folder, results folder[, tasks: covip]
     python -m covip_eval.cli --model hf \
         --model_args "pretrained=$1,device_map=$DEVICE,batch_size=128,dtype=float32" \
         --gen_kwargs "max_new_tokens=$MAX_NEW_TOKENS" \
-        --tasks covip --output_path "$2" --log_samples --use_cache none --no_progress \
+        --tasks "${3:-covip}" --output_path "$2" --log_samples --use_cache none --no_progress \
         ${EVAL_LIMIT:+--limit "$EVAL_LIMIT"}
 }
 
@@ -103,10 +103,7 @@ for stage in $STAGES; do
     eval_hops)  # CapEval-QA only: these stages train its captions alone
         for model in one_memory one_concept one_concept_more; do
             [ -d "$OUT/$model" ] || continue
-            python -m covip_eval.cli --model hf \
-                --model_args "pretrained=$OUT/$model,device_map=$DEVICE,batch_size=128,dtype=float32" \
-                --gen_kwargs "max_new_tokens=$MAX_NEW_TOKENS" --tasks capeval_qa \
-                --output_path "$OUT/eval_$model" --log_samples --use_cache none --no_progress
+            evaluate "$OUT/$model" "$OUT/eval_$model" capeval_qa
             python recipes/covip_tiny_hops.py "$OUT/$model"
         done ;;
     *) echo "unknown stage $stage" >&2; exit 2 ;;

@@ -66,8 +66,9 @@ def read_hops(model, processor, sample: CapEvalSample, row: dict) -> dict[str, l
     first_name = kinds.index("name")
     candidates = [tokenizer(f" {c.name}", add_special_tokens=False)["input_ids"][0]
                   for c in sample.context]
-    chosen = max(range(len(candidates)), key=lambda k: logits[first_name, candidates[k]].item())
-    right["name choice"].append(int(candidates[chosen] == alone["input_ids"][first_name]))
+    if len(set(candidates)) == len(candidates):  # else the first token cannot tell them apart
+        chosen = max(candidates, key=lambda token: logits[first_name, token].item())
+        right["name choice"].append(int(chosen == alone["input_ids"][first_name]))
     return right
 
 
@@ -99,7 +100,8 @@ def main() -> None:
     print(f"{len(samples) - skipped} samples with {args.counts} concepts ({skipped} skipped: "
           f"target tokenized otherwise in the conversation)")
     for kind, marks in totals.items():
-        chance = f" (chance: 1 in {memories})" if kind == "name choice" else ""
+        chance = (f" (chance: 1 in {' or '.join(map(str, memories))})"
+                  if kind == "name choice" else "")
         print(f"  {kind:12s} {100 * sum(marks) / max(len(marks), 1):5.1f}% of {len(marks)}{chance}")
 
 
