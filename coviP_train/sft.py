@@ -57,6 +57,7 @@ def conversation(request: ChatRequest) -> list[dict[str, Any]]:
 class SFTRows:
     rows: list[dict[str, Any]]
     texts: list[str]  # every prompt and target, for training a tokenizer
+    samples: list[Sample]  # the sample each row was made from
 
 
 def sft_rows(dataset: str, configs: list[str], limit: int | None,
@@ -68,7 +69,7 @@ def sft_rows(dataset: str, configs: list[str], limit: int | None,
     if SFT_WARMUP in configs:
         return dialogue_rows(dataset, limit)
     index = TaskIndex()
-    rows, texts = [], []
+    rows, texts, sources = [], [], []
     for config in configs:
         task = index.tasks[SFT_TASKS[config]]
         prompts = task.prompt_templates()
@@ -87,7 +88,8 @@ def sft_rows(dataset: str, configs: list[str], limit: int | None,
                 "task": config,
             })
             texts += [m.text for m in request.messages] + [answer]
-    return SFTRows(rows, texts)
+            sources.append(sample)
+    return SFTRows(rows, texts, sources)
 
 
 def dialogue_rows(dataset: str, limit: int | None) -> SFTRows:
@@ -96,6 +98,7 @@ def dialogue_rows(dataset: str, limit: int | None) -> SFTRows:
     on the full prompts alone, two thousand tokens long, it did not (docs/covip_tiny.md), and
     every caption target needs that copying."""
     samples = load_benchmark(dataset, "capeval_qa").samples
-    texts = [c.dialogue for s in samples[:limit] if isinstance(s, CapEvalSample)
+    pairs = [(s, c.dialogue) for s in samples[:limit] if isinstance(s, CapEvalSample)
              for c in s.context]
-    return SFTRows([{"text": t} for t in texts], texts)
+    texts = [text for _, text in pairs]
+    return SFTRows([{"text": t} for t in texts], texts, [s for s, _ in pairs])

@@ -22,7 +22,7 @@ import re
 import torch
 from PIL import Image
 
-from benchmark import CapEvalSample, load_benchmark
+from benchmark import CapEvalSample
 from covip_eval.models.hf import load_processor
 from coviP_train.sft import caption_target, sft_rows
 
@@ -84,12 +84,11 @@ def main() -> None:
 
     processor = load_processor(args.model)
     model = AutoModelForImageTextToText.from_pretrained(args.model, dtype=torch.float32).eval()
-    samples = [s for s in load_benchmark("builtin:mini", "capeval_qa", progress=False).samples
-               if isinstance(s, CapEvalSample) and s.n_concepts in args.counts][:args.samples]
-    rows = sft_rows("builtin:mini", ["capeval_qa"], None, args.counts).rows[:args.samples]
+    data = sft_rows("builtin:mini", ["capeval_qa"], args.samples, args.counts)
+    samples = [s for s in data.samples if isinstance(s, CapEvalSample)]
     totals: dict[str, list[int]] = {}
     skipped = 0
-    for sample, row in zip(samples, rows):
+    for sample, row in zip(samples, data.rows):
         right = read_hops(model, processor, sample, row)
         if right is None:
             skipped += 1

@@ -57,20 +57,17 @@ def main() -> None:
     args = parser.parse_args()
     from transformers import AutoModelForImageTextToText
 
-    from benchmark import load_benchmark
-
     processor = load_processor(args.model)
     model = AutoModelForImageTextToText.from_pretrained(args.model, dtype=torch.float32).eval()
-    samples = load_benchmark("builtin:mini", "capeval_qa", progress=False).samples
-    rows = sft_rows("builtin:mini", ["capeval_qa"], args.samples).rows
+    data = sft_rows("builtin:mini", ["capeval_qa"], args.samples)
     in_prompts, in_text = [], []
-    for sample, row in zip(samples, rows):
+    for sample, row in zip(data.samples, data.rows):
         in_prompts += repeated_name_probabilities(model, processor, row,
                                                   [c.name for c in sample.context])
         for concept in sample.context:
             in_text += repeated_name_probabilities_in_text(model, processor, concept.dialogue,
                                                            concept.name)
-    for found, where in ((in_prompts, f"{len(rows)} prompts"),
+    for found, where in ((in_prompts, f"{len(data.rows)} prompts"),
                          (in_text, "their dialogues as text")):
         print(f"{len(found)} repeated name mentions in {where}: mean probability "
               f"{statistics.mean(found):.3f}, median {statistics.median(found):.3f}; a uniform "
