@@ -30,6 +30,10 @@ DECODE_ATTENTION_NAME = "covip_sdpa_grouped_decode"
 MODEL_TYPES = ("qwen3_vl", "qwen3_vl_moe")
 
 
+def is_qwen3_vl(model: Any) -> bool:
+    return getattr(model.config, "model_type", None) in MODEL_TYPES
+
+
 def grouped_vision_attention(module: Any, query: Any, key: Any, value: Any,
                              attention_mask: Any = None, scaling: float | None = None,
                              dropout: float = 0.0, cu_seq_lens_q: Any = None, **_: Any
@@ -60,11 +64,10 @@ def use_grouped_vision_attention(model: Any) -> bool:
     as they are (False)."""
     from transformers import AttentionInterface
 
-    config = model.config
-    if getattr(config, "model_type", None) not in MODEL_TYPES:
+    if not is_qwen3_vl(model):
         return False
     AttentionInterface.register(VISION_ATTENTION_NAME, grouped_vision_attention)
-    config.vision_config._attn_implementation = VISION_ATTENTION_NAME
+    model.config.vision_config._attn_implementation = VISION_ATTENTION_NAME
     return True
 
 
@@ -95,10 +98,9 @@ def use_grouped_decode_attention(model: Any) -> bool:
     from transformers import AttentionInterface, AttentionMaskInterface
     from transformers.masking_utils import sdpa_mask
 
-    config = model.config
-    if getattr(config, "model_type", None) not in MODEL_TYPES:
+    if not is_qwen3_vl(model):
         return False
     AttentionInterface.register(DECODE_ATTENTION_NAME, grouped_decode_attention)
     AttentionMaskInterface.register(DECODE_ATTENTION_NAME, sdpa_mask)
-    config.text_config._attn_implementation = DECODE_ATTENTION_NAME
+    model.config.text_config._attn_implementation = DECODE_ATTENTION_NAME
     return True
