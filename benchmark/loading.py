@@ -73,7 +73,10 @@ def builtin_folder(spec: str, progress: bool = True) -> Path:
     name = f"mini-v{GENERATOR_VERSION}-seed{seed}" + (f"-{suffix}" if suffix else "")
     folder = cache_dir() / "datasets" / name
     if read_manifest(folder) is None:
-        build_mini(folder, seed=seed, sizes=sizes, progress=progress, overwrite=True)
+        # a folder without a manifest is no build and is replaced; with none there yet, a
+        # process building the same data at once (another rank) may finish first, and its
+        # build stays: replacing it could pull the files from under that process's reads
+        build_mini(folder, seed=seed, sizes=sizes, progress=progress, overwrite=folder.exists())
     return folder
 
 

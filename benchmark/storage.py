@@ -109,4 +109,10 @@ class AtomicFolder:
                 shutil.rmtree(self.tmp, ignore_errors=True)
                 return
             shutil.rmtree(self.target)
-        os.replace(self.tmp, self.target)
+        try:
+            os.replace(self.tmp, self.target)
+        except OSError:
+            if self.overwrite or not self.target.exists():
+                raise
+            # another process put its copy in place since the check above: it is kept
+            shutil.rmtree(self.tmp, ignore_errors=True)

@@ -90,6 +90,34 @@ def test_builtin_spec_builds_once_into_cache(isolated_cache: Path) -> None:
     assert Path(first.location).is_relative_to(isolated_cache)
 
 
+def test_a_build_another_process_finished_first_is_kept(tmp_path: Path, monkeypatch) -> None:
+    """Two ranks building the same builtin data at once: the second to finish keeps the
+    first's folder (a reader may be in it), also when it lands between check and rename."""
+    import os
+
+    from benchmark import storage
+
+    target = tmp_path / "data"
+    first, second, third = (storage.AtomicFolder(target) for _ in range(3))
+    for n, folder in enumerate((first, second, third)):
+        (folder.__enter__() / "who").write_text(str(n))
+    first.__exit__(None, None, None)
+    second.__exit__(None, None, None)
+    assert (target / "who").read_text() == "0"
+
+    real_replace = os.replace
+    target.rename(tmp_path / "aside")
+
+    def lands_first(src, dst):  # the other process's rename wins the race
+        (tmp_path / "aside").rename(target)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(storage.os, "replace", lands_first)
+    third.__exit__(None, None, None)
+    assert (target / "who").read_text() == "0"
+    assert [p.name for p in tmp_path.iterdir()] == ["data"]  # no temporary folder left
+
+
 def test_a_subset_of_counts_is_the_full_builds_samples(small_dataset: Path,
                                                         isolated_cache: Path) -> None:
     full = {s.sample_id: s for s in load_benchmark(str(small_dataset), "capeval_qa").samples}
