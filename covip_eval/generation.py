@@ -47,12 +47,15 @@ class GenerationRunner:
 
     def key(self, request: ChatRequest) -> str:
         truth = request.ground_truth
-        fingerprint = truth.fingerprint() if self._reads_truth and truth is not None else None
+        fingerprint = truth.fingerprint(request.asks) if self._reads_truth and truth is not None \
+            else None
         return request_key(self.adapter.identity, request, fingerprint)
 
     def run(self, requests: Sequence[ChatRequest], desc: str) -> list[Generation]:
         from tqdm import tqdm
 
+        if not self._reads_truth:  # the answer key stays with the runner
+            requests = [r.without_ground_truth() for r in requests]
         keys = [self.key(r) for r in requests]
         unique = dict(zip(keys, requests))
         results = self.cache.get_many(list(unique))

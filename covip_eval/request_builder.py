@@ -20,6 +20,7 @@ from covip_eval.requests import (
     Message,
     Part,
     TextPart,
+    asked_kind,
 )
 
 
@@ -65,14 +66,16 @@ def caption_request(sample: Sample, prompts: Mapping[str, PromptTemplate], param
                     ) -> ChatRequest:
     """The personalized caption request: CapEval-QA's, and stage 1 of CAG (the same request)."""
     turn = context_turn(sample, prompts, prompts["caption"].render())
-    return ChatRequest((turn,), params, ground_truth=GroundTruth.of(sample, caption=True))
+    return ChatRequest((turn,), params, ground_truth=GroundTruth(sample),
+                       asks=asked_kind(sample, caption=True))
 
 
 def direct_request(sample: Sample, prompts: Mapping[str, PromptTemplate], params: GenParams,
                    sample_index: int = 0) -> ChatRequest:
     system = Message("system", (TextPart(prompts["system"].render()),))
     turn = context_turn(sample, prompts, prompts["question"].render())
-    return ChatRequest((system, turn), params, sample_index, GroundTruth.of(sample))
+    return ChatRequest((system, turn), params, sample_index, GroundTruth(sample),
+                       asked_kind(sample))
 
 
 def cag_request(sample: Sample, prompts: Mapping[str, PromptTemplate], caption: str,
@@ -82,4 +85,4 @@ def cag_request(sample: Sample, prompts: Mapping[str, PromptTemplate], caption: 
     answer = Message("assistant", (TextPart(caption),))
     question = Message("user", (TextPart(prompts["question"].render()),))
     return ChatRequest((system, first, answer, question), params, sample_index,
-                       GroundTruth.of(sample))
+                       GroundTruth(sample), asked_kind(sample))

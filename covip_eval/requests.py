@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from benchmark import CapEvalSample, ImageData, Sample
@@ -66,27 +66,27 @@ class GenParams:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
+def asked_kind(sample: Sample, caption: bool = False) -> RequestKind:
+    """What a request built from `sample` asks for: a caption, or the LSD, LAR or ITR
+    question (the question's text says as much to any model)."""
+    return "caption" if caption or isinstance(sample, CapEvalSample) else sample.task
+
+
 @dataclass(frozen=True)
 class GroundTruth:
-    """The benchmark sample a request was built from, and what it asks for.
+    """The benchmark sample a request was built from: the answer key.
 
-    It rides beside the request for the few adapters that declare they read it
+    The runner hands it only to adapters that declare they read it
     (`Capabilities.reads_ground_truth`: the oracle, a captions file looked up by sample id);
-    real adapters never see it, and it enters the cache key only for those adapters.
+    every other adapter gets the request without it, and it enters the cache key only for
+    those that read it.
     """
 
-    kind: RequestKind
     sample: Sample
 
-    @classmethod
-    def of(cls, sample: Sample, caption: bool = False) -> GroundTruth:
-        kind: RequestKind = "caption" if caption or isinstance(sample, CapEvalSample) \
-            else sample.task
-        return cls(kind, sample)
-
-    def fingerprint(self) -> str:
+    def fingerprint(self, kind: RequestKind) -> str:
         return stable_hash({
-            "kind": self.kind,
+            "kind": kind,
             "positives": list(self.sample.positive_indices),
             "names": [c.name for c in self.sample.context],
             "facts": [dict(c.facts) for c in self.sample.context],
@@ -95,12 +95,18 @@ class GroundTruth:
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """One generation: messages, settings, and which sample of a sampled decode it is."""
+    """One generation: messages, settings, which sample of a sampled decode it is, and what
+    it asks for (public: the question's text says it; it lets extractive baselines answer in
+    the right form without parsing prompts a user may have rewritten)."""
 
     messages: tuple[Message, ...]
     params: GenParams = field(default_factory=GenParams)
     sample_index: int = 0
     ground_truth: GroundTruth | None = field(default=None, compare=False)
+    asks: RequestKind = field(default="caption", compare=False)
+
+    def without_ground_truth(self) -> ChatRequest:
+        return replace(self, ground_truth=None) if self.ground_truth is not None else self
 
     @property
     def images(self) -> tuple[ImageData, ...]:

@@ -15,9 +15,12 @@ from benchmark import load_benchmark
 from benchmark.mini import generate
 from benchmark.mini.appearance import PALETTE
 from benchmark.timeline import MONTHS
+from covip_eval.cache import RequestCache
+from covip_eval.generation import GenerationRunner
+from covip_eval.models.base import Capabilities, ModelAdapter
 from covip_eval.registry import TaskIndex, make_model
 from covip_eval.request_builder import cag_request, caption_request, direct_request
-from covip_eval.requests import GenParams
+from covip_eval.requests import ChatRequest, GenParams, Generation
 from tests.conftest import SMALL
 
 _DATE = re.compile(r"\b(\d{1,2}) (" + "|".join(MONTHS) + r") (\d{4})\b")
@@ -113,7 +116,32 @@ def test_baselines_see_only_what_a_model_sees(model: str, small_dataset: Path) -
                 else:
                     out.append(direct_request(s, prompts, params))
     adapter = make_model(model, {})
-    assert [g.text for g in adapter.generate(requests)] == \
-        [g.text for g in adapter.generate(bare)]
+    runner = GenerationRunner(adapter, RequestCache(None), progress=False)
+    assert [g.text for g in runner.run(requests, "")] == [g.text for g in runner.run(bare, "")]
     assert not adapter.capabilities.reads_ground_truth
     assert make_model("oracle", {}).capabilities.reads_ground_truth
+
+
+class _Peeking(ModelAdapter):
+    """Tries to read the answer key off every request it is handed."""
+
+    name = "peeking"
+
+    def generate(self, requests: list[ChatRequest]) -> list[Generation]:
+        return [Generation(text="saw it" if r.ground_truth is not None else "nothing")
+                for r in requests]
+
+
+class _DeclaredReader(_Peeking):
+    name = "declared"
+    capabilities = Capabilities(reads_ground_truth=True)
+
+
+def test_the_answer_key_reaches_only_adapters_that_declare_it(small_dataset: Path) -> None:
+    prompts = TaskIndex().tasks["capeval_qa"].prompt_templates()
+    requests = [caption_request(s, prompts, GenParams(max_new_tokens=8))
+                for s in load_benchmark(str(small_dataset), "capeval_qa").samples]
+    assert all(r.ground_truth is not None for r in requests)
+    for adapter, seen in ((_Peeking(), "nothing"), (_DeclaredReader(), "saw it")):
+        outputs = GenerationRunner(adapter, RequestCache(None), progress=False).run(requests, "")
+        assert {g.text for g in outputs} == {seen}

@@ -120,14 +120,10 @@ class _ExtractiveBaseline(ModelAdapter):
         return [self._answer(r) for r in requests]
 
     def _answer(self, request: ChatRequest) -> Generation:
-        truth = request.ground_truth  # read for what is asked only (the question says it)
-        if truth is None:
-            return Generation.failed(f"{self.name} answers benchmark requests only (it needs "
-                                     "to know which question a request asks)")
-        recalled = self.recall(request, Seen.of(request, truth.kind))
-        if truth.kind == "lsd":
+        recalled = self.recall(request, Seen.of(request, request.asks))
+        if request.asks == "lsd":
             text = self._last_seen(recalled)
-        elif truth.kind == "lar":
+        elif request.asks == "lar":
             text = self._last_action(recalled)
         else:
             text = self._caption(request, recalled)

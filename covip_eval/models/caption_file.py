@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict
 
 from covip_eval.errors import ConfigError
 from covip_eval.models.base import Capabilities, ModelAdapter
-from covip_eval.requests import ChatRequest, Generation, GroundTruth
+from covip_eval.requests import ChatRequest, Generation
 
 
 class CaptionFileOptions(BaseModel):
@@ -81,10 +81,11 @@ class CaptionFileModel(ModelAdapter):
         return {"adapter": self.name, "file": self.options.path.name, "sha256": self.digest}
 
     def generate(self, requests: list[ChatRequest]) -> list[Generation]:
-        return [self._caption(r.ground_truth) for r in requests]
+        return [self._caption(r) for r in requests]
 
-    def _caption(self, truth: GroundTruth | None) -> Generation:
-        if truth is None or truth.kind != "caption":
+    def _caption(self, request: ChatRequest) -> Generation:
+        truth = request.ground_truth
+        if truth is None or request.asks != "caption":
             return Generation.failed("a captions file only answers caption requests")
         sample_id = truth.sample.sample_id
         caption = self.captions.get(sample_id)
