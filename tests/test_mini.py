@@ -60,12 +60,13 @@ def test_diagnostic_items(small_dataset: Path) -> None:
         for s in load_benchmark(str(small_dataset), task).samples:
             assert isinstance(s, DiagnosticSample)
             targets = [s.context[i] for i in s.positive_indices]
-            assert len(targets) >= 3 and len({t.name for t in targets}) == 1
+            assert len(targets) >= 2 and len({t.name for t in targets}) == 1
             latest = max(targets, key=lambda c: c.facts["date"])
             assert s.answer == latest.facts["place"] and s.answer in latest.dialogue
             assert s.last_action == latest.facts["action"]
             dates = [t.facts["date"] for t in targets]
-            assert dates != sorted(dates)  # never handed over in chronological order
+            if len(dates) >= 3:
+                assert dates != sorted(dates)  # never handed over in chronological order
             if task == "itr":
                 planted = [c for c in targets if s.keyword in c.dialogue]
                 assert len(planted) == 1
@@ -86,7 +87,7 @@ def test_builtin_spec_builds_once_into_cache(isolated_cache: Path) -> None:
     spec = "builtin:mini?seed=5&capeval_per_count=1&lsd=1&lar=1&itr=1"
     first = load_benchmark(spec, "lsd", progress=False)
     second = load_benchmark(spec, "lsd", progress=False)
-    assert first.revision == second.revision and first.revision.startswith("mini-v2-seed5")
+    assert first.revision == second.revision and first.revision.startswith("mini-v3-seed5")
     assert Path(first.location).is_relative_to(isolated_cache)
 
 
@@ -153,11 +154,15 @@ def test_timeline_dates_are_real_and_orders_never_chronological() -> None:
         assert len(set(dates)) == 6
         iso = [d.isoformat() for d in dates]
         assert sorted(iso) == [d.isoformat() for d in sorted(dates)]  # ISO sorts as dates do
-        order = timeline.presentation_order(rng, dates, 3)
-        targets = [k for k in order if k < 3]
-        assert sorted(order) == list(range(6))
-        assert targets != sorted(targets, key=lambda k: dates[k])
-        assert dates[timeline.latest(dates, 3)] == max(dates[:3])
+        plan = timeline.plan_encounters(rng, 3, 3, [f"p{i}" for i in range(9)],
+                                        [f"a{i}" for i in range(9)], ["K1", "K2", "K3", "K4"])
+        assert len({e.place for e in plan.encounters}) == 9
+        for who in range(3):
+            mine = [e for e in plan.encounters if e.individual == who]
+            assert len(mine) == 3 and sum(bool(e.keyword) for e in mine) == 1
+            assert [e.day for e in mine] != sorted(e.day for e in mine)
+        assert plan.latest.day == max(e.day for e in plan.encounters if e.individual == 0)
+        assert plan.keyword and plan.keyword in {e.keyword for e in plan.encounters}
     from datetime import date
 
     assert timeline.spoken(date(2021, 3, 3)) == "3 March 2021"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from benchmark.mini import vocab
 from benchmark.records import CANNOT_DETERMINE, QA
@@ -97,13 +97,17 @@ def write_dialogue(rng: random.Random, name: str, category: str, facts: Mapping[
 
 def write_qas(
     rng: random.Random, name: str, facts: Mapping[str, str], kinds: list[str],
-    taken: set[str], concept_index: int,
+    taken: set[str], concept_index: int, others: Sequence[Mapping[str, str]] = (),
 ) -> tuple[QA, ...]:
-    """One question per fact kind; distractors of the same kind never used in this sample."""
+    """One question per fact kind. Its wrong options are the same kind of fact told about
+    other concepts of the sample (`others`), so that only knowing whose fact is whose answers
+    it; values never used in the sample fill in where the sample has fewer than two."""
     qas = []
     for q, kind in enumerate(kinds, start=1):
         pool, _, questions = FACT_KINDS[kind]
-        distractors = rng.sample([v for v in pool if v not in taken], 2)
+        told = sorted({o[kind] for o in others if kind in o} - {facts[kind]})
+        distractors = rng.sample(told, min(2, len(told)))
+        distractors += rng.sample([v for v in pool if v not in taken], 2 - len(distractors))
         texts = [facts[kind], *distractors]
         rng.shuffle(texts)
         qas.append(

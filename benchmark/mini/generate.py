@@ -33,7 +33,11 @@ from benchmark.records import CapEvalSample, Concept, DiagnosticSample, ImageDat
 # 2: negatives visibly differ from every positive (checked on the drawing), the latest
 # encounter's place is uniform, ITR distractors carry planted keywords of their own, and query
 # scenes shrink and hide their concepts more as they hold more of them
-GENERATOR_VERSION = "2"
+# 3: no text feature predicts an answer (docs/validity.md): diagnostic individuals are met
+# equally often and all share the target's kind, CapEval-QA's wrong options are other
+# concepts' facts of the same kind, every negative shares its positive's kind, and ITR
+# keywords are invented words that occur inside no other word
+GENERATOR_VERSION = "3"
 QAS_PER_CONCEPT = 3
 
 
@@ -82,7 +86,8 @@ def _distinct(rng: random.Random, draw, avoid: list[Appearance]) -> Appearance:
 def _negatives(rng: random.Random, positive: Appearance, positives: list[Appearance],
                sizes: MiniSizes) -> list[Appearance]:
     """The first negative is hard (same category, two attributes changed); the others hard
-    or random. None looks like any positive of the sample."""
+    or a fresh draw of the same category, so that a kind seen once in a context is never a
+    sign of absence. None looks like any positive of the sample."""
     if sizes.negatives_per_positive == 0:  # a curriculum's first step: no photo to tell apart
         return []
     negatives = [_distinct(rng, lambda: hard_negative(rng, positive), positives)]
@@ -92,7 +97,7 @@ def _negatives(rng: random.Random, positive: Appearance, positives: list[Appeara
                 return hard_negative(rng, positive, n_changes=rng.choice((1, 2, 3)))
         else:
             def draw() -> Appearance:
-                return sample_appearance(rng, rng.choice(CATEGORIES))
+                return sample_appearance(rng, positive.category)
         negatives.append(_distinct(rng, draw, positives))
     return negatives
 
@@ -132,7 +137,8 @@ def capeval_sample(seed: int, index: int, sizes: MiniSizes) -> CapEvalSample:
                 image=ImageData(png_bytes(context_image(rng, sprites[k], sample_view(rng)))),
                 dialogue=write_dialogue(rng, name, appearance.category, fact),
                 facts=MappingProxyType(fact),
-                qas=write_qas(rng, name, fact, kinds, taken, k),
+                qas=write_qas(rng, name, fact, kinds, taken, k,
+                              [f for j, f in enumerate(facts) if j != k]),
             )
         )
     gts = [k for k, (_, positive) in enumerate(entries) if positive]
@@ -146,58 +152,48 @@ def capeval_sample(seed: int, index: int, sizes: MiniSizes) -> CapEvalSample:
 
 
 def diagnostic_sample(seed: int, task: str, index: int, sizes: MiniSizes) -> DiagnosticSample:
-    """Several encounters with one individual, distractor concepts, then a new view of it."""
+    """Encounters with the target and two others of its kind, then a new view of the target.
+
+    All three are met equally often (two or three times each), so that nothing but the
+    query photo tells which one is meant."""
     rng = _rng(seed, task, index)
     target = sample_appearance(rng, rng.choice(CATEGORIES))
-    n_encounters = rng.choice((3, 4))
-    distractors = [_distinct(rng, lambda: hard_negative(rng, target), [target]),
+    individuals = [target,
                    _distinct(rng, lambda: hard_negative(rng, target), [target]),
-                   _distinct(rng, lambda: sample_appearance(rng, rng.choice(CATEGORIES)),
-                             [target])]
-    names = rng.sample(vocab.PSEUDONYMS, 1 + len(distractors))
-    people = [(target, names[0])] * n_encounters + list(zip(distractors, names[1:]))
-    dates = timeline.draw_dates(rng, len(people))
-    places = rng.sample(vocab.PLACES, len(people))
-    actions = rng.sample(vocab.ACTIONS, len(people))
-    latest = timeline.latest(dates, n_encounters)
-    planted = rng.randrange(n_encounters) if task == "itr" else -1
-    # ITR: the target's keyword in one of its encounters, and one of its own in every
-    # distractor's, so that reciting every instruction is not the answer
-    keywords = rng.sample(vocab.KEYWORDS, 1 + len(distractors)) if task == "itr" else []
-    keyword = keywords[0] if keywords else ""
-    order = timeline.presentation_order(rng, dates, n_encounters)
-    sprites = {id(a): draw_sprite(a) for a, _ in people}
+                   _distinct(rng, lambda: sample_appearance(rng, target.category), [target])]
+    names = rng.sample(vocab.PSEUDONYMS, len(individuals))
+    plan = timeline.plan_encounters(rng, len(individuals), rng.choice((2, 3)), vocab.PLACES,
+                                    vocab.ACTIONS, vocab.KEYWORDS if task == "itr" else ())
+    sprites = [draw_sprite(a) for a in individuals]
     context = []
-    for k in order:
-        appearance, name = people[k]
-        date = timeline.spoken(dates[k])
-        kw = keyword if k == planted else \
-            (keywords[1 + k - n_encounters] if keywords and k >= n_encounters else "")
-        facts = {"date": dates[k].isoformat(), "place": places[k],
-                 "action": actions[k]}
-        if kw:
-            facts["keyword"] = kw
+    for encounter in plan.encounters:
+        appearance, name = individuals[encounter.individual], names[encounter.individual]
+        facts = {"date": encounter.day.isoformat(), "place": encounter.place,
+                 "action": encounter.action}
+        if encounter.keyword:
+            facts["keyword"] = encounter.keyword
         context.append(
             Concept(
                 name=name,
                 category=appearance.category,
                 image=ImageData(png_bytes(
-                    context_image(rng, sprites[id(appearance)], sample_view(rng)))),
-                dialogue=encounter_dialogue(rng, name, appearance.category, date, places[k],
-                                            actions[k], kw),
+                    context_image(rng, sprites[encounter.individual], sample_view(rng)))),
+                dialogue=encounter_dialogue(rng, name, appearance.category,
+                                            timeline.spoken(encounter.day), encounter.place,
+                                            encounter.action, encounter.keyword),
                 facts=MappingProxyType(facts),
             )
         )
-    query = scene_image(rng, [sprites[id(target)]], [sample_view(rng)])
+    query = scene_image(rng, [sprites[0]], [sample_view(rng)])
     return DiagnosticSample(
         sample_id=f"{task}_{index:05d}",
         task=task,  # type: ignore[arg-type]
         query_image=ImageData(png_bytes(query)),
         context=tuple(context),
-        positive_indices=tuple(i for i, k in enumerate(order) if k < n_encounters),
-        answer=places[latest],
-        last_action=actions[latest],
-        keyword=keyword,
+        positive_indices=plan.target_positions,
+        answer=plan.latest.place,
+        last_action=plan.latest.action,
+        keyword=plan.keyword,
     )
 
 

@@ -84,7 +84,9 @@ ACTIONS = (
     "queueing for concert tickets", "sketching pigeons",
 )
 
+# Invented words (ITR): none occurs inside another word of the benchmark's texts or of
+# English, so a response contains one only by saying it.
 KEYWORDS = (
-    "SKS", "ZEPHYR", "MARBLE", "QUOKKA", "NEBULA", "PAPRIKA", "TANGO", "OBSIDIAN", "KIWI",
-    "LANTERN", "VORTEX", "SAFFRON", "BISCUIT", "COMET", "JUNIPER", "WALRUS",
+    "ZORBLIX", "QUENTAVO", "VELMORA", "KRANDLE", "FLOBUSK", "TRIMZOLE", "GUNDRAKE", "PLEXWIN",
+    "SNORVAL", "BRAXTIL", "DUVEMKO", "MOXTERVAN", "ZINDRAQ", "JASPIRO", "WULMEX", "TORVIQUE",
 )

@@ -42,6 +42,7 @@ from covip_eval.requests import ChatRequest, GenParams, ImagePart, Message, Text
 
 SAMPLING = GenParams(max_new_tokens=700, temperature=0.7, top_p=0.9)
 FILTERING = GenParams(max_new_tokens=8)
+ENCOUNTERS = 3  # meetings with each individual of a diagnostic item
 
 
 @dataclass
@@ -284,9 +285,10 @@ def _assemble(concepts, plans, dialogues, qas, scenes, rng, log) -> list[CapEval
 
 
 def _diagnostics(concepts, runner, settings, rng, log) -> dict[str, list[DiagnosticSample]]:
-    """LSD / LAR / ITR items from concepts with at least 4 photos (3 encounters and a query)."""
+    """LSD / LAR / ITR items about concepts with at least 4 photos (3 encounters and a
+    query), among others with at least 3."""
     out: dict[str, list[DiagnosticSample]] = {"lsd": [], "lar": [], "itr": []}
-    eligible = [c for c in concepts if len(c.images) >= 4]
+    eligible = [c for c in concepts if len(c.images) > ENCOUNTERS]
     if not settings.diagnostic_items or not eligible:
         return out
     for task in out:
@@ -299,46 +301,46 @@ def _diagnostics(concepts, runner, settings, rng, log) -> dict[str, list[Diagnos
 
 
 def _diagnostic_item(task, n, target, concepts, runner, settings, rng, log):
-    others = [c for c in concepts if c.key != target.key]
-    distractors = rng.sample(others, min(2, len(others)))
-    people = [(target, i) for i in range(3)] + [(c, 0) for c in distractors]
-    dates = timeline.draw_dates(rng, len(people))
-    slots = []
-    keyword = rng.choice(vocab.KEYWORDS) if task == "itr" else ""
-    planted = rng.randrange(3)
-    for k, ((concept, i), day) in enumerate(zip(people, dates)):
-        slots.append({"concept": concept, "image": i, "date": timeline.spoken(day),
-                      "place": rng.choice(vocab.PLACES), "action": rng.choice(vocab.ACTIONS),
-                      "keyword": keyword if k == planted else ""})
-    items = {}
-    for k, slot in enumerate(slots):
-        extra = (f"I also ask you to say the word '{slot['keyword']}' the next time you see "
-                 "{NAME}. " if slot["keyword"] else "")
-        text = prompt("encounter", date=slot["date"], place=slot["place"], action=slot["action"],
+    """One item: the target and up to two other concepts, each met three times (one photo
+    each), planned by `timeline.plan_encounters` as builtin:mini's are."""
+    others = [c for c in concepts if c.key != target.key and len(c.images) >= ENCOUNTERS]
+    individuals = [target, *rng.sample(others, min(2, len(others)))]
+    plan = timeline.plan_encounters(rng, len(individuals), ENCOUNTERS, vocab.PLACES,
+                                    vocab.ACTIONS, vocab.KEYWORDS if task == "itr" else ())
+    seen: Counter = Counter()
+    photos = []  # which photo of its concept each encounter shows
+    for encounter in plan.encounters:
+        photos.append(seen[encounter.individual])
+        seen[encounter.individual] += 1
+    items, required = {}, {}
+    for k, e in enumerate(plan.encounters):
+        extra = (f"I also ask you to say the word '{e.keyword}' the next time you see "
+                 "{NAME}. " if e.keyword else "")
+        text = prompt("encounter", date=timeline.spoken(e.day), place=e.place, action=e.action,
                       extra=extra)[0]
         items[f"{task}{n}/{k}"] = (lambda a, t=text: _text_request(t, a))
-    required = {f"{task}{n}/{k}": tuple(x for x in (s["date"], s["place"], s["action"],
-                                                    s["keyword"]) if x)
-                for k, s in enumerate(slots)}
+        required[f"{task}{n}/{k}"] = tuple(x for x in (timeline.spoken(e.day), e.place,
+                                                       e.action, e.keyword) if x)
     real_names = [c.name for c in concepts]
     written = _with_retries(runner, items, lambda key, t: parse_dialogue(
         t, real_names, required=required[key]), "encounter", settings.max_retries, log)
-    if len(written) < len(slots):
+    if len(written) < len(items):
         log.reject("diagnostic", f"{task} item {n}", "an encounter dialogue was not valid")
         return None
-    keys = list(dict.fromkeys(s["concept"].key for s in slots))
-    names = dict(zip(keys, rng.sample(vocab.PSEUDONYMS, len(keys))))
-    order = timeline.presentation_order(rng, dates, 3)
-    context = tuple(Concept(
-        name=names[slots[k]["concept"].key], category=slots[k]["concept"].category,
-        image=slots[k]["concept"].images[slots[k]["image"]],
-        dialogue=written[f"{task}{n}/{k}"].replace(PLACEHOLDER, names[slots[k]["concept"].key]),
-        facts=MappingProxyType({"date": dates[k].isoformat(), "place": slots[k]["place"],
-                                "action": slots[k]["action"]})) for k in order)
-    latest = timeline.latest(dates, 3)
-    return DiagnosticSample(f"{task}_{n}", task, target.images[3], context,
-                            tuple(j for j, k in enumerate(order) if k < 3),
-                            slots[latest]["place"], slots[latest]["action"], keyword)
+    names = rng.sample(vocab.PSEUDONYMS, len(individuals))
+    context = []
+    for k, e in enumerate(plan.encounters):
+        concept, name = individuals[e.individual], names[e.individual]
+        facts = {"date": e.day.isoformat(), "place": e.place, "action": e.action}
+        if e.keyword:
+            facts["keyword"] = e.keyword
+        context.append(Concept(name=name, category=concept.category,
+                               image=concept.images[photos[k]],
+                               dialogue=written[f"{task}{n}/{k}"].replace(PLACEHOLDER, name),
+                               facts=MappingProxyType(facts)))
+    latest = plan.latest
+    return DiagnosticSample(f"{task}_{n}", task, target.images[ENCOUNTERS], tuple(context),
+                            plan.target_positions, latest.place, latest.action, plan.keyword)
 
 
 def rejections_path(out: Path) -> Path:
