@@ -4,6 +4,7 @@ text), and baselines that see only what a model sees."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
@@ -12,8 +13,9 @@ import numpy as np
 import pytest
 
 from benchmark import load_benchmark
-from benchmark.mini import generate
+from benchmark.mini import generate, vocab
 from benchmark.mini.appearance import PALETTE
+from benchmark.mini.dialogue import NOUNS
 from benchmark.timeline import MONTHS
 from covip_eval.cache import RequestCache
 from covip_eval.generation import GenerationRunner
@@ -81,14 +83,94 @@ def test_latest_encounter_is_anywhere_among_the_targets(isolated_cache: Path) ->
         assert abs(observed - expected) < 3 * expected ** 0.5, (position, observed, expected)
 
 
-def test_itr_distractors_carry_keywords_of_their_own(small_dataset: Path) -> None:
+def _who(dialogue: str) -> str:
+    """The pseudonym a dialogue is about, read from its text."""
+    names = {w for w in re.findall(r"[A-Z][a-z]+", dialogue) if w in vocab.PSEUDONYMS}
+    assert len(names) == 1, dialogue
+    return names.pop()
+
+
+_NOUN = re.compile(", (" + "|".join(re.escape(n) for ns in NOUNS.values() for n in ns)
+                   + r")[.,]")
+_KIND_OF_NOUN = {n: kind for kind, ns in NOUNS.items() for n in ns}
+
+
+def _kind(dialogue: str) -> str:
+    """The kind of concept a dialogue introduces ("my dog" is a pet), read from its text."""
+    match = _NOUN.search(dialogue)
+    assert match is not None, dialogue
+    return _KIND_OF_NOUN[match.group(1)]
+
+
+def test_itr_every_individual_plants_a_keyword_of_its_own(small_dataset: Path) -> None:
     for sample in load_benchmark(str(small_dataset), "itr").samples:
-        planted = {k: _PLANTED.findall(c.dialogue) for k, c in enumerate(sample.context)}
-        target = [w for k in sample.positive_indices for w in planted[k]]
-        assert target == [sample.keyword]  # one target encounter holds it
-        others = [planted[k] for k in planted if k not in sample.positive_indices]
-        assert all(len(words) == 1 for words in others)
-        assert len({w[0] for w in others} | {sample.keyword}) == len(others) + 1
+        planted: dict[str, list[str]] = {}
+        for concept in sample.context:
+            planted.setdefault(_who(concept.dialogue), []).extend(
+                _PLANTED.findall(concept.dialogue))
+        assert all(len(words) == 1 for words in planted.values())
+        assert len({w[0] for w in planted.values()}) == len(planted)
+        target = _who(sample.context[sample.positive_indices[0]].dialogue)
+        assert planted[target] == [sample.keyword]
+
+
+def test_diagnostic_individuals_are_told_about_alike(isolated_cache: Path) -> None:
+    """From the dialogues: every individual of an item is met equally often, and all are of
+    one kind, so neither how often a name is told nor its kind points at the target."""
+    per_individual = Counter()
+    for task in ("lsd", "lar", "itr"):
+        for sample in load_benchmark("builtin:mini", task, progress=False).samples:
+            told = Counter(_who(c.dialogue) for c in sample.context)
+            assert len(told) >= 3 and len(set(told.values())) == 1, sample.sample_id
+            per_individual[next(iter(told.values()))] += 1
+            assert len({_kind(c.dialogue) for c in sample.context}) == 1, sample.sample_id
+    assert set(per_individual) == {2, 3}  # drawn, not fixed
+
+
+def test_capeval_options_are_facts_of_other_concepts(isolated_cache: Path) -> None:
+    """From the texts: every wrong option A-C is told about another concept of the sample and
+    not about the question's, so recalling every fact without whose answers nothing."""
+    checked = 0
+    for sample in load_benchmark("builtin:mini", "capeval_qa", progress=False).samples:
+        for k, concept in enumerate(sample.context):
+            elsewhere = " ".join(c.dialogue for j, c in enumerate(sample.context) if j != k)
+            for qa in concept.qas:
+                assert qa.option(qa.correct_answer) in concept.dialogue
+                for letter in "ABC":
+                    if letter != qa.correct_answer:
+                        option = qa.option(letter)
+                        assert option in elsewhere and option not in concept.dialogue
+                        checked += 1
+    assert checked == 2 * 3 * sum(
+        len(s.context) for s in load_benchmark("builtin:mini", "capeval_qa").samples)
+
+
+def test_a_kind_seen_once_never_marks_an_absent_concept(isolated_cache: Path) -> None:
+    """From the dialogues: every kind in a CapEval-QA context is told about at least twice,
+    so a kind's uniqueness cannot separate present concepts from absent ones."""
+    for sample in load_benchmark("builtin:mini", "capeval_qa", progress=False).samples:
+        kinds = Counter(_kind(c.dialogue) for c in sample.context)
+        assert min(kinds.values()) >= 2, (sample.sample_id, kinds)
+
+
+def test_itr_keywords_occur_inside_no_other_word(isolated_cache: Path) -> None:
+    """Containment scoring credits a keyword inside a longer word ("SKS" in "asks"): no
+    keyword of the build occurs inside a word of its texts or of English."""
+    from english_words import get_english_words_set
+
+    words: set[str] = set(get_english_words_set(["web2"], lower=True))
+    keywords: set[str] = set()
+    for config in ("capeval_qa", "lsd", "lar", "itr"):
+        for sample in load_benchmark("builtin:mini", config, progress=False).samples:
+            for c in sample.context:
+                texts = [c.dialogue, *(q.question for q in c.qas),
+                         *(o for q in c.qas for o in q.options)]
+                words.update(w for t in texts for w in re.findall(r"[a-z]+", t.lower()))
+                keywords.update(_PLANTED.findall(c.dialogue))
+    assert len(keywords) >= 8
+    for keyword in keywords:
+        inside = [w for w in words if keyword.lower() in w and w != keyword.lower()]
+        assert not inside, (keyword, inside[:5])
 
 
 def _stripped(sample):
