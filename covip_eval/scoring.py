@@ -22,10 +22,11 @@ from tasks.metrics import (
     contains_keyword,
     contains_text,
     extract_final_answer,
+    content_token_f1,
     last_boxed,
     recognition_f1,
-    token_f1,
-    whitespace_token_f1,
+    set_f1,
+    tokens,
 )
 
 
@@ -109,16 +110,18 @@ class CapEvalMCQAScorer(Scorer):
 
 class LSDScorer(Scorer):
     """Token F1 of the final answer against the last-seen place, by the official rule: the
-    last boxed answer only, lower-cased whitespace tokens."""
+    last boxed answer only, lower-cased whitespace tokens. Beside it `token_f1_content`, the
+    same F1 with stop words removed (tasks.metrics.STOP_WORDS), which a constant answer of
+    articles cannot raise."""
 
-    metrics = ("token_f1",)
+    metrics = ("token_f1", "token_f1_content")
     rule = "official: last boxed answer, lower-cased whitespace tokens"
 
     def extract(self, text: str) -> str | None:
         return last_boxed(text)
 
-    def f1(self, answer: str, reference: str) -> float:
-        return whitespace_token_f1(answer, reference)
+    def split(self, text: str) -> set[str]:
+        return set(text.lower().split())
 
     def score(self, sample: Sample, text: str, verdicts: list[Verdict]) -> SampleScore:
         assert isinstance(sample, DiagnosticSample)
@@ -126,8 +129,12 @@ class LSDScorer(Scorer):
         counts: Counter = Counter()
         if answer is None:
             counts["extraction_failures"] += 1
-        f1 = self.f1(answer, sample.answer) if answer is not None else 0.0
-        return SampleScore({"token_f1": (f1, 1.0)},
+        said, reference = self.split(answer or ""), self.split(sample.answer)
+        metrics = {"token_f1": (set_f1(said, reference), 1.0)}
+        content = content_token_f1(said, reference)
+        if content is not None:
+            metrics["token_f1_content"] = (content, 1.0)
+        return SampleScore(metrics,
                            {"extracted": answer, "target": sample.answer, "rule": self.rule},
                            counts)
 
@@ -141,8 +148,8 @@ class LenientLSDScorer(LSDScorer):
     def extract(self, text: str) -> str | None:
         return extract_final_answer(text)
 
-    def f1(self, answer: str, reference: str) -> float:
-        return token_f1(answer, reference)
+    def split(self, text: str) -> set[str]:
+        return set(tokens(text))
 
 
 class LARScorer(Scorer):
@@ -190,9 +197,11 @@ class ITRScorer(Scorer):
         others = sorted({c.facts["keyword"] for c in sample.context
                          if c.facts.get("keyword") and c.facts["keyword"] != sample.keyword})
         leaked = [k for k in others if self.contains(text, k)]
-        return SampleScore({"keyword_recall": (float(hit), 1.0),
-                            "keyword_leak": (float(bool(leaked)), 1.0),
-                            "keyword_clean": (float(hit and not leaked), 1.0)},
+        metrics = {"keyword_recall": (float(hit), 1.0)}
+        if others:  # with no keyword planted elsewhere, leak and clean do not apply (n/a)
+            metrics["keyword_leak"] = (float(bool(leaked)), 1.0)
+            metrics["keyword_clean"] = (float(hit and not leaked), 1.0)
+        return SampleScore(metrics,
                            {"target": sample.keyword, "leaked": leaked, "rule": self.rule})
 
 

@@ -53,7 +53,23 @@ def extract_final_answer(text: str) -> str | None:
 def whitespace_token_f1(prediction: str, reference: str) -> float:
     """F1 between the sets of lower-cased whitespace tokens (the official LSD rule:
     punctuation stays attached to its word)."""
-    return _set_f1(set(prediction.lower().split()), set(reference.lower().split()))
+    return set_f1(set(prediction.lower().split()), set(reference.lower().split()))
+
+
+# Words every place name may hold ("the", "a", "of"): a constant answer of them scores on the
+# official token F1 without knowing any place, so LSD reports F1 without them beside it.
+STOP_WORDS = frozenset(
+    "a an the of in on at to by for with from near into onto over under and or my our your "
+    "his her their its this that".split())
+
+
+def content_token_f1(prediction: set[str], reference: set[str]) -> float | None:
+    """Token F1 with stop words removed from both sides; None when the reference holds
+    nothing else (the metric does not apply)."""
+    reference = reference - STOP_WORDS
+    if not reference:
+        return None
+    return set_f1(prediction - STOP_WORDS, reference)
 
 
 def contains_text(text: str, keyword: str) -> bool:
@@ -67,10 +83,10 @@ def tokens(text: str) -> list[str]:
 
 def token_f1(prediction: str, reference: str) -> float:
     """F1 between the sets of lower-cased word tokens of prediction and reference."""
-    return _set_f1(set(tokens(prediction)), set(tokens(reference)))
+    return set_f1(set(tokens(prediction)), set(tokens(reference)))
 
 
-def _set_f1(pred: set[str], ref: set[str]) -> float:
+def set_f1(pred: set[str], ref: set[str]) -> float:
     common = len(pred & ref)
     if common == 0:
         return 0.0

@@ -203,7 +203,7 @@ def test_results_work_with_lm_evals_own_tooling(tmp_path: Path, small_dataset: P
     table = lm_eval_utils.make_table(results)  # one sample: no standard error, "N/A"
     assert "capeval_qa" in table and "acc_pos" in table and "N/A" in table
     assert isinstance(results["date"], float) and results["n-shot"]["capeval_qa"] == 0
-    assert results["higher_is_better"]["lsd_direct"] == {"token_f1": True}
+    assert results["higher_is_better"]["lsd_direct"] == {"token_f1": True, "token_f1_content": True}
     assert not any("/" in name for name in results["results"])
     assert outcome.results_path.parent.name == results["model_name_sanitized"] == "retrieval"
     record = json.loads(next(tmp_path.rglob("samples_lsd_direct_*.jsonl")).read_text()

@@ -86,3 +86,45 @@ def test_unknown_names_make_recognition_n_a_and_one_count_keeps_its_row(small_da
     assert list(results["results"]) == ["capeval_qa", "capeval_qa_n1"]  # one count, one row
     results["results"]["capeval_qa"]["recognition_f1,none"] = "N/A"
     assert "|recognition_f1|n/a|" in format_table(results)
+
+
+def test_lsd_content_f1_gives_articles_nothing(small_dataset) -> None:
+    from dataclasses import replace
+
+    from benchmark import load_benchmark
+    from covip_eval.registry import scorer_class
+
+    lsd = replace(load_benchmark(str(small_dataset), "lsd").samples[0],
+                  answer="a tea house in Kyoto")
+    for name in ("lsd_token_f1", "lsd_token_f1_lenient"):
+        scorer = scorer_class(name)()
+        constant = scorer.score(lsd, "\\boxed{a in the}", []).metrics
+        assert constant["token_f1"][0] > 0.3 and constant["token_f1_content"][0] == 0.0
+        right = scorer.score(lsd, "\\boxed{the tea house in Kyoto}", []).metrics
+        assert right["token_f1_content"][0] == 1.0
+    only_articles = replace(lsd, answer="the a")
+    assert "token_f1_content" not in scorer.score(only_articles, "\\boxed{a}", []).metrics
+
+
+def test_itr_leak_and_clean_are_n_a_without_keywords_planted_elsewhere(small_dataset) -> None:
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    from benchmark import load_benchmark
+    from covip_eval.evaluator import _row
+    from covip_eval.registry import scorer_class
+
+    itr = load_benchmark(str(small_dataset), "itr").samples[0]
+    bare = replace(itr, context=tuple(
+        replace(c, facts=MappingProxyType({k: v for k, v in c.facts.items() if k != "keyword"}))
+        for c in itr.context))
+    scorer = scorer_class("itr_keyword")()
+    assert set(scorer.score(itr, itr.keyword, []).metrics) == {
+        "keyword_recall", "keyword_leak", "keyword_clean"}
+    assert set(scorer.score(bare, itr.keyword, []).metrics) == {"keyword_recall"}
+
+    class Run:
+        class config:  # noqa: N801 - the attribute _row reads
+            metrics = scorer.metrics
+    row = _row(Run, "itr", [(bare, scorer.score(bare, itr.keyword, []))] * 2, 0)  # type: ignore[arg-type]
+    assert row["keyword_recall,none"] == 1.0 and row["keyword_leak,none"] == "N/A"

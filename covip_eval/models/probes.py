@@ -1,0 +1,135 @@
+"""Text-only probes: models that never look at an image, each playing one shortcut of the
+text. `coviP-eval audit` runs them on a dataset; on a sound dataset none scores above what a
+constant answer or a guess among the context's individuals scores.
+
+Like `text-only` (which recites every memory), they read the request alone: each memory's
+text and what is asked. The name of a memory is read from its text: the capitalised word it
+repeats most (months, "I", and the turn labels aside).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from functools import cached_property
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from benchmark.timeline import MONTHS
+from covip_eval.models.base import ModelAdapter
+from covip_eval.models.baselines import Memory, Seen, _ExtractiveBaseline
+from covip_eval.requests import ChatRequest, Generation
+
+_CAPITALISED = re.compile(r"(?<![.!?:]\s)(?<!^)\b([A-Z][a-z]+)\b", re.MULTILINE)
+_NOT_NAMES = frozenset({"I", "User", "Model", "The", "This", "That", *MONTHS})
+
+
+class ReadMemory(Memory):
+    """A memory with what a text-only reader can tell about it."""
+
+    @cached_property
+    def told_name(self) -> str:
+        """The capitalised word the memory repeats most, first seen first among ties."""
+        words = [w for w in _CAPITALISED.findall(self.text) if w not in _NOT_NAMES]
+        counts = Counter(words)
+        return max(words, key=lambda w: (counts[w], -words.index(w))) if words else ""
+
+    @cached_property
+    def told_kind(self) -> str:
+        """What the memory calls its concept right after the name ("Blake, my dog."), or ''."""
+        if not self.told_name:
+            return ""
+        match = re.search(rf"\b{re.escape(self.told_name)}, ([^.,!?]+)[.,]", self.text)
+        return match.group(1).strip().lower() if match else ""
+
+
+def _read(seen: Seen) -> list[ReadMemory]:
+    return [ReadMemory(m.image, m.text) for m in seen.memories]
+
+
+def _of_name(memories: list[ReadMemory], name: str) -> list[Memory]:
+    return [m for m in memories if m.told_name == name]
+
+
+class NameFrequencyProbe(_ExtractiveBaseline):
+    """Recalls the individual told about most often (the first told, among ties)."""
+
+    name = "probe-name-frequency"
+
+    def recall(self, request: ChatRequest, seen: Seen) -> list[Memory]:
+        memories = _read(seen)
+        names = [m.told_name for m in memories]
+        if not names:
+            return []
+        counts = Counter(names)
+        return _of_name(memories, max(names, key=lambda n: (counts[n], -names.index(n))))
+
+
+class CategoryUniquenessProbe(_ExtractiveBaseline):
+    """Recalls the memories whose kind ("my dog") another memory shares: plays the rule
+    that a kind seen once in a context is an absent look-alike's."""
+
+    name = "probe-category-uniqueness"
+
+    def recall(self, request: ChatRequest, seen: Seen) -> list[Memory]:
+        memories = _read(seen)
+        kinds = Counter(m.told_kind for m in memories if m.told_kind)
+        return [m for m in memories if m.told_kind and kinds[m.told_kind] > 1]
+
+
+class RandomIndividualProbe(_ExtractiveBaseline):
+    """Recalls one individual of the context chosen at random (a hash of the request): the
+    guess that the floor of a task with several individuals allows."""
+
+    name = "probe-random-individual"
+
+    def recall(self, request: ChatRequest, seen: Seen) -> list[Memory]:
+        memories = _read(seen)
+        names = sorted({m.told_name for m in memories})
+        if not names:
+            return []
+        text = "".join(m.text for m in memories)
+        pick = int(hashlib.sha256(text.encode()).hexdigest(), 16) % len(names)
+        return _of_name(memories, names[pick])
+
+
+class FactsUnnamedProbe(_ExtractiveBaseline):
+    """Names every individual of the context, then tells every memory's facts without
+    saying whose: credit for it would mean the judge pays for recall without attribution."""
+
+    name = "probe-facts-unnamed"
+
+    def recall(self, request: ChatRequest, seen: Seen) -> list[Memory]:
+        return list(seen.memories)
+
+    def _caption(self, request: ChatRequest, recalled: Any) -> str:
+        memories = [ReadMemory(m.image, m.text) for m in recalled]
+        names = list(dict.fromkeys(m.told_name for m in memories if m.told_name))
+        facts = []
+        for m in memories:
+            said = m.user_sentences
+            for name in names:
+                said = re.sub(rf"\b{re.escape(name)}\b", "", said)
+            facts.append(re.sub(r"\s+", " ", said).strip())
+        listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else \
+            "".join(names)
+        return " ".join([f"I recognise {listed}." if listed else "", *facts]).strip()
+
+
+class ConstantOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    answer: str = Field(min_length=1, description="the text given to every request")
+
+
+class ConstantProbe(ModelAdapter):
+    """Gives the same answer to every request: the constant-answer floor of a metric."""
+
+    name = "probe-constant"
+    Options = ConstantOptions
+    batch_size = 256
+
+    def generate(self, requests: list[ChatRequest]) -> list[Generation]:
+        answer = self.options.answer  # type: ignore[attr-defined]
+        return [Generation(text=answer, output_tokens=len(answer.split())) for _ in requests]
