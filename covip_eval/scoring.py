@@ -21,8 +21,8 @@ from covip_eval.judges.base import Judge, JudgeItem, Verdict, lar_item, mcqa_ite
 from tasks.metrics import (
     contains_keyword,
     contains_text,
-    extract_final_answer,
     content_token_f1,
+    extract_final_answer,
     last_boxed,
     recognition_f1,
     set_f1,

@@ -22,7 +22,7 @@ from covip_eval.generation import GenerationRunner
 from covip_eval.models.base import Capabilities, ModelAdapter
 from covip_eval.registry import TaskIndex, make_model
 from covip_eval.request_builder import cag_request, caption_request, direct_request
-from covip_eval.requests import ChatRequest, GenParams, Generation
+from covip_eval.requests import ChatRequest, Generation, GenParams
 from tests.conftest import SMALL
 
 _DATE = re.compile(r"\b(\d{1,2}) (" + "|".join(MONTHS) + r") (\d{4})\b")
