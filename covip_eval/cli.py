@@ -208,10 +208,58 @@ def _run_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_audit(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "audit", help="how much of each task's score text-only probes reach without looking",
+        description="Run text-only probe models (name frequency, category uniqueness, every "
+                    "fact unnamed, recite everything), constant answers, a uniform guess among "
+                    "the context's individuals and the oracle on a dataset, and print per task "
+                    "the floor, the best probe and the oracle (docs/validity.md).")
+    p.add_argument("--dataset", default=None, help="default: builtin:mini")
+    p.add_argument("--tasks", default="covip")
+    p.add_argument("--judge", default=None)
+    p.add_argument("--judge_args", default="")
+    p.add_argument("--limit", type=_limit, default=None)
+    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--include_path", type=Path, action="append", default=[])
+    p.add_argument("--output_path", type=Path, default=Path("audit"),
+                   help="folder for audit_<date>.json (default: ./audit)")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 when a probe is more than 2 standard errors above its floor")
+    p.add_argument("--use_cache", default=None)
+    p.add_argument("--no_progress", action="store_true")
+    p.set_defaults(run=_run_audit)
+
+
+def _run_audit(args: argparse.Namespace) -> int:
+    from covip_eval.audit import Auditor, format_audit, report
+    from covip_eval.results import timestamp, write_json_atomic
+
+    settings = EvalSettings(
+        model="blind", dataset=args.dataset, judge=args.judge,
+        judge_args=parse_options(args.judge_args, "--judge_args"), limit=args.limit,
+        seed=args.seed, include_path=args.include_path, cache_path=_cache_path(args.use_cache),
+        progress=not args.no_progress)
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    audits = Auditor(settings).audit(tasks)
+    written = report(audits, settings)
+    path = args.output_path / f"audit_{timestamp()}.json"
+    write_json_atomic(path, written)
+    print(f"dataset: {written['dataset']}; limit: {args.limit}; seed: {args.seed}\n")
+    print(format_audit(audits))
+    print(f"\nwritten to {path}")
+    if not written["passed"]:
+        print("a probe is above its floor: a text feature predicts the answer",
+              file=sys.stderr)
+        return 1 if args.strict else 0
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _eval_parser()
     sub = p.add_subparsers(dest="command", metavar="COMMAND",
                            help="without a command: evaluate (the flags above)")
+    _add_audit(sub)
     _add_score(sub)
     _add_export_lmeval(sub)
     _add_judge_agreement(sub)

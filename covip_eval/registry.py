@@ -36,7 +36,7 @@ MODELS: dict[str, str | type[ModelAdapter]] = {
     "retrieval": "covip_eval.models.baselines:RetrievalModel",
     "probe-name-frequency": "covip_eval.models.probes:NameFrequencyProbe",
     "probe-category-uniqueness": "covip_eval.models.probes:CategoryUniquenessProbe",
-    "probe-random-individual": "covip_eval.models.probes:RandomIndividualProbe",
+    "probe-one-individual": "covip_eval.models.probes:OneIndividualProbe",
     "probe-facts-unnamed": "covip_eval.models.probes:FactsUnnamedProbe",
     "probe-constant": "covip_eval.models.probes:ConstantProbe",
     "scripted": "covip_eval.models.scripted:ScriptedModel",

@@ -1,6 +1,6 @@
 """Text-only probes: models that never look at an image, each playing one shortcut of the
 text. `coviP-eval audit` runs them on a dataset; on a sound dataset none scores above what a
-constant answer or a guess among the context's individuals scores.
+constant answer or a uniform guess among the context's individuals scores.
 
 Like `text-only` (which recites every memory), they read the request alone: each memory's
 text and what is asked. The name of a memory is read from its text: the capitalised word it
@@ -9,7 +9,6 @@ repeats most (months, "I", and the turn labels aside).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import Counter
 from functools import cached_property
@@ -79,20 +78,26 @@ class CategoryUniquenessProbe(_ExtractiveBaseline):
         return [m for m in memories if m.told_kind and kinds[m.told_kind] > 1]
 
 
-class RandomIndividualProbe(_ExtractiveBaseline):
-    """Recalls one individual of the context chosen at random (a hash of the request): the
-    guess that the floor of a task with several individuals allows."""
+class OneIndividualOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    pick: int = Field(0, ge=0, description="which individual, in the names' alphabetical "
+                                           "order (modulo their number)")
 
-    name = "probe-random-individual"
+
+class OneIndividualProbe(_ExtractiveBaseline):
+    """Recalls one individual of the context, whichever `pick` says. Over every pick it is a
+    uniform guess among the individuals: the chance that a task with several individuals
+    leaves to a model that does not look (the audit averages the picks)."""
+
+    name = "probe-one-individual"
+    Options = OneIndividualOptions
 
     def recall(self, request: ChatRequest, seen: Seen) -> list[Memory]:
         memories = _read(seen)
-        names = sorted({m.told_name for m in memories})
+        names = sorted({m.told_name for m in memories if m.told_name})
         if not names:
             return []
-        text = "".join(m.text for m in memories)
-        pick = int(hashlib.sha256(text.encode()).hexdigest(), 16) % len(names)
-        return _of_name(memories, names[pick])
+        return _of_name(memories, names[self.options.pick % len(names)])  # type: ignore[attr-defined]
 
 
 class FactsUnnamedProbe(_ExtractiveBaseline):

@@ -1,0 +1,259 @@
+"""The shortcut audit: how much of each task's score is reachable without looking.
+
+For every task it measures one headline metric, the one only looking should raise
+(`HEADLINES`), for:
+- the floor: the better of a constant answer (`blind`; for LSD also boxed runs of the
+  answers' most common tokens) and chance, a uniform guess among the individuals of each
+  sample's context, in expectation (`probe-one-individual` at every pick, averaged per sample);
+- the text-only probes (`PROBES`), each under the blank and swap controls too, which must not
+  move them (they never look);
+- the oracle, the ceiling.
+
+A probe more than `SIGMAS` standard errors above the floor found a text feature that predicts
+the answer. Standard errors are bootstrap estimates over samples.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from covip_eval.aggregate import BOOTSTRAP_ITERATIONS
+from covip_eval.errors import ConfigError
+from covip_eval.evaluator import TaskRun
+from covip_eval.run import EvalSettings, evaluate
+
+PROBES = ("text-only", "probe-name-frequency", "probe-category-uniqueness",
+          "probe-facts-unnamed")
+CONTROLS = ("blank", "swap")
+SIGMAS = 2.0
+_LSD = (("token_f1", ("token_f1",)), ("token_f1_content", ("token_f1_content",)))
+_ITR = (("keyword_clean", ("keyword_clean",)),)
+# scorer -> the metrics that only looking should raise, each with the metrics it is made of
+# (acc_mean: the mean of Acc+ and Acc-, which saying nothing and saying everything both put
+# at 50; ITR's keyword_clean: reciting every instruction reaches keyword_recall 100)
+HEADLINES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "capeval_mcqa": (("acc_mean", ("acc_pos", "acc_neg")),),
+    "lsd_token_f1": _LSD,
+    "lsd_token_f1_lenient": _LSD,
+    "lar_judge": (("accuracy", ("accuracy",)),),
+    "itr_keyword": _ITR,
+    "itr_keyword_lenient": _ITR,
+}
+
+Parts = Mapping[str, tuple[float, float]]  # one sample's metric parts (numerator, denominator)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    value: float | None
+    stderr: float | None = None
+    source: str = ""  # which model or rule gave it
+
+    def margin(self, other: Estimate) -> float:
+        """`SIGMAS` standard errors of the difference from `other`."""
+        return SIGMAS * float(np.hypot(self.stderr or 0.0, other.stderr or 0.0))
+
+
+@dataclass
+class TaskAudit:
+    task: str
+    metric: str
+    parts: tuple[str, ...]
+    constant: Estimate
+    chance: Estimate
+    oracle: Estimate
+    probes: dict[str, Estimate] = field(default_factory=dict)
+    control_shift: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def floor(self) -> Estimate:
+        known = [e for e in (self.constant, self.chance) if e.value is not None]
+        return max(known, key=lambda e: e.value or 0.0) if known else Estimate(None)
+
+    @property
+    def best_probe(self) -> Estimate:
+        known = [e for e in self.probes.values() if e.value is not None]
+        return max(known, key=lambda e: e.value or 0.0) if known else Estimate(None)
+
+    @property
+    def above_floor(self) -> list[str]:
+        """The probes more than `SIGMAS` standard errors above the floor."""
+        floor = self.floor
+        if floor.value is None:
+            return []
+        return [name for name, e in self.probes.items()
+                if e.value is not None and e.value - floor.value > e.margin(floor)]
+
+
+def estimate(samples: Sequence[Parts], components: Sequence[str], seed: int,
+             source: str = "") -> Estimate:
+    """The mean over `components` of each one's ratio of sums, and its bootstrap standard
+    error over samples."""
+    if not samples:
+        return Estimate(None, None, source)
+    nums = np.array([[s.get(c, (0.0, 0.0))[0] for c in components] for s in samples])
+    dens = np.array([[s.get(c, (0.0, 0.0))[1] for c in components] for s in samples])
+
+    def value(rows: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (nums[rows].sum(axis=-2) / dens[rows].sum(axis=-2)).mean(axis=-1)
+
+    point = float(value(np.arange(len(samples))))
+    if np.isnan(point):
+        return Estimate(None, None, source)
+    rng = np.random.default_rng(seed)
+    draws = value(rng.integers(0, len(samples), size=(BOOTSTRAP_ITERATIONS, len(samples))))
+    draws = draws[~np.isnan(draws)]
+    stderr = float(draws.std(ddof=1)) if len(samples) > 1 and len(draws) > 1 else None
+    return Estimate(point, stderr, source)
+
+
+def _scored(run: TaskRun) -> dict[int, Parts]:
+    return {r.index: r.score.metrics for r in run.records if r.scored and r.score is not None}
+
+
+def _individuals(run: TaskRun) -> dict[int, int]:
+    """How many named individuals each sample's context holds (0: names unknown)."""
+    return {r.index: len({c.name for c in r.sample.context}) if all(
+        c.name for c in r.sample.context) else 0 for r in run.records}
+
+
+class Auditor:
+    """Runs the models of the audit through `evaluate` with the same dataset, judge and
+    limit, and turns their records into estimates."""
+
+    def __init__(self, base: EvalSettings):
+        self.base = base
+
+    def runs(self, model: str, tasks: Sequence[str], model_args: dict[str, Any] | None = None,
+             controls: Sequence[str] = ()) -> tuple[dict[str, TaskRun], dict[str, Any]]:
+        outcome = evaluate(replace(self.base, model=model, model_args=model_args or {},
+                                   tasks=list(tasks), controls=list(controls)))
+        return {run.name: run for run in outcome.runs}, outcome.results
+
+    def audit(self, tasks: Sequence[str]) -> list[TaskAudit]:
+        """One audit per task and headline metric, in task order."""
+        seed = self.base.seed
+        blind, _ = self.runs("blind", tasks)
+        unknown = [name for name, run in blind.items() if run.config.scorer not in HEADLINES]
+        if unknown:
+            raise ConfigError(f"the audit has no headline metric for task(s) "
+                              f"{', '.join(unknown)} (scorers it knows: {', '.join(HEADLINES)})")
+        audits = [TaskAudit(name, metric, parts, self._constant(run, parts),
+                            self._chance(run, parts), self._oracle(name, parts))
+                  for name, run in blind.items()
+                  for metric, parts in HEADLINES[run.config.scorer]]
+        for probe in PROBES:
+            runs, results = self.runs(probe, list(blind), controls=CONTROLS)
+            for audit in audits:
+                audit.probes[probe] = estimate(list(_scored(runs[audit.task]).values()),
+                                               audit.parts, seed, probe)
+                audit.control_shift[probe] = _control_shift(results, audit.task, audit.parts)
+        return audits
+
+    def _constant(self, blind: TaskRun, parts: Sequence[str]) -> Estimate:
+        """The best constant answer: nothing (`blind`), and for LSD a box of the answers'
+        most common tokens (one, two or three of them)."""
+        seed = self.base.seed
+        best = estimate(list(_scored(blind).values()), parts, seed, "blind")
+        if not blind.config.scorer.startswith("lsd"):
+            return best
+        common = Counter(t for r in blind.records for t in set(
+            getattr(r.sample, "answer", "").lower().split())).most_common(3)
+        for k in range(1, len(common) + 1):
+            answer = "\\boxed{" + " ".join(t for t, _ in common[:k]) + "}"
+            runs, _ = self.runs("probe-constant", [blind.name], {"answer": answer})
+            found = estimate(list(_scored(runs[blind.name]).values()), parts, seed, answer)
+            if (found.value or 0.0) > (best.value or 0.0):
+                best = found
+        return best
+
+    def _chance(self, blind: TaskRun, parts: Sequence[str]) -> Estimate:
+        """A uniform guess among each sample's individuals, in expectation: every pick of
+        `probe-one-individual`, averaged per sample over its own individuals."""
+        individuals = _individuals(blind)
+        most = max(individuals.values(), default=0)
+        if most == 0:
+            return Estimate(None, None, "chance: names unknown")
+        picked = [_scored(self.runs("probe-one-individual", [blind.name],
+                                    {"pick": p})[0][blind.name]) for p in range(most)]
+        expected = []
+        for index, count in individuals.items():
+            mine = [scored[index] for scored in picked[:count] if index in scored]
+            if count and len(mine) == count:
+                expected.append({m: (sum(p[m][0] for p in mine if m in p) / count,
+                                     sum(p[m][1] for p in mine if m in p) / count)
+                                 for m in parts})
+        return estimate(expected, parts, self.base.seed, "chance")
+
+    def _oracle(self, task: str, parts: Sequence[str]) -> Estimate:
+        try:
+            runs, _ = self.runs("oracle", [task])
+        except ConfigError:  # the dataset does not say which entries are present
+            return Estimate(None, None, "oracle: positives unknown")
+        return estimate(list(_scored(runs[task]).values()), parts, self.base.seed, "oracle")
+
+
+def _control_shift(results: dict[str, Any], task: str, parts: Sequence[str]) -> float | None:
+    """The largest change of the headline under any control (0 for a model that never looks)."""
+    def headline(rows: Mapping[str, Any]) -> float | None:
+        values = [rows.get(task, {}).get(f"{m},none") for m in parts]
+        if any(not isinstance(v, (int, float)) for v in values):
+            return None
+        return sum(values) / len(values)
+
+    base = headline(results["results"])
+    shifts = [headline(rows) for rows in results.get("controls", {}).values()]
+    known = [abs(s - base) for s in shifts if s is not None and base is not None]
+    return max(known) if known else None
+
+
+def report(audits: Sequence[TaskAudit], settings: EvalSettings) -> dict[str, Any]:
+    """What `coviP-eval audit` writes."""
+    def row(a: TaskAudit) -> dict[str, Any]:
+        out = asdict(a)
+        out.update(floor=asdict(a.floor), best_probe=asdict(a.best_probe),
+                   above_floor=a.above_floor)
+        return out
+
+    return {"dataset": settings.dataset or "builtin:mini", "judge": settings.judge,
+            "limit": settings.limit, "seed": settings.seed, "sigmas": SIGMAS,
+            "probes": list(PROBES), "controls": list(CONTROLS),
+            "audits": [row(a) for a in audits],
+            "passed": not any(a.above_floor for a in audits)}
+
+
+def _pct(e: Estimate) -> str:
+    if e.value is None:
+        return "n/a"
+    return f"{100 * e.value:.1f}" + (f" ± {100 * e.stderr:.1f}" if e.stderr else "")
+
+
+def format_audit(audits: Sequence[TaskAudit]) -> str:
+    """Two markdown tables: per task its floor, best probe and oracle; then every probe."""
+    lines = ["|Task|Metric|Constant|Chance|Best probe|Oracle|Verdict|",
+             "|----|------|-------:|-----:|----------|-----:|-------|"]
+    for a in audits:
+        best = a.best_probe
+        verdict = ("above the floor: " + ", ".join(a.above_floor)) if a.above_floor else \
+            "within the floor"
+        lines.append(f"|{a.task}|{a.metric}|{_pct(a.constant)} ({a.constant.source})|"
+                     f"{_pct(a.chance)}|{_pct(best)} ({best.source})|{_pct(a.oracle)}|"
+                     f"{verdict}|")
+    probes = list(audits[0].probes) if audits else []
+    lines += ["", "|Task|" + "|".join(probes) + "|",
+              "|----|" + "|".join("---:" for _ in probes) + "|"]
+    for a in audits:
+        cells = []
+        for p in probes:
+            shift = a.control_shift.get(p)
+            moved = f" (moves {100 * shift:.1f} under controls)" if shift else ""
+            cells.append(_pct(a.probes[p]) + moved)
+        lines.append(f"|{a.task}|" + "|".join(cells) + "|")
+    return "\n".join(lines)
+

@@ -1,0 +1,79 @@
+"""The shortcut audit: at the floor on builtin:mini, above it where a shortcut is planted."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from benchmark import load_benchmark
+from benchmark.rows import sample_to_row
+from benchmark.storage import write_config
+from covip_eval.audit import Auditor, Estimate, estimate
+from covip_eval.cli import main
+from covip_eval.run import EvalSettings
+
+
+def _settings(dataset: Path) -> EvalSettings:
+    return EvalSettings(model="blind", dataset=str(dataset), judge="lexical", cache_path=None,
+                        progress=False)
+
+
+def _with_target_told_twice(src: Path, dst: Path) -> Path:
+    """A copy whose LSD items tell about the target twice as often as about the others."""
+    shutil.copytree(src, dst)
+    samples = load_benchmark(str(src), "lsd").samples
+    write_config(dst, "lsd", [sample_to_row(replace(
+        s, context=s.context + tuple(s.context[i] for i in s.positive_indices)))
+        for s in samples])
+    return dst
+
+
+def test_estimate_is_the_mean_of_its_components_ratios() -> None:
+    samples = [{"acc_pos": (1.0, 1.0), "acc_neg": (0.0, 2.0)},
+               {"acc_pos": (1.0, 1.0), "acc_neg": (2.0, 2.0)}]
+    found = estimate(samples, ("acc_pos", "acc_neg"), seed=0)
+    assert found.value == pytest.approx((1.0 + 0.5) / 2)
+    assert found.stderr is not None and found.stderr > 0
+    assert estimate([], ("x",), 0).value is None
+    assert Estimate(0.5, 0.03).margin(Estimate(0.4, 0.04)) == pytest.approx(0.1)
+
+
+def test_a_planted_name_frequency_shortcut_is_caught(small_dataset: Path,
+                                                     tmp_path: Path) -> None:
+    shortcut = _with_target_told_twice(small_dataset, tmp_path / "shortcut")
+    for audit in Auditor(_settings(shortcut)).audit(["lsd_direct"]):
+        assert audit.probes["probe-name-frequency"].value == pytest.approx(1.0)
+        assert "probe-name-frequency" in audit.above_floor, audit.metric
+        assert audit.oracle.value == pytest.approx(1.0)
+        assert all(shift == 0 for shift in audit.control_shift.values())  # probes never look
+
+
+@pytest.mark.slow
+def test_builtin_mini_passes_its_own_audit(isolated_cache: Path) -> None:
+    """Every probe within 2 standard errors of its floor, on every task of builtin:mini."""
+    settings = replace(_settings(Path()), dataset=None)
+    audits = Auditor(settings).audit(["covip"])
+    assert {a.task for a in audits} == {"capeval_qa", "lsd_direct", "lsd_cag", "lar_direct",
+                                        "lar_cag", "itr_direct", "itr_cag"}
+    for audit in audits:
+        assert audit.above_floor == [], (audit.task, audit.metric, audit.probes)
+        assert audit.oracle.value == pytest.approx(1.0)
+
+
+def test_audit_command_writes_its_report_and_strict_fails_on_a_shortcut(
+        small_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shortcut = _with_target_told_twice(small_dataset, tmp_path / "shortcut")
+    args = ["audit", "--tasks", "lsd_direct", "--judge", "lexical", "--use_cache", "none",
+            "--no_progress"]
+    assert main([*args, "--dataset", str(shortcut), "--output_path", str(tmp_path / "a")]) == 0
+    written = json.loads(next((tmp_path / "a").glob("audit_*.json")).read_text())
+    assert not written["passed"] and {a["metric"] for a in written["audits"]} == {
+        "token_f1", "token_f1_content"}
+    assert main([*args, "--dataset", str(shortcut), "--output_path", str(tmp_path / "c"),
+                 "--strict"]) == 1
+    out = capsys.readouterr()
+    assert "above the floor: " in out.out and "probe-name-frequency" in out.out
