@@ -1,5 +1,7 @@
-"""A judge's accuracy on the adversarial corpus (misattribution, negation, listing every
-option, paraphrase, the right answer among wrong ones), per category and overall.
+"""A judge's accuracy on the adversarial corpus, per category and overall: the development
+half (misattribution, negation, listing every option, paraphrase, the right answer among wrong
+ones) and the held-out half (affirming idioms, double negation, coordinated denials, facts after
+a list of names, hedges).
 
     python bench/bench_judge_corpus.py                      # the offline lexical judge
     python bench/bench_judge_corpus.py --judge openai-compatible \
@@ -12,7 +14,7 @@ import argparse
 
 from benchmark.options import parse_options
 from covip_eval.cache import RequestCache
-from covip_eval.judges.corpus import load_cases, score_judge
+from covip_eval.judges.corpus import CORPUS, HELD_OUT, load_cases, score_judge
 from covip_eval.registry import make_judge
 
 
@@ -25,14 +27,18 @@ def main() -> None:
     judge = make_judge(args.judge, parse_options(args.judge_args, "--judge_args"),
                        RequestCache(None), progress=False)
     try:
-        cases = load_cases()
-        report = score_judge(judge, cases)
+        for title, path in (("development", CORPUS), ("held out", HELD_OUT)):
+            _print(args.judge, title, load_cases(path), judge)
     finally:
         judge.close()
-    counts = {}
+
+
+def _print(judge_name: str, title: str, cases: list, judge) -> None:
+    report = score_judge(judge, cases)
+    counts: dict[str, int] = {}
     for case in cases:
         counts[case.category] = counts.get(case.category, 0) + 1
-    print(f"judge: {args.judge}; {report['n']} cases\n")
+    print(f"judge: {judge_name}; {title} half: {report['n']} cases\n")
     print("| category | cases | accuracy |")
     print("|----------|------:|---------:|")
     for category, accuracy in report["per_category"].items():
@@ -43,6 +49,7 @@ def main() -> None:
             f"{w['id']} ({w['answer']} for {w['expected']}"
             f"{', a paraphrase word matching cannot see' if w['lexical_limit'] else ''})"
             for w in report["wrong"]))
+    print()
 
 
 if __name__ == "__main__":

@@ -109,6 +109,17 @@ def test_offline_judge_on_the_adversarial_corpus() -> None:
     assert report["per_category"]["misattribution"] == 1.0
 
 
+def test_offline_judge_on_the_held_out_corpus() -> None:
+    """The held-out half (written before the judge's negation rules): at least 95% right."""
+    from covip_eval.judges.corpus import HELD_OUT, load_cases, score_judge
+
+    cases = load_cases(HELD_OUT)
+    assert len(cases) >= 40
+    assert {c.category for c in cases} >= {"idiom", "double_negation", "coordinated_denial",
+                                          "unnamed_list", "hedge"}
+    assert score_judge(LexicalJudge(), cases)["accuracy"] >= 0.95
+
+
 def test_judge_agreement_rejudges_a_run(small_dataset: Path, tmp_path: Path, capsys) -> None:
     from covip_eval.cli import main as eval_main
     from covip_eval.run import EvalSettings, evaluate

@@ -1,6 +1,7 @@
 """An adversarial corpus for judges: captions and LAR responses that state a fact about the
 wrong concept, negate it, list every option, paraphrase it, or give the right answer among
-wrong ones, each with the verdict a careful reader gives (`covip_eval/data/judge_corpus.json`).
+wrong ones, each with the verdict a careful reader gives: a development half (`covip_eval/data/judge_corpus.json`) and a held-out half
+written before the rules it tests were changed (`judge_corpus_heldout.json`).
 Any judge can be scored on it: the offline one in the tests, an LLM judge before it is
 trusted (`python bench/bench_judge_corpus.py --judge ...`)."""
 
@@ -15,7 +16,8 @@ from typing import Any
 from benchmark import QA
 from covip_eval.judges.base import Judge, JudgeItem, lar_item, mcqa_item
 
-CORPUS = Path(__file__).resolve().parent.parent / "data" / "judge_corpus.json"
+CORPUS = Path(__file__).resolve().parent.parent / "data" / "judge_corpus.json"  # development
+HELD_OUT = CORPUS.with_name("judge_corpus_heldout.json")  # never used to change a rule
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,12 @@ Evidence is read clause by clause, and only where it is about the right one and 
 - attributed: a clause counts for a concept when it names it, or names no one and continues
   a clause that did (across sentences too); a clause naming another concept of the context
   switches the subject to it;
-- affirmed: a clause with an odd number of negations ("not", "never", "no", "without", "n't"
-  ...) does not count ("never ... without" affirms).
+- affirmed: a conjunct with an odd number of negations ("not", "never", "no", "without",
+  "n't", "fail to" ...) does not count ("never ... without" affirms); "was never at X and does
+  not like Y" denies both; idioms that affirm ("I will never forget", "can't get enough of")
+  are no negation;
+- a clause or sentence that names several concepts ends the subject: what follows it unnamed
+  is nobody's, and "Ann or Bo" is neither's.
 
 MCQA: an option is supported when the words that set it apart from the other options appear
 together in one clause attributed to the question's concept. The best-supported option wins
@@ -27,7 +31,8 @@ from covip_eval.errors import ConfigError
 from covip_eval.judges.base import LAR_TEMPLATE, MCQA_TEMPLATE, Judge, JudgeItem, Verdict
 from tasks.metrics import contains_keyword, tokens
 
-VERSION = "2"  # 2: attribution to the question's concept, negation, LAR against the others
+VERSION = "3"  # 2: attribution to the question's concept, negation, LAR against the others
+# 3: negation per conjunct, affirming idioms, facts after a list of names are nobody's
 MIN_SUPPORT = 0.6
 _STOPWORDS = frozenset(
     "a an the and or of to in on at by for with from into over under up down out off is are was "
@@ -38,8 +43,25 @@ _STOPWORDS = frozenset(
 )
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _CLAUSE = re.compile(r"[;,:]\s+|\s+(?:while|whereas|but|although)\s+", re.IGNORECASE)
-_NEGATION = re.compile(r"\b(?:not|no|never|without|nor|neither|cannot)\b|n't\b",
-                       re.IGNORECASE)
+# conjuncts of a clause; the conjunction stays with the conjunct it opens ("nor" negates it)
+_CONJUNCT = re.compile(r"\s+(?=(?:and|or|nor|yet)\s)", re.IGNORECASE)
+_CONJUNCTION = re.compile(r"^(?:and|or|nor|yet)\s+", re.IGNORECASE)
+# a conjunct that opens with a noun phrase continues a list ("not X and the Y"): it shares
+# the polarity of the conjunct before it
+_NOUN_PHRASE = re.compile(r"^(?:a|an|the|some|any|my|his|her|their|our|your|its|this|that|"
+                          r"these|those|\d+)\s", re.IGNORECASE)
+_NEGATION = re.compile(
+    r"\b(?:not|no|never|without|nor|neither|cannot)\b|n't\b"
+    r"|\b(?:fail(?:s|ed|ing)?|forg(?:et|ets|ot|etting)|refus(?:e|es|ed|ing)"
+    r"|hesitat(?:e|es|ed|ing))\s+to\b", re.IGNORECASE)
+# negation words that affirm ("I will never forget the day", "can't get enough of it")
+_AFFIRMING = re.compile(
+    r"(?:\bnever|\bnot|n't)\s+(?:ever\s+)?forg(?:et|ot)(?!\s+to\b)"
+    r"|(?:\bcannot|n't)\s+(?:get\s+enough|stop|help|wait|resist)"
+    r"|(?:\bcould\s+not|n't)\s+have\s+asked\s+for"
+    r"|\bnever\s+(?:miss(?:es|ed)?|tires?|tired|gets?\s+tired|got\s+tired)\b"
+    r"|\bno\s+(?:doubt|secret|wonder)\b", re.IGNORECASE)
+_DISJUNCTION = re.compile(r"\bor\b", re.IGNORECASE)
 
 
 def _stem(word: str) -> str:
@@ -60,24 +82,57 @@ def _support(words: set[str], sentences: list[set[str]]) -> float:
     return max((len(words & s) / len(words) for s in sentences), default=0.0)
 
 
-def _affirmed(clause: str) -> bool:
-    return len(_NEGATION.findall(clause.replace("’", "'"))) % 2 == 0
+def _negations(text: str) -> int:
+    return len(_NEGATION.findall(_AFFIRMING.sub(" ", text.replace("’", "'"))))
+
+
+def affirmed_part(clause: str) -> str:
+    """What a clause affirms: its conjuncts each with their own negations, so that "was never
+    at X and does not like Y" denies both; a conjunct that opens with a noun phrase
+    continues the one before ("did not see X and the Y")."""
+    kept, affirmed = [], True
+    for conjunct in _CONJUNCT.split(clause):
+        negations = _negations(conjunct)
+        opens_list = _NOUN_PHRASE.match(_CONJUNCTION.sub("", conjunct.strip()))
+        if negations or not kept or not opens_list:
+            affirmed = negations % 2 == 0
+        if affirmed:
+            kept.append(conjunct)
+        else:
+            kept.append("")
+    return " ".join(k for k in kept if k)
 
 
 def clauses_about(text: str, concept: str, others: list[str]) -> list[str]:
-    """The affirmed clauses of `text` attributed to `concept` (every affirmed clause when the
-    concept has no name)."""
-    clauses = [c for s in _SENTENCE.split(text) for c in _CLAUSE.split(s) if c.strip()]
+    """What `text` affirms about `concept`, clause by clause (everything it affirms when the
+    concept has no name).
+
+    A clause that names the concept counts for it, alone or in a group ("Ann and Bo went"),
+    but not in an alternative ("Ann or Bo"). A clause that names no one continues the subject
+    before it; after a clause or sentence that names several, that subject is no one, so
+    facts told after a list of names are nobody's."""
+    sentences = [[c for c in _CLAUSE.split(s) if c.strip()] for s in _SENTENCE.split(text)]
     if not concept:
-        return [c for c in clauses if _affirmed(c)]
+        return [a for clauses in sentences for c in clauses if (a := affirmed_part(c))]
+    names = [n for n in (concept, *others) if n]
     about: str | None = None
     kept = []
-    for clause in clauses:
-        named = [n for n in (concept, *others) if n and contains_keyword(clause, n)]
-        if named:
-            about = concept if concept in named else named[0]
-        if about == concept and _affirmed(clause):
-            kept.append(clause)
+    for clauses in sentences:
+        in_sentence: set[str] = set()
+        for clause in clauses:
+            named = [n for n in names if contains_keyword(clause, n)]
+            in_sentence.update(named)
+            if len(named) == 1:
+                about = named[0]
+            elif named:
+                about = None
+            counts = concept in named and not (len(named) > 1 and _DISJUNCTION.search(clause))
+            if counts or (not named and about == concept):
+                part = affirmed_part(clause)
+                if part:
+                    kept.append(part)
+        if len(in_sentence) > 1:
+            about = None
     return kept
 
 
