@@ -1,7 +1,8 @@
 """An adversarial corpus for judges: captions and LAR responses that state a fact about the
 wrong concept, negate it, list every option, paraphrase it, or give the right answer among
-wrong ones, each with the verdict a careful reader gives: a development half (`covip_eval/data/judge_corpus.json`) and a held-out half
-written before the rules it tests were changed (`judge_corpus_heldout.json`).
+wrong ones, each with the verdict a careful reader gives: a development half
+(`covip_eval/data/judge_corpus.json`) and a held-out half written before the rules it tests
+were changed (`judge_corpus_heldout.json`).
 Any judge can be scored on it: the offline one in the tests, an LLM judge before it is
 trusted (`python bench/bench_judge_corpus.py --judge ...`)."""
 
