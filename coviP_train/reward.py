@@ -3,7 +3,8 @@
 For a caption of a sample with P positive-concept questions and N negative-concept questions:
     positive    = +reward_positive for each positive question the judge answers correctly
     negative    = -reward_negative / N for each negative question not answered D
-    degenerate  = -reward_degenerate if the caption repeats itself heavily or hit the length cap
+    degenerate  = -reward_degenerate if the caption is empty, repeats itself heavily or hit the
+                  length cap
 Each term is its own reward function, so TRL logs them apart; the three share one judge call
 per training step, over every generation of the step.
 """
@@ -85,7 +86,8 @@ class CaptionReward:
                 continue
             positive, negative = judged
             length = len(completion_ids[i]) if completion_ids is not None else 0
-            degenerate = (repeats_itself(key[0], self.weights.repetition_threshold)
+            degenerate = (not key[0].strip()
+                          or repeats_itself(key[0], self.weights.repetition_threshold)
                           or length >= self.max_completion_length)
             out.append((positive, negative, -self.weights.degenerate if degenerate else 0.0))
         return out

@@ -47,8 +47,11 @@ class RequestCache:
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS generations (key TEXT PRIMARY KEY, text TEXT NOT NULL,"
                 " input_tokens INTEGER, output_tokens INTEGER, created REAL DEFAULT "
-                "(strftime('%s', 'now')))"
+                "(strftime('%s', 'now')), cut INTEGER DEFAULT 0)"
             )
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(generations)")}
+            if "cut" not in columns:  # a cache written before cut replies were recorded
+                self._db.execute("ALTER TABLE generations ADD COLUMN cut INTEGER DEFAULT 0")
             self._db.commit()
 
     def get_many(self, keys: list[str]) -> dict[str, Generation]:
@@ -58,22 +61,23 @@ class RequestCache:
                 chunk = keys[start:start + 500]
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
-                    f"SELECT key, text, input_tokens, output_tokens FROM generations "
+                    f"SELECT key, text, input_tokens, output_tokens, cut FROM generations "
                     f"WHERE key IN ({marks})", chunk,
                 )
-                for key, text, tin, tout in rows:
+                for key, text, tin, tout, cut in rows:
                     found[key] = Generation(text=text, input_tokens=tin or 0,
-                                            output_tokens=tout or 0)
+                                            output_tokens=tout or 0, cut=bool(cut))
         return found
 
     def put_many(self, items: list[tuple[str, Generation]]) -> None:
-        rows = [(k, g.text, g.input_tokens, g.output_tokens) for k, g in items if g.ok]
+        rows = [(k, g.text, g.input_tokens, g.output_tokens, int(g.cut)) for k, g in items
+                if g.ok]
         if not rows:
             return
         with self._lock:
             self._db.executemany(
-                "INSERT OR REPLACE INTO generations (key, text, input_tokens, output_tokens) "
-                "VALUES (?, ?, ?, ?)", rows,
+                "INSERT OR REPLACE INTO generations (key, text, input_tokens, output_tokens, cut) "
+                "VALUES (?, ?, ?, ?, ?)", rows,
             )
             self._db.commit()
 

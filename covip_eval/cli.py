@@ -419,7 +419,10 @@ def _evaluate_and_print(settings: EvalSettings, show_config: bool = False,
         print(json.dumps(results["configs"], indent=1, default=str))
     failed = {t: sum(f.values()) for t, f in results["failures"].items() if f}
     if failed:
-        print(f"failed samples (see the results file for reasons): {failed}", file=sys.stderr)
+        where = "see the results file for every reason" if outcome.results_path else \
+            "the most common reason of each: " + "; ".join(
+                f"{t}: {next(iter(results['failures'][t]))}" for t in failed)
+        print(f"failed samples ({where}): {failed}", file=sys.stderr)
     if outcome.results_path:
         print(f"results written to {outcome.results_path}")
     loggers.log(outcome)

@@ -85,6 +85,12 @@ class SampleRecord:
         return self.score is not None and self.failure is None
 
     @property
+    def cut(self) -> bool:
+        """Whether the scored reply, or the caption it answers from, stopped at the token
+        limit."""
+        return any(g is not None and g.cut for g in (self.caption, self.final_output))
+
+    @property
     def response(self) -> str:
         output = self.final_output
         return (output.text or "") if output is not None else ""
@@ -292,14 +298,19 @@ def failure_counts(run: TaskRun) -> dict[str, int]:
 
 def outcome_counts(run: TaskRun) -> dict[str, int]:
     """What became of the task's samples: scored, or left out with a generation or a judge
-    failure; and how many judge replies had no parsable answer (counted as wrong)."""
+    failure; how many judge replies had no parsable answer (counted as wrong, as the protocol
+    does) and in how many samples; how many scored replies stopped at the token limit."""
     records = run.records
+    scored = [r for r in records if r.scored and r.score is not None]
     return {
         "samples": len(records),
-        "scored": sum(r.scored for r in records),
+        "scored": len(scored),
         "generation_failures": sum(r.generation_failure is not None for r in records),
         "judge_failures": sum(r.generation_failure is None and r.judge_failure is not None
                               for r in records),
         "judge_parse_failures": sum(r.score.counts.get("judge_parse_failures", 0)
-                                    for r in records if r.scored and r.score is not None),
+                                    for r in scored if r.score is not None),
+        "samples_with_parse_failures": sum(r.score.counts.get("judge_parse_failures", 0) > 0
+                                           for r in scored if r.score is not None),
+        "cut_replies": sum(r.cut for r in scored),
     }

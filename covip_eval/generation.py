@@ -21,6 +21,7 @@ class CallStats:
     cached: int = 0
     called: int = 0
     failed: int = 0
+    cut: int = 0  # replies that stopped at the token limit (scored as written)
     split_batches: int = 0  # batches that raised and were split to isolate the bad request
     input_tokens: int = 0
     output_tokens: int = 0
@@ -58,7 +59,7 @@ class GenerationRunner:
             requests = [r.without_ground_truth() for r in requests]
         keys = [self.key(r) for r in requests]
         unique = dict(zip(keys, requests))
-        results = self.cache.get_many(list(unique))
+        results = {k: g.as_answer() for k, g in self.cache.get_many(list(unique)).items()}
         self.stats.requested += len(requests)
         self.stats.unique += len(unique)
         self.stats.cached += len(results)
@@ -74,7 +75,8 @@ class GenerationRunner:
             todo.append((key, request))
         todo.sort(key=lambda kr: _length(kr[1]))  # similar lengths batch together
         with tqdm(total=len(todo), desc=desc, unit="call", disable=not self.progress) as bar:
-            for done in self._completed(todo):
+            for completed in self._completed(todo):
+                done = [(key, generation.as_answer()) for key, generation in completed]
                 self.cache.put_many(done)  # each result is kept as soon as it exists
                 for key, generation in done:
                     results[key] = generation
@@ -84,6 +86,7 @@ class GenerationRunner:
         self.stats.called += len(todo)
         out = [results[k] for k in keys]
         self.stats.failed += sum(1 for g in out if not g.ok)
+        self.stats.cut += sum(1 for g in out if g.cut)
         return out
 
     def _completed(self, todo: list[tuple[str, ChatRequest]]

@@ -153,12 +153,16 @@ def chat_dicts(request: ChatRequest, image_part: Callable[[ImageData], dict[str,
 
 @dataclass(frozen=True)
 class Generation:
-    """The outcome of one request: text, or a failure with its reason. Never both."""
+    """The outcome of one request: text, or a failure with its reason. Never both.
+
+    `cut`: the text stopped at the token limit. It is scored as written, as the paper does,
+    and counted in the results."""
 
     text: str | None
     error: str | None = None
     input_tokens: int = 0
     output_tokens: int = 0
+    cut: bool = False
 
     @property
     def ok(self) -> bool:
@@ -167,3 +171,10 @@ class Generation:
     @classmethod
     def failed(cls, reason: str) -> Generation:
         return cls(text=None, error=reason)
+
+    def as_answer(self) -> Generation:
+        """Itself, or a failure when its text is empty or blank: not an answer, on any
+        adapter."""
+        if self.ok and not (self.text or "").strip():
+            return Generation.failed("empty reply: the model wrote no text")
+        return self

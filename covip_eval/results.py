@@ -152,36 +152,42 @@ def format_controls(results: dict[str, Any]) -> str:
     controls = results.get("controls") or {}
     if not controls:
         return ""
-    head = "".join(f"{c}|Δ|" for c in controls)
-    lines = [f"|Task|Metric|Normal|{head}", "|----|------|-----:|" + "----:|---:|" * len(controls)]
+    outcomes = results.get("control_outcomes") or {}
+    head = "".join(f"{c}|Δ|{c} failed|" for c in controls)
+    lines = [f"|Task|Metric|Normal|{head}",
+             "|----|------|-----:|" + "----:|---:|---:|" * len(controls)]
     for name, row in results["results"].items():
         for key, value in row.items():
             if not key.endswith(",none") or "_stderr" in key:
                 continue
             cells = ""
-            for rows in controls.values():
+            for control, rows in controls.items():
                 other = rows.get(name, {}).get(key)
                 cells += (f"{_fmt(other)}|{100 * (other - value):+.1f}|"
                           if isinstance(other, float) and isinstance(value, float) else "-|-|")
+                counts = outcomes.get(control, {}).get(name)  # per-count rows have none
+                cells += (f"{counts['generation_failures'] + counts['judge_failures']}|"
+                          if counts else "|")
             lines.append(f"|{name}|{key[:-5]}|{_fmt(value)}|{cells}")
     return "\n".join(lines)
 
 
 def format_table(results: dict[str, Any]) -> str:
     """A markdown table like lm-eval's, one row per metric, with the per-concept rows."""
-    lines = ["|Task|Version|Metric|Value| |Stderr|Scored|Gen fail|Judge fail|Parse fail|",
-             "|----|------:|------|----:|-|-----:|-----:|-------:|---------:|---------:|"]
+    lines = ["|Task|Version|Metric|Value| |Stderr|Scored|Gen fail|Judge fail|Parse fail|Cut|",
+             "|----|------:|------|----:|-|-----:|-----:|-------:|---------:|---------:|--:|"]
     for name, row in results["results"].items():
         version = results["versions"].get(name, "")
         outcome = results.get("outcomes", {}).get(name, {})  # per-count rows have none
         gen_failed = outcome.get("generation_failures", "")
         judge_failed = outcome.get("judge_failures", "")
+        cut = outcome.get("cut_replies", "")
         metrics = [k[:-5] for k in row if k.endswith(",none") and "_stderr" not in k]
         for metric in metrics:
             value, err = row[f"{metric},none"], row.get(f"{metric}_stderr,none")
             label = name if name in results.get("outcomes", {}) else f" - {row['alias']}"
             lines.append(
                 f"|{label}|{version}|{metric}|{_fmt(value)}|±|{_fmt(err)}|{row['n_scored']}|"
-                f"{gen_failed}|{judge_failed}|{row.get('judge_parse_failures', 0)}|"
+                f"{gen_failed}|{judge_failed}|{row.get('judge_parse_failures', 0)}|{cut}|"
             )
     return "\n".join(lines)

@@ -114,9 +114,14 @@ def evaluate(settings: EvalSettings) -> EvalOutcome:
         if not settings.predict_only:
             runs = score_runs(runs, judge)
         results = _results(settings, runs, model, judge, runner, index)
-        results["controls"] = {
-            control: _control_rows(settings, control_runs(prepared, control), runner, judge)
-            for control in settings.controls}
+        under = {control: _control_runs(settings, control_runs(prepared, control), runner,
+                                        judge) for control in settings.controls}
+        results["controls"] = {c: {} if settings.predict_only else metric_rows(r, settings.seed)
+                               for c, r in under.items()}
+        results["control_outcomes"] = {c: {run.name: outcome_counts(run) for run in r}
+                                       for c, r in under.items()}
+        results["failure_rate"] = failure_rate(settings.max_failure_rate, results["outcomes"],
+                                               results["control_outcomes"])
         results["usage"]["image_decodes"] = image_decode_count() - decodes_before
         path, samples = _write(settings, results, runs) if settings.output_path is not None \
             else (None, [])
@@ -128,13 +133,11 @@ def evaluate(settings: EvalSettings) -> EvalOutcome:
         cache.close()
 
 
-def _control_rows(settings: EvalSettings, runs: list[TaskRun], runner: GenerationRunner,
-                  judge: Judge | None) -> dict[str, Any]:
-    """The metric rows of the tasks rerun under one control."""
+def _control_runs(settings: EvalSettings, runs: list[TaskRun], runner: GenerationRunner,
+                  judge: Judge | None) -> list[TaskRun]:
+    """The tasks rerun under one control."""
     runs = generate_outputs(runs, runner, settings.seed, settings.gen_kwargs)
-    if settings.predict_only:
-        return {}
-    return metric_rows(score_runs(runs, judge), settings.seed)
+    return runs if settings.predict_only else score_runs(runs, judge)
 
 
 def metric_rows(runs: list[TaskRun], seed: int) -> dict[str, Any]:
@@ -226,12 +229,21 @@ def _config_record(config: TaskConfig) -> dict[str, Any]:
                             for m, better in _directions(config).items()]}
 
 
-def failure_rate(limit: float, outcomes: dict[str, dict[str, int]]) -> dict[str, Any]:
-    """The tasks whose share of failed samples (generation or judge) is above `limit`."""
-    rates = {task: (c["generation_failures"] + c["judge_failures"]) / c["samples"]
-             for task, c in outcomes.items() if c["samples"]}
+def failure_rate(limit: float, outcomes: dict[str, dict[str, int]],
+                 control_outcomes: dict[str, dict[str, dict[str, int]]] | None = None
+                 ) -> dict[str, Any]:
+    """The tasks (and tasks under a control) whose share of failed samples is above `limit`.
+    A sample fails when its generation or its judging failed, or when a judge reply about it
+    had no parsable answer (it is still scored, as the protocol says, but a judge that never
+    answers must not pass)."""
+    every = dict(outcomes)
+    for control, tasks in (control_outcomes or {}).items():
+        every.update({f"{task} ({control})": counts for task, counts in tasks.items()})
+    rates = {task: (c["generation_failures"] + c["judge_failures"]
+                    + c.get("samples_with_parse_failures", 0)) / c["samples"]
+             for task, c in every.items() if c["samples"]}
     exceeded = {t: round(r, 4) for t, r in rates.items() if r > limit}
-    return {"max": limit, "exceeded": exceeded}
+    return {"max": limit, "exceeded": exceeded, "counts_parse_failures": True}
 
 
 def _usage(runner: GenerationRunner) -> dict[str, Any]:

@@ -43,6 +43,8 @@ def reward() -> CaptionReward:
     ("Lisbon went Ashby. Later, Bergen.", 10, (1 / 3, 0.0, 0.0)),  # Bergen is Ashby's here
     ("Ashby Lisbon " * 6, 10, (1 / 3, 0.0, -1.0)),
     ("Ashby: Lisbon.", 50, (1 / 3, 0.0, -1.0)),
+    ("", 1, (0.0, 0.0, -1.0)),  # an empty caption says nothing: degenerate, not merely 0
+    (" \n ", 2, (0.0, 0.0, -1.0)),
 ])
 def test_reward_values(reward: CaptionReward, caption: str, ids: int, expected) -> None:
     terms = reward.terms([caption], ["s1"], [[0] * ids])[0]

@@ -95,4 +95,5 @@ class AnthropicModel(APIModel):
             raise NotAnAnswer(f"empty reply (stop_reason={stop})", retry=True)
         usage = getattr(response, "usage", None)
         return Generation(text=text, input_tokens=getattr(usage, "input_tokens", 0) or 0,
-                          output_tokens=getattr(usage, "output_tokens", 0) or 0)
+                          output_tokens=getattr(usage, "output_tokens", 0) or 0,
+                          cut=stop == "max_tokens")

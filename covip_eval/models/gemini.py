@@ -62,9 +62,11 @@ class GeminiModel(APIModel):
         # thinking tokens are billed as output: counted in usage and cost
         output = (getattr(usage, "candidates_token_count", 0) or 0) + \
             (getattr(usage, "thoughts_token_count", 0) or 0)
+        candidate = response.candidates[0]
+        finish = str(getattr(candidate, "finish_reason", None) or "").rsplit(".", 1)[-1]
         return Generation(text=text,
                           input_tokens=getattr(usage, "prompt_token_count", 0) or 0,
-                          output_tokens=output)
+                          output_tokens=output, cut=finish == "MAX_TOKENS")
 
 
 def _blob(types: Any, image: Any) -> Any:

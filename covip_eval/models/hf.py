@@ -328,7 +328,9 @@ class HFModel(ModelAdapter):
         pad = self.processor.tokenizer.pad_token_id
         produced = (new_tokens != pad).sum(dim=1).tolist() if pad is not None else \
             [new_tokens.shape[1]] * len(requests)
-        return [Generation(text=t, input_tokens=int(n_in), output_tokens=int(n_out))
+        # a reply that used every new token without ending its turn was cut
+        return [Generation(text=t, input_tokens=int(n_in), output_tokens=int(n_out),
+                           cut=int(n_out) >= params.max_new_tokens)
                 for t, n_in, n_out in zip(texts, prompt_lengths, produced)]
 
     def close(self) -> None:

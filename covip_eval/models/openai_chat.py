@@ -116,7 +116,8 @@ class OpenAIModel(APIModel):
         usage = getattr(response, "usage", None)
         return Generation(text=text,
                           input_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-                          output_tokens=getattr(usage, "completion_tokens", 0) or 0)
+                          output_tokens=getattr(usage, "completion_tokens", 0) or 0,
+                          cut=getattr(choices[0], "finish_reason", None) == "length")
 
 
 SET_ASIDE_SECONDS = 30.0

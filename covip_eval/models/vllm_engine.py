@@ -116,7 +116,8 @@ class VLLMModel(ModelAdapter):
             completion = output.outputs[0]
             generations.append(Generation(text=completion.text,
                                           input_tokens=len(output.prompt_token_ids or []),
-                                          output_tokens=len(completion.token_ids)))
+                                          output_tokens=len(completion.token_ids),
+                                          cut=completion.finish_reason == "length"))
         return generations
 
     def close(self) -> None:
