@@ -167,6 +167,9 @@ def _add_export_lmeval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", default="builtin:mini")
     p.add_argument("--judge", default="lexical")
     p.add_argument("--judge_args", default="")
+    p.add_argument("--for_model", default=None,
+                   help="an lm-eval model type: leave out the settings it cannot take "
+                        "(hf-multimodal: presence_penalty)")
     p.set_defaults(run=_run_export_lmeval)
 
 
@@ -272,7 +275,7 @@ def _run_export_lmeval(args: argparse.Namespace) -> int:
     from covip_eval.lmeval_export import export_lmeval
 
     folder = export_lmeval(args.out, args.dataset, args.judge,
-                           parse_options(args.judge_args, "--judge_args"))
+                           parse_options(args.judge_args, "--judge_args"), args.for_model)
     system = f"{folder}/system_instruction.txt"
     print(f"wrote {folder}; run e.g. lm_eval --include_path {folder} --tasks "
           "covip_lsd_direct --model hf-multimodal --model_args pretrained=... "

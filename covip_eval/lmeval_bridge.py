@@ -14,7 +14,7 @@ from covip_eval.prompts import PromptTemplate
 from covip_eval.registry import TaskIndex, make_judge, scorer_class
 from covip_eval.request_builder import caption_request, direct_request
 from covip_eval.requests import ChatRequest, GenParams, ImagePart
-from covip_eval.scoring import score_outputs
+from covip_eval.scoring import SampleScore, score_outputs
 from covip_eval.taskconfig import TaskConfig
 
 IMAGE_PLACEHOLDER = "<image>"  # lm-eval's default, replaced in place by hf-multimodal
@@ -72,19 +72,31 @@ def system_instruction(task: str) -> str | None:
     return prompts["system"].render() if _task(task).mode == "direct" else None
 
 
+def _parts(task: str, score: SampleScore) -> dict[str, tuple[float, float]]:
+    """Every metric of the task as (numerator, denominator). A document coviP-eval leaves
+    out (its judge call failed) or a metric that does not apply to it (n/a) is (0, 0): it
+    moves neither side of the ratio, as in coviP-eval."""
+    left_out = score.judge_failure is not None
+    return {m: (0.0, 0.0) if left_out else tuple(score.metrics.get(m, (0.0, 0.0)))
+            for m in _task(task).metrics}  # type: ignore[misc]
+
+
 def judge_filter(spec: str, task: str, judge: str, judge_args: dict[str, Any],
                  resps: list[list[str]], docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """All documents of the task judged in one batched call; each gets its metric parts."""
     scorer = scorer_class(_task(task).scorer)()
     jobs = [(scorer, _sample(spec, task, d), r[0] if r else "") for r, d in zip(resps, docs)]
     judge_role = make_judge(judge, dict(judge_args), RequestCache(None), progress=False)
-    return [score.metrics for score in score_outputs(jobs, judge_role)]
+    try:
+        return [_parts(task, score) for score in score_outputs(jobs, judge_role)]
+    finally:
+        judge_role.close()
 
 
 def score(spec: str, task: str, doc: dict[str, Any], text: str) -> dict[str, Any]:
     """Metric parts of a document whose scorer needs no judge (LSD, ITR)."""
     scorer = scorer_class(_task(task).scorer)()
-    return score_outputs([(scorer, _sample(spec, task, doc), text)], None)[0].metrics
+    return _parts(task, score_outputs([(scorer, _sample(spec, task, doc), text)], None)[0])
 
 
 def ratio(items: list[tuple[float, float]]) -> float:

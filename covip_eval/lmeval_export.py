@@ -20,6 +20,10 @@ from covip_eval.results import write_json_atomic
 
 TASKS = ("capeval_qa", "lsd_direct", "lar_direct", "itr_direct")
 STOP = "<|im_end|>"
+# settings a model type of lm-eval cannot take, left out of the tasks exported for it
+CANNOT_TAKE = {"hf-multimodal": {"presence_penalty": "transformers' generate has no presence "
+                                                     "penalty (coviP-eval's hf adapter records "
+                                                     "it as ignored)"}}
 
 
 def _utils(tasks: dict[str, Any], dataset: str, judge: str, judge_args: dict[str, Any]) -> str:
@@ -63,15 +67,19 @@ def _function_representer(dumper: yaml.Dumper, value: _Function) -> Any:
     return dumper.represent_scalar("!function", str(value))
 
 
-def _task_yaml(config: Any) -> dict[str, Any]:
+def _task_yaml(config: Any, left_out: set[str]) -> dict[str, Any]:
     task = config.task
     gen = config.caption_generation if config.mode == "caption" else config.generation
     generation: dict[str, Any] = {"until": [STOP], "max_gen_toks": gen.max_new_tokens,
                                   "do_sample": gen.temperature > 0}
     if gen.temperature > 0:
         generation.update({k: v for k, v in (("temperature", gen.temperature),
-                                             ("top_p", gen.top_p), ("top_k", gen.top_k))
+                                             ("top_p", gen.top_p), ("top_k", gen.top_k),
+                                             ("min_p", gen.min_p))
                            if v is not None})
+    if gen.presence_penalty is not None and "presence_penalty" not in left_out:
+        generation["presence_penalty"] = gen.presence_penalty
+    lower = scorer_class(config.scorer).lower_is_better
     data: dict[str, Any] = {
         "task": f"covip_{task}",
         "custom_dataset": _Function(f"utils.load_{task}"),
@@ -83,7 +91,7 @@ def _task_yaml(config: Any) -> dict[str, Any]:
         "process_results": _Function(f"utils.results_{task}"),
         "generation_kwargs": generation,
         "metric_list": [{"metric": m, "aggregation": _Function("utils.ratio"),
-                         "higher_is_better": True} for m in config.metrics],
+                         "higher_is_better": m not in lower} for m in config.metrics],
         "metadata": {"version": int(config.version)},
     }
     if scorer_class(config.scorer).needs_judge:
@@ -92,9 +100,13 @@ def _task_yaml(config: Any) -> dict[str, Any]:
     return data
 
 
-def export_lmeval(out: Path, dataset: str, judge: str, judge_args: dict[str, Any]) -> Path:
+def export_lmeval(out: Path, dataset: str, judge: str, judge_args: dict[str, Any],
+                  for_model: str | None = None) -> Path:
+    """The task folder; `for_model` (an lm-eval model type) leaves out the settings it cannot
+    take, and the export record says which and why."""
     from covip_eval.lmeval_bridge import system_instruction
 
+    left_out = CANNOT_TAKE.get(for_model or "", {})
     dumper = type("Dumper", (yaml.SafeDumper,), {})
     dumper.add_representer(_Function, _function_representer)
     out.mkdir(parents=True, exist_ok=True)
@@ -102,8 +114,10 @@ def export_lmeval(out: Path, dataset: str, judge: str, judge_args: dict[str, Any
     (out / "utils.py").write_text(_utils(tasks, dataset, judge, judge_args))
     for task in TASKS:
         (out / f"covip_{task}.yaml").write_text(
-            yaml.dump(_task_yaml(tasks[task]), Dumper=dumper, sort_keys=False))
+            yaml.dump(_task_yaml(tasks[task], set(left_out)), Dumper=dumper, sort_keys=False))
     (out / "system_instruction.txt").write_text(system_instruction("lsd_direct") or "")
     write_json_atomic(out / "covip_export.json", {"dataset": dataset, "judge": judge,
-                                                  "tasks": [f"covip_{t}" for t in TASKS]})
+                                                  "tasks": [f"covip_{t}" for t in TASKS],
+                                                  "for_model": for_model,
+                                                  "left_out": left_out})
     return out

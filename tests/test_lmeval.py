@@ -33,7 +33,7 @@ def lmeval_run(small_dataset: Path, tmp_path_factory: pytest.TempPathFactory):
 
     folder = tiny_random_path(0)
     out = export_lmeval(tmp_path_factory.mktemp("lmeval") / "tasks", str(small_dataset),
-                        "lexical", {})
+                        "lexical", {}, for_model="hf-multimodal")
     original = transformers.AutoProcessor.from_pretrained
 
     def from_pretrained(path, *args, **kwargs):
@@ -100,7 +100,8 @@ def test_outputs_and_scores_agree(lmeval_run, covip_run) -> None:
     results, _ = lmeval_run
     runs = {run.name: run for run in covip_run.runs}
     for task, metrics in (("capeval_qa", ("acc_pos", "acc_neg", "recognition_f1")),
-                          ("lsd_direct", ("token_f1",)), ("itr_direct", ("keyword_recall",)),
+                          ("lsd_direct", ("token_f1", "token_f1_content")),
+                          ("itr_direct", ("keyword_recall", "keyword_leak", "keyword_clean")),
                           ("lar_direct", ("accuracy",))):
         run = runs[task]
         for record in results["samples"][f"covip_{task}"]:
@@ -110,4 +111,44 @@ def test_outputs_and_scores_agree(lmeval_run, covip_run) -> None:
             assert record["resps"][0][0] == run.records[i].response
             ours = run.records[i].score.metrics
             for metric in metrics:  # (numerator, denominator) in both harnesses
-                assert tuple(record[metric]) == tuple(ours[metric])
+                assert tuple(record[metric]) == tuple(ours.get(metric, (0.0, 0.0)))
+
+
+
+def test_export_keeps_the_protocol_settings_and_directions(tmp_path: Path,
+                                                           small_dataset: Path) -> None:
+    import yaml
+
+    def loaded(folder: Path, task: str) -> dict:
+        text = (folder / f"covip_{task}.yaml").read_text().replace("!function ", "")
+        return yaml.safe_load(text)
+
+    full = export_lmeval(tmp_path / "full", str(small_dataset), "lexical", {})
+    generation = loaded(full, "lsd_direct")["generation_kwargs"]
+    assert generation["presence_penalty"] == 1.5 and generation["top_k"] == 20
+    directions = {m["metric"]: m["higher_is_better"]
+                  for m in loaded(full, "itr_direct")["metric_list"]}
+    assert directions == {"keyword_recall": True, "keyword_leak": False, "keyword_clean": True}
+    hf = export_lmeval(tmp_path / "hf", str(small_dataset), "lexical", {}, "hf-multimodal")
+    assert "presence_penalty" not in loaded(hf, "lsd_direct")["generation_kwargs"]
+    assert "presence_penalty" in json.loads((hf / "covip_export.json").read_text())["left_out"]
+
+
+def test_bridge_scores_equal_covip_evals_with_a_failing_judge(small_dataset: Path) -> None:
+    """Judge calls that fail leave their documents out in both harnesses."""
+    from covip_eval import lmeval_bridge as bridge
+
+    judge_args = {"reply": "\\boxed{A}", "fail_every": 3}
+    outcome = evaluate(EvalSettings(model="oracle", tasks=["capeval_qa", "lar_direct"],
+                                    dataset=str(small_dataset), judge="scripted",
+                                    judge_args=judge_args, max_failure_rate=1.0,
+                                    progress=False))
+    for run in outcome.runs:
+        assert outcome.results["outcomes"][run.name]["judge_failures"] > 0
+        parts = bridge.judge_filter(str(small_dataset), run.name, "scripted", judge_args,
+                                    [[r.response] for r in run.records],
+                                    [{"idx": r.index} for r in run.records])
+        for metric in run.config.metrics:
+            ours = outcome.results["results"][run.name][f"{metric},none"]
+            theirs = bridge.ratio([p[metric] for p in parts])
+            assert theirs == pytest.approx(ours) if ours != "N/A" else theirs != theirs  # nan
