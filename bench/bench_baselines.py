@@ -27,15 +27,17 @@ def main() -> None:
                                      judge="lexical", cache_path=None, progress=False)).results
             for m in MODELS}
     print(f"dataset: {args.dataset}; judge: lexical\n")
-    print("| model | Acc+ | Acc- | n1 Acc+/Acc- | n2 | n3 | n4 | LSD direct/CAG "
-          "| LAR direct/CAG | ITR recall | ITR leak | ITR clean |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| model | Acc+ | Acc- | n1 Acc+/Acc- | n2 | n3 | n4 | F1 | LSD direct/CAG "
+          "| LSD content | LAR direct/CAG | ITR recall | ITR leak | ITR clean |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for model, r in runs.items():
         counts = " | ".join(f"{cell(r, f'capeval_qa_n{n}', 'acc_pos')}/"
                             f"{cell(r, f'capeval_qa_n{n}', 'acc_neg')}" for n in (1, 2, 3, 4))
         print(f"| {model} | {cell(r, 'capeval_qa', 'acc_pos')} | "
               f"{cell(r, 'capeval_qa', 'acc_neg')} | {counts} | "
+              f"{cell(r, 'capeval_qa', 'recognition_f1')} | "
               f"{cell(r, 'lsd_direct', 'token_f1')}/{cell(r, 'lsd_cag', 'token_f1')} | "
+              f"{cell(r, 'lsd_direct', 'token_f1_content')} | "
               f"{cell(r, 'lar_direct', 'accuracy')}/{cell(r, 'lar_cag', 'accuracy')} | "
               f"{cell(r, 'itr_direct', 'keyword_recall')} | "
               f"{cell(r, 'itr_direct', 'keyword_leak')} | "

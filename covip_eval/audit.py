@@ -246,14 +246,14 @@ def format_audit(audits: Sequence[TaskAudit]) -> str:
                      f"{_pct(a.chance)}|{_pct(best)} ({best.source})|{_pct(a.oracle)}|"
                      f"{verdict}|")
     probes = list(audits[0].probes) if audits else []
-    lines += ["", "|Task|" + "|".join(probes) + "|",
-              "|----|" + "|".join("---:" for _ in probes) + "|"]
+    lines += ["", "|Task|Metric|" + "|".join(probes) + "|",
+              "|----|------|" + "|".join("---:" for _ in probes) + "|"]
     for a in audits:
         cells = []
         for p in probes:
             shift = a.control_shift.get(p)
             moved = f" (moves {100 * shift:.1f} under controls)" if shift else ""
             cells.append(_pct(a.probes[p]) + moved)
-        lines.append(f"|{a.task}|" + "|".join(cells) + "|")
+        lines.append(f"|{a.task}|{a.metric}|" + "|".join(cells) + "|")
     return "\n".join(lines)
 

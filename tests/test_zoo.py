@@ -71,8 +71,12 @@ def test_every_task_runs_with_no_failures(model: TinyRandomModel, batch_size: in
     tasks = TaskIndex().groups["covip"]
     assert len(tasks) == 7  # CapEval-QA, and LSD, LAR, ITR direct and after a caption
     for task in tasks:
-        assert results["results"][task]["n_scored"] == 4, task
-        assert results["failures"][task] == {}, task
+        # a random model may write nothing in six tokens: that is a failure with its reason,
+        # and the only one allowed
+        failures = results["failures"][task]
+        assert results["results"][task]["n_scored"] + sum(failures.values()) == 4, task
+        assert all(r.endswith("empty reply: the model wrote no text") for r in failures), task
+    assert sum(results["results"][task]["n_scored"] for task in tasks) > 0
 
 
 def test_batching_changes_nothing(model: TinyRandomModel, requests) -> None:
