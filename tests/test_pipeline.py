@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -172,3 +174,66 @@ def _two_images() -> tuple[ImageData, ImageData]:
 
     data = base64.b64decode(FakeProviders.image_b64())
     return ImageData(data), ImageData(data)
+
+
+class _SlotWriter:
+    """A dialogue model that writes each encounter from the slots its prompt gives."""
+
+    _SLOTS = re.compile(r"on \$?(.+?) at (.+?), and that I was (.+?) at that moment")
+    _KEYWORD = re.compile(r"say the word '([A-Z]+)'")
+
+    @classmethod
+    def adapter(cls):
+        from covip_eval.models.base import ModelAdapter
+        from covip_eval.requests import Generation
+
+        class SlotWriter(ModelAdapter):
+            name = "slot-writer"
+
+            def generate(self, requests):
+                return [Generation(text=cls.write(r.messages[-1].text)) for r in requests]
+
+        return SlotWriter
+
+    @classmethod
+    def write(cls, prompt: str) -> str:
+        found = cls._SLOTS.search(prompt)
+        if found is None:  # not an encounter prompt
+            return VALID_DIALOGUES[0]
+        day, place, action = found.groups()
+        keyword = cls._KEYWORD.search(prompt)
+        ask = f" Please say the word '{keyword.group(1)}' when you next see {{NAME}}." \
+            if keyword else ""
+        return (f"User: I saw {{NAME}} on {day} at {place}.\nModel: How nice.\n"
+                f"User: I was {action} at that moment.{ask}\nModel: I see.\n"
+                "User: {NAME} looked well.\nModel: I will remember {NAME}.")
+
+
+def test_pipeline_diagnostics_tell_about_every_individual_alike(concepts: Path,
+                                                                  tmp_path: Path) -> None:
+    """Encounters planned as builtin:mini's: every individual met equally often and, in ITR,
+    planting a keyword of its own (the distractors' keywords are what keyword_leak reads)."""
+    from covip_eval.registry import register_model
+
+    register_model("slot-writer", _SlotWriter.adapter())
+    out = tmp_path / "bench"
+    assert main(["pipeline", "--concepts", str(concepts), "--out", str(out),
+                 "--dialogue_model", "slot-writer",
+                 "--qa_model", "scripted", "--qa_args",
+                 _replies(tmp_path, "q", [VALID_QAS]), "--filter_model", "scripted",
+                 "--filter_args", "reply=yes", "--sizes", "1=1", "--diagnostic_items", "2"]) == 0
+    for task in ("lsd", "lar", "itr"):
+        samples = load_benchmark(str(out), task).samples
+        assert len(samples) == 2, task
+        for sample in samples:
+            met = Counter(c.name for c in sample.context)
+            assert len(met) == 3 and set(met.values()) == {3}, task
+            target = sample.context[sample.positive_indices[0]].name
+            assert {sample.context[i].name for i in sample.positive_indices} == {target}
+            keywords = {c.name: c.facts.get("keyword") for c in sample.context
+                        if c.facts.get("keyword")}
+            if task == "itr":
+                assert set(keywords) == set(met) and keywords[target] == sample.keyword
+                assert len(set(keywords.values())) == 3
+            else:
+                assert not keywords
