@@ -76,7 +76,6 @@ def test_every_task_runs_with_no_failures(model: TinyRandomModel, batch_size: in
         failures = results["failures"][task]
         assert results["results"][task]["n_scored"] + sum(failures.values()) == 4, task
         assert all(r.endswith("empty reply: the model wrote no text") for r in failures), task
-    assert sum(results["results"][task]["n_scored"] for task in tasks) > 0
 
 
 def test_batching_changes_nothing(model: TinyRandomModel, requests) -> None:
