@@ -47,6 +47,7 @@ def capeval_features() -> Features:
             **_context_features(),
             "qas_context": List(List(qa)),
             "gts": List(Value("int32")),
+            "query_boxes": List(List(Value("int32"))),
         }
     )
 
@@ -64,6 +65,7 @@ def diagnostic_features() -> Features:
             "answer": Value("string"),
             "last_action": Value("string"),
             "keyword": Value("string"),
+            "query_boxes": List(List(Value("int32"))),
         }
     )
 

@@ -71,6 +71,7 @@ def _official_row(name: str, dialogues: list[str], entry: Any) -> dict[str, Any]
         "names_context": names,
         "qas_context": qas,
         "gts": entry["gts"],
+        "query_boxes": entry.get("query_boxes") or [],  # ours, where an export wrote them
     }
 
 
@@ -126,6 +127,8 @@ def export_capeval(samples: Sequence[Sample], out: Path) -> Path:
                     for j, c in enumerate(sample.context)},
                 "gts": list(sample.positive_indices),
             }
+            if sample.query_boxes:  # not an official key: the present concepts' boxes
+                qas[f"sample_{k}"]["query_boxes"] = [list(b) for b in sample.query_boxes]
         (tmp / "dialogues.json").write_text(json.dumps(dialogues, ensure_ascii=False))
         (tmp / "QAS_GT_test.json").write_text(json.dumps(qas, ensure_ascii=False, indent=1))
     return out

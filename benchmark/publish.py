@@ -103,14 +103,18 @@ Each CapEval-QA sample interleaves positive concepts (present in the query image
 ones (absent; by default two per positive, often of the same category) in one context of
 (image, dialogue) pairs. Every concept has three multiple-choice questions on objective details
 of its dialogue, options A-C with one correct answer and D "The answer cannot be determined".
-LSD, LAR and ITR items hold several encounters with one individual among distractors, with
-dates, places and actions; ITR plants a keyword in one dialogue.
+LSD, LAR and ITR items hold several encounters with one individual and with others of its
+kind, each met equally often, with dates, places and actions; in ITR each individual plants a
+keyword of its own in one of its dialogues.
 
 ## Fields
 
 - `images_context`, `dialogues_context`: the context, in order; `names_context`,
   `categories_context`, `facts_context` (JSON per entry): what each entry is about.
 - `query_image`: the new photo. `gts`: indices of the context entries present in it.
+  `query_boxes`: where each of them is in the photo, `[x0, y0, x1, y1]` in its pixels (x1, y1
+  exclusive), in the order of `gts` (LSD / LAR / ITR: the individual's one box); empty where
+  unknown.
 - CapEval-QA: `qas_context` (per entry, its questions), `n_concepts`.
 - LSD / LAR / ITR: `answer` (last-seen place), `last_action`, `keyword`.
 

@@ -109,14 +109,21 @@ class Concept:
     qas: tuple[QA, ...] = ()
 
 
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1: pixels of the stored image, x1 and y1 exclusive
+
+
 @dataclass(frozen=True)
 class CapEvalSample:
-    """A CapEval-QA sample: interleaved context concepts, a query image, and which are present."""
+    """A CapEval-QA sample: interleaved context concepts, a query image, and which are present.
+
+    `query_boxes`: where each present concept is in the query image, in the order of
+    `positive_indices` (empty when a dataset does not say)."""
 
     sample_id: str
     query_image: ImageData
     context: tuple[Concept, ...]
     positive_indices: tuple[int, ...]
+    query_boxes: tuple[Box, ...] = ()
 
     @property
     def n_concepts(self) -> int:
@@ -134,6 +141,8 @@ class DiagnosticSample:
     `positive_indices` are the context entries showing the individual in the query image
     (empty when a dataset does not say). `answer` is the last-seen place (LSD), `last_action`
     the user's action at the latest encounter (LAR), `keyword` the planted word (ITR).
+    `query_boxes`: the individual's box in the query image (one; empty when a dataset does
+    not say).
     """
 
     sample_id: str
@@ -144,6 +153,7 @@ class DiagnosticSample:
     answer: str = ""
     last_action: str = ""
     keyword: str = ""
+    query_boxes: tuple[Box, ...] = ()
 
     @property
     def n_concepts(self) -> int:

@@ -18,6 +18,7 @@ from benchmark.features import CAPEVAL_CONFIG, DIAGNOSTIC_CONFIGS
 from benchmark.records import (
     OPTION_LETTERS,
     QA,
+    Box,
     CapEvalSample,
     Concept,
     DiagnosticSample,
@@ -149,6 +150,21 @@ class RowReader:
             raise self.error(index, "gts", f"repeated positive index in {gts}")
         return tuple(gts)
 
+    def boxes(self, row: Mapping[str, Any], index: int, expected: int | None) -> tuple[Box, ...]:
+        """`query_boxes`: [x0, y0, x1, y1] each, in pixels, x0 < x1 and y0 < y1; `expected`
+        of them when given (one per positive), or none."""
+        raw = row.get("query_boxes") or []
+        boxes = []
+        for k, box in enumerate(raw):
+            values = [int(v) for v in box] if box is not None else []
+            if len(values) != 4 or not (0 <= values[0] < values[2] and 0 <= values[1] < values[3]):
+                raise self.error(index, f"query_boxes[{k}]",
+                                 f"expected [x0, y0, x1, y1] with x0 < x1 and y0 < y1, got {box}")
+            boxes.append((values[0], values[1], values[2], values[3]))
+        if boxes and expected is not None and len(boxes) != expected:
+            raise self.error(index, "query_boxes", f"{len(boxes)} boxes for {expected} positives")
+        return tuple(boxes)
+
     def capeval(self, row: Mapping[str, Any], index: int) -> CapEvalSample:
         context = self.context(row, index, with_qas=True)
         positives = self.positives(row, index, len(context))
@@ -164,6 +180,7 @@ class RowReader:
             query_image=self.image(self.require(row, index, "query_image"), index, "query_image"),
             context=context,
             positive_indices=positives,
+            query_boxes=self.boxes(row, index, len(positives)),
         )
 
     def diagnostic(self, row: Mapping[str, Any], index: int, task: str) -> DiagnosticSample:
@@ -180,6 +197,7 @@ class RowReader:
             answer=str(row.get("answer") or ""),
             last_action=str(row.get("last_action") or ""),
             keyword=str(row.get("keyword") or ""),
+            query_boxes=self.boxes(row, index, None),
         )
 
     def read(self, config: str, rows: Sequence[Mapping[str, Any]]) -> list[Sample]:
@@ -245,6 +263,7 @@ def sample_to_row(sample: Sample) -> dict[str, Any]:
             **_context_columns(sample.context),
             "qas_context": [[_qa_cell(qa) for qa in c.qas] for c in sample.context],
             "gts": list(sample.positive_indices),
+            "query_boxes": [list(b) for b in sample.query_boxes],
         }
     return {
         "sample_id": sample.sample_id,
@@ -255,6 +274,7 @@ def sample_to_row(sample: Sample) -> dict[str, Any]:
         "answer": sample.answer,
         "last_action": sample.last_action,
         "keyword": sample.keyword,
+        "query_boxes": [list(b) for b in sample.query_boxes],
     }
 
 

@@ -166,3 +166,44 @@ def test_timeline_dates_are_real_and_orders_never_chronological() -> None:
     from datetime import date
 
     assert timeline.spoken(date(2021, 3, 3)) == "3 March 2021"
+
+
+def test_query_boxes_are_where_the_drawings_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each concept is drawn once more alone on a transparent canvas of the scene's size: the
+    box the sample records for it holds every pixel it drew there, and is no more than its
+    faint anti-aliased rim (3 pixels, which pasting onto a transparent canvas drops) larger."""
+    from PIL import Image
+
+    from benchmark.mini import generate, render
+
+    real = render.place
+    footprints: list = []
+
+    def recording(canvas, sprite, view, box):
+        alone = Image.new("RGBA", canvas.size, (0, 0, 0, 0))
+        real(alone, sprite, view, box)
+        footprints.append(alone.getchannel("A").getbbox())
+        return real(canvas, sprite, view, box)
+
+    monkeypatch.setattr(render, "place", recording)
+    checked = 0
+    for index in range(12):
+        footprints.clear()
+        sample = generate.capeval_sample(3, index, MiniSizes())
+        drawn_in_scene = footprints[len(sample.context):]  # the context photos come first
+        assert len(sample.query_boxes) == len(drawn_in_scene) == sample.n_concepts
+        for box, drawn in zip(sample.query_boxes, drawn_in_scene):
+            _assert_fits(box, drawn)
+            checked += 1
+    footprints.clear()
+    item = generate.diagnostic_sample(3, "lsd", 0, MiniSizes())
+    assert len(item.query_boxes) == 1
+    _assert_fits(item.query_boxes[0], footprints[-1])
+    assert checked == 30
+
+
+def _assert_fits(box: tuple[int, ...], drawn: tuple[int, ...]) -> None:
+    x0, y0, x1, y1 = box
+    dx0, dy0, dx1, dy1 = drawn
+    assert x0 <= dx0 and y0 <= dy0 and dx1 <= x1 and dy1 <= y1, (box, drawn)
+    assert max(dx0 - x0, dy0 - y0, x1 - dx1, y1 - dy1) <= 3, (box, drawn)

@@ -142,12 +142,13 @@ def capeval_sample(seed: int, index: int, sizes: MiniSizes) -> CapEvalSample:
             )
         )
     gts = [k for k, (_, positive) in enumerate(entries) if positive]
-    query = scene_image(rng, [sprites[k] for k in gts], [sample_view(rng) for _ in gts])
+    query, boxes = scene_image(rng, [sprites[k] for k in gts], [sample_view(rng) for _ in gts])
     return CapEvalSample(
         sample_id=f"capeval_{index:05d}",
         query_image=ImageData(png_bytes(query)),
         context=tuple(context),
         positive_indices=tuple(gts),
+        query_boxes=tuple(boxes),
     )
 
 
@@ -184,7 +185,7 @@ def diagnostic_sample(seed: int, task: str, index: int, sizes: MiniSizes) -> Dia
                 facts=MappingProxyType(facts),
             )
         )
-    query = scene_image(rng, [sprites[0]], [sample_view(rng)])
+    query, boxes = scene_image(rng, [sprites[0]], [sample_view(rng)])
     return DiagnosticSample(
         sample_id=f"{task}_{index:05d}",
         task=task,  # type: ignore[arg-type]
@@ -194,6 +195,7 @@ def diagnostic_sample(seed: int, task: str, index: int, sizes: MiniSizes) -> Dia
         answer=plan.latest.place,
         last_action=plan.latest.action,
         keyword=plan.keyword,
+        query_boxes=tuple(boxes),
     )
 
 

@@ -22,6 +22,7 @@ SPRITE = 256  # drawing resolution; sprites are downsampled when placed
 MIN_VISIBLE_PIXELS = 40  # of SPRITE x SPRITE: a colour drawn on fewer pixels does not count
 CONTEXT_SIZE = (160, 160)
 QUERY_SIZE = (320, 240)
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, x1 and y1 exclusive
 SCENE_SHRINK = (1.0, 0.8, 0.7, 0.6)  # object scale in a scene of 1, 2, 3, 4 concepts
 Colour = tuple[int, int, int]
 
@@ -263,14 +264,21 @@ def background(rng: random.Random, size: tuple[int, int]) -> Image.Image:
     return img
 
 
-def place(canvas: Image.Image, sprite: Image.Image, view: View, box: tuple[int, int, int, int]):
-    """Paste a posed sprite inside `box` (x, y, w, h) of the canvas, jittered by the view."""
+def place(canvas: Image.Image, sprite: Image.Image, view: View, box: tuple[int, int, int, int]
+          ) -> Box:
+    """Paste a posed sprite inside `box` (x, y, w, h) of the canvas, jittered by the view;
+    returns where its drawn pixels went, (x0, y0, x1, y1), inside the canvas."""
     x, y, w, h = box
     posed = _posed(sprite, view, min(w, h))
     free_x, free_y = max(w - posed.width, 0), max(h - posed.height, 0)
     px = x + int(free_x * (view.dx + 1) / 2)
     py = y + int(free_y * (view.dy + 1) / 2)
     canvas.paste(posed, (px, py), posed)
+    drawn = posed.getchannel("A").getbbox()
+    assert drawn is not None  # a sprite always draws something
+    x0, y0, x1, y1 = drawn
+    return (max(px + x0, 0), max(py + y0, 0), min(px + x1, canvas.width),
+            min(py + y1, canvas.height))
 
 
 def context_image(rng: random.Random, sprite: Image.Image, view: View) -> Image.Image:
@@ -302,9 +310,11 @@ def _occlude(rng: random.Random, canvas: Image.Image, box: tuple[int, int, int, 
         d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
 
 
-def scene_image(rng: random.Random, sprites: list[Image.Image], views: list[View]) -> Image.Image:
+def scene_image(rng: random.Random, sprites: list[Image.Image], views: list[View]
+                ) -> tuple[Image.Image, list[Box]]:
     """A query scene with 1 to 4 concepts: the more it holds, the smaller each one, and the more
-    of them are partly hidden behind props or behind each other (regions overlap)."""
+    of them are partly hidden behind props or behind each other (regions overlap). With it,
+    each concept's box, in the order of `sprites`."""
     w, h = QUERY_SIZE
     canvas = background(rng, QUERY_SIZE)
     n = len(sprites)
@@ -316,11 +326,12 @@ def scene_image(rng: random.Random, sprites: list[Image.Image], views: list[View
                   w // 2 + grow, h // 2 + grow) for i in range(4)]
         rng.shuffle(boxes)
     shrink = SCENE_SHRINK[n - 1]  # a group photo shows each one smaller
+    drawn = []
     for sprite, view, box in zip(sprites, views, boxes):
-        place(canvas, sprite, replace(view, scale=view.scale * shrink), box)
+        drawn.append(place(canvas, sprite, replace(view, scale=view.scale * shrink), box))
         if rng.random() < 0.25 * (n - 1):
             _occlude(rng, canvas, box, rng.uniform(0.1, 0.15 + 0.075 * n))
-    return canvas
+    return canvas, drawn
 
 
 def png_bytes(img: Image.Image) -> bytes:
