@@ -22,6 +22,7 @@ from covip_eval.errors import ConfigError, MissingDependencyError
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 ALGORITHMS = ("grpo", "dr_grpo", "gspo", "sft")
+REWARDS = ("covip", "repic")
 COVIP_TINY_INIT = "covip-tiny-init"
 # SFT: dataset config -> the task whose request is the prompt
 SFT_TASKS = {"capeval_qa": "capeval_qa", "lsd": "lsd_direct", "lar": "lar_direct",
@@ -62,6 +63,14 @@ class CovipArguments:
     # prompts: TRL never truncates them, so images are capped here
     max_pixels: int = field(default=256 * 28 * 28, metadata={"help": "pixel cap per image"})
     max_images: int = field(default=16, metadata={"help": "skip samples with more images"})
+    reward: str = field(default="covip", metadata={
+        "help": "covip: the caption reward judged by CapEval-QA's questions; repic: RePIC's "
+                "object, localization and identity rewards (weighted by TRL's reward_weights)"})
+    box_format: str = field(default="auto", metadata={
+        "help": "repic: how the policy writes boxes, absolute (pixels) or relative_1000; auto: "
+                "its family's convention"})
+    repic_parse_failure_reward: float = field(default=-1.0, metadata={
+        "help": "repic: the reward of a reply whose yes/no or box cannot be read"})
     # reward shape (the paper's: +1/3 per correct positive question, -1/N per leaked negative)
     reward_positive: float = field(default=1 / 3, metadata={"help": "per correct positive Q"})
     reward_negative: float = field(default=1.0, metadata={
@@ -113,6 +122,8 @@ def check(config: TrainConfig) -> None:
     c = config
     if c.algorithm not in ALGORITHMS:
         raise ConfigError(f"algorithm={c.algorithm!r}: choose one of {', '.join(ALGORITHMS)}")
+    if c.reward not in REWARDS:
+        raise ConfigError(f"reward={c.reward!r}: choose one of {', '.join(REWARDS)}")
     if c.model == COVIP_TINY_INIT and c.algorithm != "sft":
         raise ConfigError(f"model={COVIP_TINY_INIT} starts from fresh weights: train it with "
                           "algorithm=sft first, then point model at the SFT output")

@@ -26,7 +26,7 @@ class PromptSet:
     skipped: dict[str, str]
 
 
-def _conversation(request: ChatRequest) -> list[dict[str, Any]]:
+def conversation(request: ChatRequest) -> list[dict[str, Any]]:
     conversation = []
     for message in request.messages:
         content = [{"type": "image"} if isinstance(p, ImagePart) else
@@ -35,7 +35,7 @@ def _conversation(request: ChatRequest) -> list[dict[str, Any]]:
     return conversation
 
 
-def _capped(image: Any, max_pixels: int) -> Any:
+def capped(image: Any, max_pixels: int) -> Any:
     pil = image.to_pil()
     if pil.width * pil.height <= max_pixels:
         return pil
@@ -58,8 +58,8 @@ def build_prompts(dataset: str, limit: int | None, max_images: int, max_pixels: 
             skipped[sample.sample_id] = f"{len(request.images)} images > max_images={max_images}"
             continue
         rows.append({
-            "prompt": _conversation(request),
-            "images": [_capped(img, max_pixels) for img in request.images],
+            "prompt": conversation(request),
+            "images": [capped(img, max_pixels) for img in request.images],
             "sample_id": sample.sample_id,
             "n_concepts": sample.n_concepts,
         })

@@ -14,6 +14,7 @@ from covip_eval.qwen3vl_attention import use_grouped_vision_attention
 from covip_eval.registry import make_judge
 from coviP_train.config import COVIP_TINY_INIT, TrainConfig
 from coviP_train.data import build_prompts
+from coviP_train.repic import RepicRewards, box_format, build_repic_prompts
 from coviP_train.reward import CaptionReward, RewardWeights
 from coviP_train.sft import sft_rows
 
@@ -114,7 +115,7 @@ def build_sft_trainer(config: TrainConfig) -> Any:
 
 
 def build_trainer(config: TrainConfig, model: Any = None, processor: Any = None
-                  ) -> tuple[Any, CaptionReward, dict[str, str]]:
+                  ) -> tuple[Any, CaptionReward | RepicRewards, dict[str, str]]:
     """The GRPOTrainer, its reward and the samples left out. A loaded model and processor may
     be passed in (benchmarks do); otherwise `config.model` is loaded."""
     trl = _require_trl()
@@ -123,15 +124,24 @@ def build_trainer(config: TrainConfig, model: Any = None, processor: Any = None
     if model is None or processor is None:
         model, processor = load_model_and_processor(config)
     _prepare(model, config)
-    prompts = build_prompts(config.dataset, config.limit, config.max_images, config.max_pixels,
-                            config.concept_counts)
-    cache = RequestCache(Path(config.judge_cache) if config.judge_cache else None)
-    judge = make_judge(config.judge, _judge_options(config), cache, progress=False)
-    reward = CaptionReward(judge, RewardWeights(config.reward_positive, config.reward_negative,
-                                                config.reward_degenerate,
-                                                config.repetition_threshold),
-                           config.max_completion_length, prompts.samples,
-                           config.max_reward_failure_rate)
+    reward: CaptionReward | RepicRewards
+    if config.reward == "repic":
+        reward = RepicRewards(box_format(config.box_format, model.config.model_type),
+                              config.repic_parse_failure_reward)
+        prompts = build_repic_prompts(config.dataset, config.limit, config.max_images,
+                                      config.max_pixels, reward.fmt, config.seed,
+                                      config.concept_counts)
+    else:
+        prompts = build_prompts(config.dataset, config.limit, config.max_images,
+                                config.max_pixels, config.concept_counts)
+        cache = RequestCache(Path(config.judge_cache) if config.judge_cache else None)
+        judge = make_judge(config.judge, _judge_options(config), cache, progress=False)
+        reward = CaptionReward(judge, RewardWeights(config.reward_positive,
+                                                    config.reward_negative,
+                                                    config.reward_degenerate,
+                                                    config.repetition_threshold),
+                               config.max_completion_length, prompts.samples,
+                               config.max_reward_failure_rate)
     trainer = trl.GRPOTrainer(model=model, reward_funcs=reward.reward_functions(),
                               args=_trl_arguments(config),
                               train_dataset=Dataset.from_list(prompts.rows),
@@ -212,7 +222,7 @@ def _add_callbacks(trainer: Any, config: TrainConfig) -> None:
 
 
 def save(trainer: Any, config: TrainConfig, skipped: dict[str, str],
-         reward: CaptionReward | None = None) -> Path:
+         reward: CaptionReward | RepicRewards | None = None) -> Path:
     """Save the model (or the LoRA adapter) with its processor and the training config in
     `output_dir` itself, as TRL's scripts do (checkpoints stay in its `checkpoint-N`
     folders), so that `--model hf --model_args pretrained=OUTPUT_DIR` loads it. Only the main
