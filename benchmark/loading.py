@@ -59,6 +59,7 @@ def load_benchmark(spec: str, config: str, progress: bool = True) -> LoadedDatas
 def builtin_folder(spec: str, progress: bool = True) -> Path:
     """The folder holding a built-in dataset, generating it on first use."""
     from benchmark.mini import GENERATOR_VERSION, MiniSizes, build_mini
+    from benchmark.mini.generate import describe
 
     name, _, query = spec[len(BUILTIN_PREFIX):].partition("?")
     if name != "mini":
@@ -72,10 +73,12 @@ def builtin_folder(spec: str, progress: bool = True) -> Path:
     suffix = "-".join(f"{k}{v}" for k, v in sorted(params.items()))
     name = f"mini-v{GENERATOR_VERSION}-seed{seed}" + (f"-{suffix}" if suffix else "")
     folder = cache_dir() / "datasets" / name
-    if read_manifest(folder) is None:
-        # a folder without a manifest is no build and is replaced; with none there yet, a
-        # process building the same data at once (another rank) may finish first, and its
-        # build stays: replacing it could pull the files from under that process's reads
+    manifest = read_manifest(folder)
+    if manifest is None or manifest.get("spec") != describe(seed, sizes):
+        # a folder without a manifest is no build, and one of an older layout is stale: both
+        # are replaced; with none there yet, a process building the same data at once
+        # (another rank) may finish first, and its build stays: replacing it could pull the
+        # files from under that process's reads
         build_mini(folder, seed=seed, sizes=sizes, progress=progress, overwrite=folder.exists())
     return folder
 

@@ -89,6 +89,14 @@ def test_builtin_spec_builds_once_into_cache(isolated_cache: Path) -> None:
     second = load_benchmark(spec, "lsd", progress=False)
     assert first.revision == second.revision and first.revision.startswith("mini-v3-seed5")
     assert Path(first.location).is_relative_to(isolated_cache)
+    # a build of an older layout (say, without query_boxes) is stale: it is built again
+    manifest = Path(first.location) / MANIFEST
+    stale = json.loads(manifest.read_text())
+    stale["spec"] = stale["spec"].replace('"layout": ', '"layout": -')
+    manifest.write_text(json.dumps(stale))
+    third = load_benchmark(spec, "lsd", progress=False)
+    assert json.loads(manifest.read_text())["spec"] != stale["spec"]
+    assert third.revision == first.revision
 
 
 def test_a_build_another_process_finished_first_is_kept(tmp_path: Path, monkeypatch) -> None:

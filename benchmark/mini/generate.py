@@ -38,6 +38,8 @@ from benchmark.records import CapEvalSample, Concept, DiagnosticSample, ImageDat
 # concepts' facts of the same kind, every negative shares its positive's kind, and ITR
 # keywords are invented words that occur inside no other word
 GENERATOR_VERSION = "3"
+# what a build stores beside the drawings: 2 added each concept's box in the query scene
+LAYOUT_VERSION = 2
 QAS_PER_CONCEPT = 3
 
 
@@ -210,5 +212,6 @@ def describe(seed: int, sizes: MiniSizes) -> str:
     fields = dict(sizes.__dict__)
     if fields["capeval_counts"] == MiniSizes.capeval_counts:  # as before the field existed
         del fields["capeval_counts"]
-    spec = json.dumps({"generator": GENERATOR_VERSION, "seed": seed, **fields}, sort_keys=True)
+    spec = json.dumps({"generator": GENERATOR_VERSION, "layout": LAYOUT_VERSION, "seed": seed,
+                       **fields}, sort_keys=True)
     return spec
