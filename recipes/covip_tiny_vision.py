@@ -35,6 +35,7 @@ import json
 import random
 import shutil
 from copy import deepcopy
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -58,6 +59,23 @@ class Fresh:
 
     def __getitem__(self, index: int) -> CapEvalSample:
         return generate.capeval_sample(self.seed, index, MiniSizes())
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What training needs of a sample beside its pixels (light enough to cross from the
+    loader's worker processes)."""
+
+    context_size: int
+    positive_indices: tuple[int, ...]
+
+    @classmethod
+    def of(cls, sample: CapEvalSample) -> Layout:
+        return cls(len(sample.context), sample.positive_indices)
+
+    @property
+    def n_concepts(self) -> int:
+        return len(self.positive_indices)
 
 
 class Batches(torch.utils.data.Dataset):
@@ -85,21 +103,21 @@ class Batches(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.batches)
 
-    def __getitem__(self, i: int) -> tuple[list[CapEvalSample], dict[str, torch.Tensor]]:
+    def __getitem__(self, i: int) -> tuple[list[Layout], dict[str, torch.Tensor]]:
         batch = [self.samples[k] for k in self.batches[i]]
         scenes = self.query_processor(images=[s.query_image.to_pil() for s in batch],
                                       return_tensors="pt")
         photos = self.image_processor(images=[c.image.to_pil() for s in batch
                                               for c in s.context], return_tensors="pt")
-        return batch, {key: torch.cat([scenes[key], photos[key]])
-                       for key in ("pixel_values", "image_grid_thw")}
+        return [Layout.of(s) for s in batch], {key: torch.cat([scenes[key], photos[key]])
+                                               for key in ("pixel_values", "image_grid_thw")}
 
 
 def loader(batches: Batches, workers: int) -> torch.utils.data.DataLoader:
     return torch.utils.data.DataLoader(batches, batch_size=None, num_workers=workers)
 
 
-def pair_scores(model, merge: int, samples: list[CapEvalSample], inputs: dict[str, torch.Tensor],
+def pair_scores(model, merge: int, samples: list[Layout], inputs: dict[str, torch.Tensor],
                 device: str) -> list[torch.Tensor]:
     """Per sample, for each context photo: its tokens' cosine with their best-matching scene
     token, averaged. The inputs hold the samples' scenes first, then every context photo."""
@@ -110,7 +128,7 @@ def pair_scores(model, merge: int, samples: list[CapEvalSample], inputs: dict[st
     scores = []
     for sample, scene in zip(samples, scenes):
         scene = F.normalize(scene, dim=-1)
-        photos = per_image[at:at + len(sample.context)]
+        photos = per_image[at:at + sample.context_size]
         # each photo token's best match in the scene, averaged over the photo (late interaction);
         # the photos of one size in one product
         score = torch.empty(len(photos), device=scene.device)
@@ -119,12 +137,12 @@ def pair_scores(model, merge: int, samples: list[CapEvalSample], inputs: dict[st
             tokens = F.normalize(torch.stack([photos[k] for k in index]), dim=-1)
             score[index] = (tokens @ scene.T).max(dim=-1).values.mean(dim=-1)
         scores.append(score)
-        at += len(sample.context)
+        at += sample.context_size
     return scores
 
 
-def labels(sample: CapEvalSample, device: str) -> torch.Tensor:
-    present = torch.zeros(len(sample.context), device=device)
+def labels(sample: Layout, device: str) -> torch.Tensor:
+    present = torch.zeros(sample.context_size, device=device)
     present[list(sample.positive_indices)] = 1.0
     return present
 
@@ -280,7 +298,7 @@ def histogram_recall(samples: list[CapEvalSample]) -> dict[str, float]:
         scene = hue_signature(sample.query_image.to_pil())
         score = torch.tensor([presence_score(hue_signature(c.image.to_pil()), scene)
                               for c in sample.context])
-        truth = labels(sample, "cpu").bool()
+        truth = labels(Layout.of(sample), "cpu").bool()
         n = sample.n_concepts
         found = int(truth[score.topk(n).indices].sum())
         for key in ("top-n recall", f"top-n recall ({n} concepts)"):
