@@ -83,13 +83,14 @@ def test_checkpoints_evaluate_in_coviP_eval(tmp_path: Path, small_dataset: Path)
         assert results["config"]["model_identity"]["pretrained"] == str(folder)
 
 
-@pytest.mark.parametrize("preset", ["grpo", "dr_grpo", "gspo", "sft"])
+@pytest.mark.parametrize("preset", ["grpo", "dr_grpo", "gspo", "repic", "sft"])
 def test_presets_are_valid_and_any_trl_field_is_accepted(preset: str) -> None:
     """Fields we never listed (scheduler, clipping, logging, vLLM) reach TRL's config."""
     config = load_config(preset, ["max_grad_norm=0.5", "--lr_scheduler_type", "cosine",
                                   "warmup_steps=3", "push_to_hub=false"])
     assert (config.trl.max_grad_norm, config.trl.warmup_steps) == (0.5, 3)
-    assert config.trl.lr_scheduler_type == "cosine" and config.algorithm == preset
+    expected = {"repic": "grpo"}.get(preset, preset)  # RePIC's recipe is GRPO's
+    assert config.trl.lr_scheduler_type == "cosine" and config.algorithm == expected
     if preset != "sft":
         config = load_config(preset, ["log_completions=true", "vllm_gpu_memory_utilization=0.5"])
         assert config.trl.log_completions and config.trl.vllm_gpu_memory_utilization == 0.5
