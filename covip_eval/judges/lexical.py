@@ -90,17 +90,17 @@ def affirmed_part(clause: str) -> str:
     """What a clause affirms: its conjuncts each with their own negations, so that "was never
     at X and does not like Y" denies both; a conjunct that opens with a noun phrase
     continues the one before ("did not see X and the Y")."""
-    kept, affirmed = [], True
-    for conjunct in _CONJUNCT.split(clause):
+    kept: list[str] = []
+    affirmed = True
+    for i, conjunct in enumerate(_CONJUNCT.split(clause)):
         negations = _negations(conjunct)
-        opens_list = _NOUN_PHRASE.match(_CONJUNCTION.sub("", conjunct.strip()))
-        if negations or not kept or not opens_list:
+        continues_list = i > 0 and not negations and \
+            _NOUN_PHRASE.match(_CONJUNCTION.sub("", conjunct.strip())) is not None
+        if not continues_list:
             affirmed = negations % 2 == 0
         if affirmed:
             kept.append(conjunct)
-        else:
-            kept.append("")
-    return " ".join(k for k in kept if k)
+    return " ".join(kept)
 
 
 def clauses_about(text: str, concept: str, others: list[str]) -> list[str]:
