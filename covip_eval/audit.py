@@ -55,7 +55,8 @@ class Estimate:
     source: str = ""  # which model or rule gave it
 
     def margin(self, other: Estimate) -> float:
-        """`SIGMAS` standard errors of the difference from `other`."""
+        """`SIGMAS` standard errors of the difference from `other` (the two errors combined
+        as independent)."""
         return SIGMAS * float(np.hypot(self.stderr or 0.0, other.stderr or 0.0))
 
 
@@ -129,6 +130,7 @@ class Auditor:
 
     def __init__(self, base: EvalSettings):
         self.base = base
+        self.provenance: dict[str, Any] = {}  # judge, datasets, versions: the blind run's
 
     def runs(self, model: str, tasks: Sequence[str], model_args: dict[str, Any] | None = None,
              controls: Sequence[str] = ()) -> tuple[dict[str, TaskRun], dict[str, Any]]:
@@ -139,7 +141,9 @@ class Auditor:
     def audit(self, tasks: Sequence[str]) -> list[TaskAudit]:
         """One audit per task and headline metric, in task order."""
         seed = self.base.seed
-        blind, _ = self.runs("blind", tasks)
+        blind, results = self.runs("blind", tasks)
+        self.provenance = {key: results[key] for key in
+                           ("judge", "datasets", "prompts", "git_hash", "package_versions")}
         unknown = [name for name, run in blind.items() if run.config.scorer not in HEADLINES]
         if unknown:
             raise ConfigError(f"the audit has no headline metric for task(s) "
@@ -213,15 +217,17 @@ def _control_shift(results: dict[str, Any], task: str, parts: Sequence[str]) -> 
     return max(known) if known else None
 
 
-def report(audits: Sequence[TaskAudit], settings: EvalSettings) -> dict[str, Any]:
-    """What `coviP-eval audit` writes."""
+def report(audits: Sequence[TaskAudit], settings: EvalSettings,
+           provenance: dict[str, Any]) -> dict[str, Any]:
+    """What `coviP-eval audit` writes, with the judge, dataset revisions, prompt hashes and
+    versions it ran with (`provenance`)."""
     def row(a: TaskAudit) -> dict[str, Any]:
         out = asdict(a)
         out.update(floor=asdict(a.floor), best_probe=asdict(a.best_probe),
                    above_floor=a.above_floor)
         return out
 
-    return {"dataset": settings.dataset or "builtin:mini", "judge": settings.judge,
+    return {"dataset": settings.dataset or "builtin:mini", **provenance,
             "limit": settings.limit, "seed": settings.seed, "sigmas": SIGMAS,
             "probes": list(PROBES), "controls": list(CONTROLS),
             "audits": [row(a) for a in audits],

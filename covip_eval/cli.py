@@ -244,8 +244,9 @@ def _run_audit(args: argparse.Namespace) -> int:
         seed=args.seed, include_path=args.include_path, cache_path=_cache_path(args.use_cache),
         progress=not args.no_progress)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    audits = Auditor(settings).audit(tasks)
-    written = report(audits, settings)
+    auditor = Auditor(settings)
+    audits = auditor.audit(tasks)
+    written = report(audits, settings, auditor.provenance)
     path = args.output_path / f"audit_{timestamp()}.json"
     write_json_atomic(path, written)
     print(f"dataset: {written['dataset']}; limit: {args.limit}; seed: {args.seed}\n")

@@ -73,6 +73,7 @@ def test_audit_command_writes_its_report_and_strict_fails_on_a_shortcut(
     written = json.loads(next((tmp_path / "a").glob("audit_*.json")).read_text())
     assert not written["passed"] and {a["metric"] for a in written["audits"]} == {
         "token_f1", "token_f1_content"}
+    assert written["judge"]["judge"] == "lexical" and "lsd_direct" in written["datasets"]
     assert main([*args, "--dataset", str(shortcut), "--output_path", str(tmp_path / "c"),
                  "--strict"]) == 1
     out = capsys.readouterr()
