@@ -107,7 +107,7 @@ def _latest(memories: Sequence[Memory]) -> Memory | None:
     return memories[-1] if memories else None
 
 
-class _ExtractiveBaseline(ModelAdapter):
+class ExtractiveBaseline(ModelAdapter):
     """Writes every answer from the memories that `recall` selects."""
 
     batch_size = 64
@@ -154,21 +154,21 @@ class _ExtractiveBaseline(ModelAdapter):
         return f"You were {action}."
 
 
-class BlindModel(_ExtractiveBaseline):
+class BlindModel(ExtractiveBaseline):
     name = "blind"
 
     def recall(self, request: ChatRequest, seen: Seen) -> list[Memory]:
         return []
 
 
-class TextOnlyModel(_ExtractiveBaseline):
+class TextOnlyModel(ExtractiveBaseline):
     name = "text-only"
 
     def recall(self, request: ChatRequest, seen: Seen) -> list[Memory]:
         return list(seen.memories)
 
 
-class OracleModel(_ExtractiveBaseline):
+class OracleModel(ExtractiveBaseline):
     """Reads the ground truth: which entries are present (and nothing else of it)."""
 
     name = "oracle"
@@ -188,7 +188,7 @@ class RetrievalOptions(BaseModel):
     threshold: float = Field(0.9, ge=0, le=1, description="presence score needed for a match")
 
 
-class RetrievalModel(_ExtractiveBaseline):
+class RetrievalModel(ExtractiveBaseline):
     """Looks at pixels to choose what to recall."""
 
     name = "retrieval"

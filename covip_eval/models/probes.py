@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from benchmark.timeline import MONTHS
 from covip_eval.models.base import ModelAdapter
-from covip_eval.models.baselines import Memory, Seen, _ExtractiveBaseline
+from covip_eval.models.baselines import Memory, Seen, ExtractiveBaseline
 from covip_eval.requests import ChatRequest, Generation
 
 _CAPITALISED = re.compile(r"(?<![.!?:]\s)(?<!^)\b([A-Z][a-z]+)\b", re.MULTILINE)
@@ -52,7 +52,7 @@ def _of_name(memories: list[ReadMemory], name: str) -> list[Memory]:
     return [m for m in memories if m.told_name == name]
 
 
-class NameFrequencyProbe(_ExtractiveBaseline):
+class NameFrequencyProbe(ExtractiveBaseline):
     """Recalls the individual told about most often (the first told, among ties)."""
 
     name = "probe-name-frequency"
@@ -66,7 +66,7 @@ class NameFrequencyProbe(_ExtractiveBaseline):
         return _of_name(memories, max(names, key=lambda n: (counts[n], -names.index(n))))
 
 
-class CategoryUniquenessProbe(_ExtractiveBaseline):
+class CategoryUniquenessProbe(ExtractiveBaseline):
     """Recalls the memories whose kind ("my dog") another memory shares: plays the rule
     that a kind seen once in a context is an absent look-alike's."""
 
@@ -84,7 +84,7 @@ class OneIndividualOptions(BaseModel):
                                            "order (modulo their number)")
 
 
-class OneIndividualProbe(_ExtractiveBaseline):
+class OneIndividualProbe(ExtractiveBaseline):
     """Recalls one individual of the context, whichever `pick` says. Over every pick it is a
     uniform guess among the individuals: the chance that a task with several individuals
     leaves to a model that does not look (the audit averages the picks)."""
@@ -100,7 +100,7 @@ class OneIndividualProbe(_ExtractiveBaseline):
         return _of_name(memories, names[self.options.pick % len(names)])  # type: ignore[attr-defined]
 
 
-class FactsUnnamedProbe(_ExtractiveBaseline):
+class FactsUnnamedProbe(ExtractiveBaseline):
     """Names every individual of the context, then tells every memory's facts without
     saying whose: credit for it would mean the judge pays for recall without attribution."""
 
