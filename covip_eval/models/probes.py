@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from benchmark.timeline import MONTHS
 from covip_eval.models.base import ModelAdapter
-from covip_eval.models.baselines import Memory, Seen, ExtractiveBaseline
+from covip_eval.models.baselines import ExtractiveBaseline, Memory, Seen
 from covip_eval.requests import ChatRequest, Generation
 
 _CAPITALISED = re.compile(r"(?<![.!?:]\s)(?<!^)\b([A-Z][a-z]+)\b", re.MULTILINE)
