@@ -92,3 +92,21 @@ def test_failures_under_a_control_are_shown_and_gated(small_dataset: Path) -> No
     assert "blank failed" in format_controls(results).splitlines()[0]
     assert f"|{failed}|" in format_controls(results).splitlines()[2]
     assert "lsd_direct (blank)" in results["failure_rate"]["exceeded"]
+
+
+def test_a_cache_written_before_cut_replies_were_recorded_still_serves(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE generations (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
+               "input_tokens INTEGER, output_tokens INTEGER, created REAL)")
+    db.execute("INSERT INTO generations VALUES ('k', 'an old reply', 3, 4, 0)")
+    db.commit()
+    db.close()
+    cache = RequestCache(path)
+    assert cache.get_many(["k"])["k"] == Generation(text="an old reply", input_tokens=3,
+                                                    output_tokens=4, cut=False)
+    cache.put_many([("new", Generation(text="cut short", cut=True))])
+    assert cache.get_many(["new"])["new"].cut
+    cache.close()
