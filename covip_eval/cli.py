@@ -21,6 +21,7 @@ from typing import Any
 from benchmark.options import parse_options
 from covip_eval.controls import parse_controls
 from covip_eval.errors import ConfigError, CovipError, MissingDependencyError
+from covip_eval.evaluator import per_count_name
 from covip_eval.loggers import HubLogArgs, log_to_wandb, push_to_hub
 from covip_eval.registry import TaskIndex, model_option_names
 from covip_eval.results import format_controls, format_table, prompt_text
@@ -66,7 +67,12 @@ def _eval_parser() -> argparse.ArgumentParser:
     p.add_argument("--max_failure_rate", type=float, default=0.05,
                    help="share of failed samples (generation or judge) above which a task "
                         "makes the run exit non-zero (its results are written and marked)")
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     lm = p.add_argument_group("lm-eval's flags (each also settable in --model_args)")
+    lm.add_argument("--num_fewshot", type=int, default=None,
+                    help="0 only: the tasks are zero-shot by design")
+    lm.add_argument("--apply_chat_template", action="store_true",
+                    help="accepted for lm-eval's habit: the prompts are chats, always templated")
     lm.add_argument("--batch_size", default=None,
                     help="an int or 'auto' (local models); calls in flight for APIs")
     lm.add_argument("--device", default=None, help="where a local model goes (device_map)")
@@ -90,6 +96,15 @@ def _eval_parser() -> argparse.ArgumentParser:
                          "hub_repo_name=, push_results_to_hub=True, push_samples_to_hub=True, "
                          "public_repo=, dry_run=DIR (token: HF_TOKEN or `hf auth login`)")
     return p
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("covip-eval")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def _limit(text: str) -> int | float:
@@ -321,9 +336,13 @@ def _run_score(args: argparse.Namespace) -> int:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    if args.tasks == "list":
-        print(_list_tasks(args.include_path))
+    if args.tasks in LISTINGS:
+        print(LISTINGS[args.tasks](TaskIndex(args.include_path)))
         return 0
+    if args.num_fewshot not in (None, 0):
+        raise ConfigError(f"--num_fewshot {args.num_fewshot}: the tasks are zero-shot by "
+                          "design (the context is the user's own conversation); give 0 or "
+                          "leave it out")
     logging.basicConfig(level=args.verbosity, format="%(name)s: %(message)s")
     if args.shard and not (args.output_path and args.log_samples):
         raise ConfigError("--shard writes what `coviP-eval merge` combines: give --output_path "
@@ -349,14 +368,30 @@ def _cache_path(value: str | None) -> Path | None:
     return None if value.lower() == "none" else Path(value)
 
 
-def _list_tasks(include: list[Path]) -> str:
-    index = TaskIndex(include)
+def _list_tasks(index: TaskIndex) -> str:
     lines = ["|Task|Dataset|Config|Mode|Scorer|", "|----|-------|------|----|------|"]
     for name, c in sorted(index.tasks.items()):
         lines.append(f"|{name}|{c.dataset}|{c.dataset_config}|{c.mode}|{c.scorer}|")
-    lines += ["", "|Group|Tasks|", "|-----|-----|"]
+    return "\n".join(lines + ["", _list_groups(index)])
+
+
+def _list_groups(index: TaskIndex) -> str:
+    lines = ["|Group|Tasks|", "|-----|-----|"]
     lines += [f"|{g}|{', '.join(ts)}|" for g, ts in sorted(index.groups.items())]
     return "\n".join(lines)
+
+
+def _list_subtasks(index: TaskIndex) -> str:
+    """The rows a run writes beside its tasks: CapEval-QA's per number of concepts."""
+    lines = ["|Subtask|Of|Samples|", "|-------|--|-------|"]
+    for name, c in sorted(index.tasks.items()):
+        if c.dataset_config == "capeval_qa":
+            lines += [f"|{per_count_name(name, n)}|{name}|with {n} concept{'s' * (n > 1)}|"
+                      for n in (1, 2, 3, 4)]
+    return "\n".join(lines)
+
+
+LISTINGS = {"list": _list_tasks, "list_groups": _list_groups, "list_subtasks": _list_subtasks}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,3 +49,28 @@ def test_unknown_model_lists_aliases_too() -> None:
 def test_cost_estimate() -> None:
     assert cost_estimate("gpt-4o", 1_000_000, 100_000) == pytest.approx(3.5)
     assert cost_estimate("a-local-model", 10, 10) is None
+
+
+@pytest.mark.parametrize(("name", "adapter"), [
+    ("hf-multimodal", "hf"), ("vllm-vlm", "vllm"),
+    ("openai-chat-completions", "openai-compatible"),
+    ("local-chat-completions", "openai-compatible")])
+def test_lm_evals_model_types_name_ours(name: str, adapter: str) -> None:
+    assert resolve_alias(name, {"x": 1})[:2] == (adapter, {"x": 1})
+
+
+def test_lm_evals_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    from covip_eval.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--version"])
+    assert stopped.value.code == 0 and capsys.readouterr().out.startswith("coviP-eval ")
+    assert main(["--tasks", "list_groups"]) == 0
+    assert "|covip|capeval_qa" in capsys.readouterr().out
+    assert main(["--tasks", "list_subtasks"]) == 0
+    assert "|capeval_qa_n4|capeval_qa|" in capsys.readouterr().out
+    assert main(["--model", "oracle", "--tasks", "lsd_direct", "--limit", "1", "--num_fewshot",
+                 "0", "--apply_chat_template", "--use_cache", "none", "--no_progress"]) == 0
+    capsys.readouterr()
+    assert main(["--model", "oracle", "--num_fewshot", "5"]) == 2
+    assert "zero-shot by design" in capsys.readouterr().err
