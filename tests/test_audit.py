@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -78,3 +79,32 @@ def test_audit_command_writes_its_report_and_strict_fails_on_a_shortcut(
                  "--strict"]) == 1
     out = capsys.readouterr()
     assert "above the floor: " in out.out and "probe-name-frequency" in out.out
+
+
+def _with_negatives_of_a_kind_of_their_own(src: Path, dst: Path) -> Path:
+    """A copy whose absent concepts each introduce themselves with a kind no other shares,
+    and whose present ones all as friends."""
+    shutil.copytree(src, dst)
+    samples = load_benchmark(str(src), "capeval_qa").samples
+    rows = []
+    for s in samples:
+        kinds = {k: "my friend" if k in s.positive_indices else f"a one-off thing {k}"
+                 for k in range(len(s.context))}
+        context = tuple(replace(c, dialogue=re.sub(rf"{c.name}, [^.,]+([.,])",
+                                                   rf"{c.name}, {kinds[k]}\1", c.dialogue,
+                                                   count=1))
+                        for k, c in enumerate(s.context))
+        rows.append(sample_to_row(replace(s, context=context)))
+    write_config(dst, "capeval_qa", rows)
+    return dst
+
+
+def test_a_planted_category_uniqueness_shortcut_is_caught(small_dataset: Path,
+                                                           tmp_path: Path) -> None:
+    shortcut = _with_negatives_of_a_kind_of_their_own(small_dataset, tmp_path / "kinds")
+    clean, planted = (Auditor(_settings(d)).audit(["capeval_qa"])[0]
+                      for d in (small_dataset, shortcut))
+    # every present concept recalled where it has company (two or more present), none absent
+    assert planted.probes["probe-category-uniqueness"].value > 0.85
+    assert "probe-category-uniqueness" in planted.above_floor
+    assert clean.probes["probe-category-uniqueness"].value < 0.6

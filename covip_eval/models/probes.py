@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from benchmark.mini.dialogue import NOUNS
 from benchmark.timeline import MONTHS
 from covip_eval.models.base import ModelAdapter
 from covip_eval.models.baselines import ExtractiveBaseline, Memory, Seen
@@ -23,6 +24,7 @@ from covip_eval.requests import ChatRequest, Generation
 
 _CAPITALISED = re.compile(r"(?<![.!?:]\s)(?<!^)\b([A-Z][a-z]+)\b", re.MULTILINE)
 _NOT_NAMES = frozenset({"I", "User", "Model", "The", "This", "That", *MONTHS})
+_KIND_OF_NOUN = {noun: kind for kind, nouns in NOUNS.items() for noun in nouns}
 
 
 class ReadMemory(Memory):
@@ -37,11 +39,14 @@ class ReadMemory(Memory):
 
     @cached_property
     def told_kind(self) -> str:
-        """What the memory calls its concept right after the name ("Blake, my dog."), or ''."""
+        """What the memory calls its concept right after the name ("Blake, my dog."), as
+        builtin:mini's kind where the phrase is one of its nouns ("my dog" and "our family
+        pet" are both a pet), or ''."""
         if not self.told_name:
             return ""
         match = re.search(rf"\b{re.escape(self.told_name)}, ([^.,!?]+)[.,]", self.text)
-        return match.group(1).strip().lower() if match else ""
+        phrase = match.group(1).strip().lower() if match else ""
+        return _KIND_OF_NOUN.get(phrase, phrase)
 
 
 def _read(seen: Seen) -> list[ReadMemory]:
