@@ -23,7 +23,13 @@ from benchmark.errors import DatasetError
 from benchmark.features import CONFIGS
 from benchmark.records import Sample
 from benchmark.rows import RowReader, folder_image_resolver
-from benchmark.storage import config_files, content_revision, read_manifest
+from benchmark.storage import (
+    MANIFEST,
+    config_files,
+    content_revision,
+    file_sha256,
+    read_manifest,
+)
 
 BUILTIN_PREFIX = "builtin:"
 
@@ -92,12 +98,32 @@ def _load_builtin(spec: str, config: str, progress: bool) -> LoadedDataset:
                          str(folder))
 
 
+def _check_sums(root: Path, files: list[Path]) -> None:
+    """Each data file the folder's manifest lists must have the checksum it lists."""
+    listed = (read_manifest(root) or {}).get("files", {})
+    for path in files:
+        expected = listed.get(str(path.relative_to(root)))
+        if expected is not None and file_sha256(path) != expected:
+            raise DatasetError(str(path), f"its sha256 is not the one {MANIFEST} lists: the file "
+                               f"is corrupt or truncated; {_REBUILD}")
+
+
+_REBUILD = ("build or download the dataset again (builtin data: delete the folder and it is "
+            "generated again)")
+
+
 def _read_parquet_rows(files: list[Path]) -> list[dict[str, Any]]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     rows: list[dict[str, Any]] = []
     for f in files:
-        rows.extend(pq.read_table(f).to_pylist())
+        try:
+            rows.extend(pq.read_table(f).to_pylist())
+        except (pa.ArrowException, OSError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DatasetError(str(f), f"not a readable parquet file ({reason}); {_REBUILD}"
+                               ) from None
     return rows
 
 
@@ -144,7 +170,9 @@ def _load_folder(spec: str, root: Path, config: str) -> LoadedDataset:
     source: Path
     if sub.is_dir() and sorted(sub.glob("*.parquet")):
         source = sub
-        rows = _read_parquet_rows(sorted(sub.glob("*.parquet")))
+        files = sorted(sub.glob("*.parquet"))
+        _check_sums(root, files)
+        rows = _read_parquet_rows(files)
     elif (sub / "state.json").exists() or (sub / "dataset_dict.json").exists():
         source, rows = sub, _read_saved_rows(sub)
     elif (root / f"{config}.jsonl").exists():

@@ -152,3 +152,25 @@ def test_hub_offline_loads_a_cached_revision(small_dataset: Path, tmp_path: Path
         load_benchmark(f"someone/covip-mini@{commit}", "lar")
     with pytest.raises(DatasetError, match="offline"):
         load_benchmark("someone/never-fetched@main", "lsd")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_a_damaged_data_file_is_a_one_line_error_naming_it(small_dataset: Path, tmp_path: Path,
+                                                           damage: str) -> None:
+    from covip_eval.cli import main
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(small_dataset, damaged)
+    (shard,) = sorted((damaged / "lsd").glob("*.parquet"))
+    data = shard.read_bytes()
+    shard.write_bytes(data[:len(data) // 2] if damage == "truncate"
+                      else data[:100] + bytes([data[100] ^ 1]) + data[101:])
+    with pytest.raises(DatasetError, match="corrupt or truncated") as caught:
+        load_benchmark(str(damaged), "lsd")
+    assert str(shard) in str(caught.value)
+    (damaged / "covip_dataset.json").unlink()  # no checksums to compare: the reader says it
+    if damage == "truncate":
+        with pytest.raises(DatasetError, match="not a readable parquet file"):
+            load_benchmark(str(damaged), "lsd")
+    assert main(["--model", "blind", "--tasks", "capeval_qa", "--dataset", str(damaged),
+                 "--limit", "1", "--judge", "lexical", "--no_progress"]) == 0  # others load
