@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from functools import cached_property
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -114,7 +114,7 @@ class FactsUnnamedProbe(ExtractiveBaseline):
     def recall(self, request: ChatRequest, seen: Seen) -> list[Memory]:
         return list(seen.memories)
 
-    def _caption(self, request: ChatRequest, recalled: Any) -> str:
+    def _caption(self, request: ChatRequest, recalled: Sequence[Memory]) -> str:
         memories = [ReadMemory(m.image, m.text) for m in recalled]
         names = list(dict.fromkeys(m.told_name for m in memories if m.told_name))
         facts = []
