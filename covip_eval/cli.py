@@ -65,8 +65,9 @@ def _eval_parser() -> argparse.ArgumentParser:
                         "their id; needs --output_path and --log_samples); combine the slices "
                         "with `coviP-eval merge`")
     p.add_argument("--max_failure_rate", type=float, default=0.05,
-                   help="share of failed samples (generation or judge) above which a task "
-                        "makes the run exit non-zero (its results are written and marked)")
+                   help="share of failed samples (a generation or judge failure, or a judge "
+                        "reply with no parsable answer) above which a task, or a task under "
+                        "--controls, makes the run exit 3 (its results are written and marked)")
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     lm = p.add_argument_group("lm-eval's flags (each also settable in --model_args)")
     lm.add_argument("--num_fewshot", type=int, default=None,
