@@ -44,6 +44,8 @@ class CovipArguments:
         "help": "tiny-random, a local folder or a Hub id of an image-text-to-text model; "
                 f"{COVIP_TINY_INIT}: covip-tiny's architecture, fresh, with a BPE tokenizer "
                 "trained on the training texts (SFT only)"})
+    model_name_or_path: str | None = field(default=None, metadata={
+        "help": "TRL's name for `model` (given, it wins)"})
     dataset: str = field(default="builtin:mini", metadata={"help": "dataset spec (coviP-eval's)"})
     limit: int | None = field(default=None, metadata={"help": "use the first N samples"})
     concept_counts: list[int] = field(default_factory=list, metadata={
@@ -55,6 +57,8 @@ class CovipArguments:
         "help": "SQLite cache for judge calls (default: none)"})
     # LoRA
     use_lora: bool = field(default=True, metadata={"help": "false: full fine-tuning"})
+    use_peft: bool | None = field(default=None, metadata={
+        "help": "TRL's name for `use_lora` (given, it wins)"})
     lora_r: int = 64
     lora_alpha: int = 128
     lora_dropout: float = 0.05
@@ -203,9 +207,18 @@ def load_config(preset_or_file: str, overrides: list[str]) -> TrainConfig:
         covip, trl = parser.parse_args_and_config(["--config", str(path), *flags])
     except ValueError as exc:  # TRL's own checks, and keys no dataclass has
         raise ConfigError(str(exc).splitlines()[0]) from None
-    config = TrainConfig(covip, trl)
+    config = TrainConfig(_with_trl_names(covip), trl)
     check(config)
     return config
+
+
+def _with_trl_names(covip: CovipArguments) -> CovipArguments:
+    """TRL's `model_name_or_path` and `use_peft`, where given, as our `model` and `use_lora`."""
+    if covip.model_name_or_path is not None:
+        covip = dataclasses.replace(covip, model=covip.model_name_or_path)
+    if covip.use_peft is not None:
+        covip = dataclasses.replace(covip, use_lora=covip.use_peft)
+    return covip
 
 
 def _last_value(flags: list[str], key: str) -> str | None:

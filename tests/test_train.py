@@ -342,3 +342,9 @@ def test_grouped_vision_attention_by_family(family: str, grouped: bool, tmp_path
     batch = _batch_of_sized_images(load_processor(str(folder)), [THREE_SIZES])
     losses = [m(**batch, labels=batch["input_ids"]).loss.item() for m in (model, other)]
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+
+
+def test_trls_names_for_the_model_and_lora() -> None:
+    config = load_config("gspo", ["--model_name_or_path", "some/model", "use_peft=false"])
+    assert (config.model, config.use_lora) == ("some/model", False)
+    assert load_config("gspo", []).use_lora and load_config("gspo", []).model == "tiny-random"
