@@ -164,15 +164,26 @@ def evaluate(model, merge: int, head, samples, image_processor, query_processor,
             for key, mask in (("present", truth), ("absent", ~truth)):
                 right[key][0] += int((decided[mask] == truth[mask]).sum())
                 right[key][1] += int(mask.sum())
-            n = sample.n_concepts
-            found = int(truth[score.topk(n).indices].sum())
-            for key in ("top-n recall", f"top-n recall ({n} concepts)"):
-                right.setdefault(key, [0, 0])
-                right[key][0] += found
-                right[key][1] += n
-            if n == 1:
+            found = count_top_n(right, score, truth)
+            if sample.n_concepts == 1:
                 right["choice among 3 (1 concept)"][0] += found
                 right["choice among 3 (1 concept)"][1] += 1
+    return percentages(right)
+
+
+def count_top_n(right: dict[str, list[int]], score: torch.Tensor, truth: torch.Tensor) -> int:
+    """Add a sample's top-n recall to the tallies (overall and at its number of concepts);
+    returns how many present concepts its n best-scored context photos hold."""
+    n = int(truth.sum())
+    found = int(truth[score.topk(n).indices].sum())
+    for key in ("top-n recall", f"top-n recall ({n} concepts)"):
+        right.setdefault(key, [0, 0])
+        right[key][0] += found
+        right[key][1] += n
+    return found
+
+
+def percentages(right: dict[str, list[int]]) -> dict[str, float]:
     return {k: round(100 * a / max(n, 1), 1) for k, (a, n) in sorted(right.items())}
 
 
@@ -298,14 +309,8 @@ def histogram_recall(samples: list[CapEvalSample]) -> dict[str, float]:
         scene = hue_signature(sample.query_image.to_pil())
         score = torch.tensor([presence_score(hue_signature(c.image.to_pil()), scene)
                               for c in sample.context])
-        truth = labels(Layout.of(sample), "cpu").bool()
-        n = sample.n_concepts
-        found = int(truth[score.topk(n).indices].sum())
-        for key in ("top-n recall", f"top-n recall ({n} concepts)"):
-            right.setdefault(key, [0, 0])
-            right[key][0] += found
-            right[key][1] += n
-    return {k: round(100 * a / max(n, 1), 1) for k, (a, n) in sorted(right.items())}
+        count_top_n(right, score, labels(Layout.of(sample), "cpu").bool())
+    return percentages(right)
 
 
 def with_pixel_cap(image_processor, pixels: int | None):
