@@ -23,13 +23,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from benchmark import CapEvalSample, load_benchmark
+from benchmark import CapEvalSample
 from covip_eval.errors import ConfigError
 from covip_eval.prompts import load_template
-from covip_eval.registry import TaskIndex
-from covip_eval.request_builder import caption_request
-from covip_eval.requests import ChatRequest, GenParams, ImagePart, Message, TextPart
-from coviP_train.data import PromptSet, capped, conversation
+from covip_eval.requests import ChatRequest, ImagePart, Message, TextPart
+from coviP_train.data import PromptSet, build_prompts, capped, conversation
+from coviP_train.reward import completion_text
 from tasks.metrics import recognition_f1
 
 TASKS = ("object", "localization", "identity")
@@ -153,71 +152,50 @@ class RepicRewards:
         return [make(task) for task in TASKS]
 
 
-def completion_text(completion: Any) -> str:
-    """A completion's text: TRL gives a string, or for conversational prompts a list of
-    messages."""
-    if isinstance(completion, str):
-        return completion
-    return "".join(m.get("content", "") if isinstance(m.get("content"), str) else
-                   "".join(p.get("text", "") for p in m["content"]) for m in completion)
-
-
-def _pair_request(sample: CapEvalSample, k: int, question: str) -> ChatRequest:
-    """The reference photo of context entry `k`, then the query scene, then the question."""
-    name = sample.context[k].name
-    parts = (TextPart(load_template("repic_reference").render(name=name)),
-             ImagePart(sample.context[k].image),
-             TextPart(load_template("repic_new_photo").render()),
-             ImagePart(sample.query_image), TextPart(question))
-    return ChatRequest((Message("user", parts),))
-
-
 def build_repic_prompts(dataset: str, limit: int | None, max_images: int, max_pixels: int,
                         fmt: str, seed: int, concept_counts: list[int] | None = None
                         ) -> PromptSet:
-    """Per CapEval-QA sample: its caption request (identity), one object question per present
-    concept and as many about absent ones (drawn with `seed`), and one localization request
-    per present concept whose box the dataset records."""
-    samples = [s for s in load_benchmark(dataset, "capeval_qa").samples
-               if isinstance(s, CapEvalSample)
-               and (not concept_counts or s.n_concepts in concept_counts)]
-    samples = samples[:limit] if limit is not None else samples
-    caption_prompts = TaskIndex().tasks["capeval_qa"].prompt_templates()
+    """Per CapEval-QA sample that the caption prompts keep (`build_prompts`): its caption
+    request (identity), one object question per present concept and as many about absent ones
+    (drawn with `seed`), and one localization request per present concept whose box the
+    dataset records."""
+    captions = build_prompts(dataset, limit, max_images, max_pixels, concept_counts)
+    reference, new_photo, object_question, where = (load_template(name) for name in (
+        "repic_reference", "repic_new_photo", "repic_object", "repic_localization"))
+
+    def pair(sample: CapEvalSample, k: int, question: str) -> tuple[list, list]:
+        """The reference photo of context entry `k`, then the scene, then the question: the
+        prompt and its images."""
+        parts = (TextPart(reference.render(name=sample.context[k].name)),
+                 ImagePart(sample.context[k].image), TextPart(new_photo.render()),
+                 ImagePart(sample.query_image), TextPart(question))
+        request = ChatRequest((Message("user", parts),))
+        return conversation(request), [capped(i, max_pixels) for i in request.images]
+
     rng = random.Random(seed)
-    rows, kept, skipped = [], {}, {}
-    for sample in samples:
-        request = caption_request(sample, caption_prompts, GenParams())
-        if len(request.images) > max_images:
-            skipped[sample.sample_id] = f"{len(request.images)} images > max_images={max_images}"
-            continue
-        kept[sample.sample_id] = sample
-        present = [sample.context[k].name for k in sample.positive_indices]
-        absent = [c.name for k, c in enumerate(sample.context)
-                  if k not in sample.positive_indices]
-        base = {"sample_id": sample.sample_id, "answer": "", "box": [], "size": [],
-                "present": present, "absent": absent}
-        rows.append({**base, "repic_task": "identity", "prompt": conversation(request),
-                     "images": [capped(i, max_pixels) for i in request.images]})
-        negatives = [k for k in range(len(sample.context)) if k not in sample.positive_indices]
+    rows = []
+    for row in captions.rows:
+        sample = captions.samples[row["sample_id"]]
+        names = [c.name for c in sample.context]
+        negatives = [k for k in range(len(names)) if k not in sample.positive_indices]
+        base = {"sample_id": sample.sample_id, "n_concepts": sample.n_concepts, "answer": "",
+                "box": [], "size": [], "present": [names[k] for k in sample.positive_indices],
+                "absent": [names[k] for k in negatives]}
+        rows.append({**row, **base, "repic_task": "identity"})
         asked = [(k, "yes") for k in sample.positive_indices] + \
-            [(k, "no") for k in rng.sample(negatives, min(len(negatives),
-                                                          len(sample.positive_indices)))]
+            [(k, "no") for k in rng.sample(negatives, min(len(negatives), sample.n_concepts))]
         for k, answer in asked:
-            pair = _pair_request(sample, k, load_template("repic_object").render(
-                name=sample.context[k].name))
-            rows.append({**base, "repic_task": "object", "answer": answer,
-                         "prompt": conversation(pair),
-                         "images": [capped(i, max_pixels) for i in pair.images]})
+            prompt, images = pair(sample, k, object_question.render(name=names[k]))
+            rows.append({**base, "repic_task": "object", "answer": answer, "prompt": prompt,
+                         "images": images})
         for k, truth in zip(sample.positive_indices, sample.query_boxes):
-            pair = _pair_request(sample, k, load_template("repic_localization").render(
-                name=sample.context[k].name, coordinates=COORDINATES[fmt]))
-            images = [capped(i, max_pixels) for i in pair.images]
+            prompt, images = pair(sample, k, where.render(name=names[k],
+                                                          coordinates=COORDINATES[fmt]))
             scale = images[-1].width / sample.query_image.to_pil().width  # the capped scene
-            rows.append({**base, "repic_task": "localization", "prompt": conversation(pair),
+            rows.append({**base, "repic_task": "localization", "prompt": prompt,
                          "images": images, "box": [v * scale for v in truth],
                          "size": [images[-1].width, images[-1].height]})
     if not any(r["repic_task"] == "localization" for r in rows):
         raise ConfigError(f"dataset {dataset}: no query_boxes recorded, so the localization "
                           "reward has nothing to score (builtin:mini records them)")
-    return PromptSet(rows, kept, skipped)
-
+    return PromptSet(rows, captions.samples, captions.skipped)
