@@ -98,14 +98,17 @@ def _load_builtin(spec: str, config: str, progress: bool) -> LoadedDataset:
                          str(folder))
 
 
-def _check_sums(root: Path, files: list[Path]) -> None:
-    """Each data file the folder's manifest lists must have the checksum it lists."""
+def _checked_sums(root: Path, files: list[Path]) -> dict[Path, str]:
+    """The files' sha256 digests; each file the folder's manifest lists must have the one it
+    lists."""
     listed = (read_manifest(root) or {}).get("files", {})
-    for path in files:
+    digests = {path: file_sha256(path) for path in files}
+    for path, found in digests.items():
         expected = listed.get(str(path.relative_to(root)))
-        if expected is not None and file_sha256(path) != expected:
+        if expected is not None and found != expected:
             raise DatasetError(str(path), f"its sha256 is not the one {MANIFEST} lists: the file "
                                f"is corrupt or truncated; {_REBUILD}")
+    return digests
 
 
 _REBUILD = ("build or download the dataset again (builtin data: delete the folder and it is "
@@ -168,10 +171,11 @@ def _undecoded(features):
 def _load_folder(spec: str, root: Path, config: str) -> LoadedDataset:
     sub = root / config
     source: Path
+    digests: dict[Path, str] = {}
     if sub.is_dir() and sorted(sub.glob("*.parquet")):
         source = sub
         files = sorted(sub.glob("*.parquet"))
-        _check_sums(root, files)
+        digests = _checked_sums(root, files)
         rows = _read_parquet_rows(files)
     elif (sub / "state.json").exists() or (sub / "dataset_dict.json").exists():
         source, rows = sub, _read_saved_rows(sub)
@@ -187,7 +191,7 @@ def _load_folder(spec: str, root: Path, config: str) -> LoadedDataset:
         )
     reader = RowReader(str(source), folder_image_resolver(root))
     samples = tuple(reader.read(config, rows))
-    return LoadedDataset(spec, config, content_revision(root), samples, str(root))
+    return LoadedDataset(spec, config, content_revision(root, digests), samples, str(root))
 
 
 def _looks_like_hub_id(spec: str) -> bool:

@@ -79,12 +79,13 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def content_revision(folder: Path) -> str:
-    """A revision id from the bytes of the data files (what a result should be traced to)."""
+def content_revision(folder: Path, known: Mapping[Path, str] | None = None) -> str:
+    """A revision id from the bytes of the data files (what a result should be traced to);
+    `known` holds digests already computed, which are not computed again."""
     digest = hashlib.sha256()
     for path in sorted(folder.rglob("*.parquet")):
         digest.update(str(path.relative_to(folder)).encode())
-        digest.update(file_sha256(path).encode())
+        digest.update(((known or {}).get(path) or file_sha256(path)).encode())
     return "sha256:" + digest.hexdigest()[:16]
 
 
