@@ -176,7 +176,6 @@ def _results(settings: EvalSettings, runs: list[TaskRun], model: ModelAdapter,
                      for r in runs},
         "failures": {r.name: failure_counts(r) for r in runs},
         "outcomes": outcomes,
-        "failure_rate": failure_rate(settings.max_failure_rate, outcomes),
         "usage": {"model": _usage(runner), "judge": _usage(judge_runner) if judge_runner else None},
         "git_hash": git_hash(),
         "date": time.time(),  # a float, as lm-eval writes it
