@@ -50,12 +50,6 @@ def extract_final_answer(text: str) -> str | None:
     return lines[-1] if lines else None
 
 
-def whitespace_token_f1(prediction: str, reference: str) -> float:
-    """F1 between the sets of lower-cased whitespace tokens (the official LSD rule:
-    punctuation stays attached to its word)."""
-    return set_f1(set(prediction.lower().split()), set(reference.lower().split()))
-
-
 # Words every place name may hold ("the", "a", "of"): a constant answer of them scores on the
 # official token F1 without knowing any place, so LSD reports F1 without them beside it.
 STOP_WORDS = frozenset(
