@@ -19,6 +19,7 @@ import yaml
 
 from benchmark.options import parse_options
 from covip_eval.errors import ConfigError, MissingDependencyError
+from coviP_train.reward import NEGATIVE_SCALES
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 ALGORITHMS = ("grpo", "dr_grpo", "gspo", "sft")
@@ -78,7 +79,12 @@ class CovipArguments:
     # reward shape (the paper's: +1/3 per correct positive question, -1/N per leaked negative)
     reward_positive: float = field(default=1 / 3, metadata={"help": "per correct positive Q"})
     reward_negative: float = field(default=1.0, metadata={
-        "help": "total penalty if every negative question leaks (each costs this / N)"})
+        "help": "total: the penalty if every negative question leaks (each costs this / N); "
+                "per_question: what each leaked question costs"})
+    reward_negative_scale: str = field(default="total", metadata={
+        "help": "total (the paper's): reward_negative is shared by a sample's N negative "
+                "questions, so a leak costs less the more concepts are absent; per_question: "
+                "each leak costs reward_negative, so guessing a name does not pay"})
     reward_degenerate: float = field(default=1.0, metadata={
         "help": "penalty for a caption that repeats itself or runs past the length cap"})
     max_reward_failure_rate: float = field(default=0.5, metadata={
@@ -128,6 +134,9 @@ def check(config: TrainConfig) -> None:
         raise ConfigError(f"algorithm={c.algorithm!r}: choose one of {', '.join(ALGORITHMS)}")
     if c.reward not in REWARDS:
         raise ConfigError(f"reward={c.reward!r}: choose one of {', '.join(REWARDS)}")
+    if c.reward_negative_scale not in NEGATIVE_SCALES:
+        raise ConfigError(f"reward_negative_scale={c.reward_negative_scale!r}: choose one of "
+                          f"{', '.join(NEGATIVE_SCALES)}")
     if c.model == COVIP_TINY_INIT and c.algorithm != "sft":
         raise ConfigError(f"model={COVIP_TINY_INIT} starts from fresh weights: train it with "
                           "algorithm=sft first, then point model at the SFT output")

@@ -2,7 +2,10 @@
 
 For a caption of a sample with P positive-concept questions and N negative-concept questions:
     positive    = +reward_positive for each positive question the judge answers correctly
-    negative    = -reward_negative / N for each negative question not answered D
+    negative    = -reward_negative / N for each negative question not answered D (the paper's
+                  `total` scale), or -reward_negative for each (`per_question`: a leak costs
+                  the same however many concepts the sample has, so naming a concept only
+                  pays when it is likely to be the one shown)
     degenerate  = -reward_degenerate if the caption is empty, repeats itself heavily or hit the
                   length cap
 Each term is its own reward function, so TRL logs them apart; the three share one judge call
@@ -23,12 +26,21 @@ from covip_eval.scoring import CapEvalMCQAScorer, score_outputs
 from tasks.metrics import tokens
 
 
+NEGATIVE_SCALES = ("total", "per_question")
+
+
 @dataclass(frozen=True)
 class RewardWeights:
     positive: float = 1 / 3
     negative: float = 1.0
     degenerate: float = 1.0
     repetition_threshold: float = 0.5
+    negative_scale: str = "total"  # total: `negative` shared by the N questions; per_question
+
+    def __post_init__(self) -> None:
+        if self.negative_scale not in NEGATIVE_SCALES:
+            raise CovipError(f"reward_negative_scale={self.negative_scale!r}: choose one of "
+                             f"{', '.join(NEGATIVE_SCALES)}")
 
 
 def repeats_itself(text: str, threshold: float) -> bool:
@@ -106,7 +118,8 @@ class CaptionReward:
             correct = score.metrics["acc_pos"][0]
             kept, n_negative = score.metrics["acc_neg"]
             leaked = n_negative - kept
-            negative = -self.weights.negative * leaked / n_negative if n_negative else 0.0
+            shared_by = n_negative if self.weights.negative_scale == "total" else 1
+            negative = -self.weights.negative * leaked / shared_by if n_negative else 0.0
             self._memo[key] = (self.weights.positive * correct, negative)
         self.step_failures.append(failures)
         failed = failures["judge_failures"] + failures["parse_failures"]

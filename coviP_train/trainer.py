@@ -139,7 +139,8 @@ def build_trainer(config: TrainConfig, model: Any = None, processor: Any = None
         reward = CaptionReward(judge, RewardWeights(config.reward_positive,
                                                     config.reward_negative,
                                                     config.reward_degenerate,
-                                                    config.repetition_threshold),
+                                                    config.repetition_threshold,
+                                                    config.reward_negative_scale),
                                config.max_completion_length, prompts.samples,
                                config.max_reward_failure_rate)
     trainer = trl.GRPOTrainer(model=model, reward_funcs=reward.reward_functions(),

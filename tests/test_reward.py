@@ -114,3 +114,24 @@ def test_judge_failures_give_no_reward_and_too_many_stop_the_step() -> None:
     assert reward.step_failures[-1] == {"captions": 3, "judge_failures": 1, "parse_failures": 1}
     with pytest.raises(CovipError, match="judge failed on 2 of 2 captions"):
         reward.terms(["another storm", "more fog"], ["s1"] * 2, None)
+
+
+def test_per_question_leak_penalty_does_not_shrink_with_absent_concepts() -> None:
+    """The paper's scale shares the penalty among the N negative questions, so one leak costs
+    less beside more absent concepts; `per_question` charges each leak the same."""
+    image = ImageData(b"not decoded by the reward")
+    extra = Concept("Cedar", "pet", image, "User: hi\nModel: hello",
+                    qas=(_qa(6, ("Porto", "Turin", "Nice")), _qa(7, ("kale", "rice", "figs")),
+                         _qa(8, ("a parade", "a fair", "a race"))))
+    small = _sample()
+    large = CapEvalSample("s2", image, (*small.context, extra), (0,))
+    leak = "Ashby went to Lisbon. Later, Brook went to Bergen."
+    penalties = {}
+    for scale in ("total", "per_question"):
+        reward = CaptionReward(LexicalJudge(), RewardWeights(negative=0.5, negative_scale=scale),
+                               max_completion_length=50, samples={"s1": small, "s2": large})
+        penalties[scale] = [t[1] for t in reward.terms([leak, leak], ["s1", "s2"], None)]
+    assert penalties["total"] == pytest.approx([-0.5 / 2, -0.5 / 5])
+    assert penalties["per_question"] == pytest.approx([-0.5, -0.5])
+    with pytest.raises(CovipError, match="reward_negative_scale='shared'"):
+        RewardWeights(negative_scale="shared")
