@@ -25,7 +25,6 @@ from covip_eval.judges import Judge
 from covip_eval.scoring import CapEvalMCQAScorer, score_outputs
 from tasks.metrics import tokens
 
-
 NEGATIVE_SCALES = ("total", "per_question")
 
 

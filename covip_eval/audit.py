@@ -22,31 +22,27 @@ from typing import Any
 
 import numpy as np
 
-from covip_eval.aggregate import BOOTSTRAP_ITERATIONS
 from covip_eval.errors import ConfigError
 from covip_eval.evaluator import TaskRun
+from covip_eval.metrics import Parts, metric
 from covip_eval.run import EvalSettings, evaluate
 
 PROBES = ("text-only", "probe-name-frequency", "probe-category-uniqueness",
           "probe-facts-unnamed")
 CONTROLS = ("blank", "swap")
 SIGMAS = 2.0
-_LSD = (("token_f1", ("token_f1",)), ("token_f1_content", ("token_f1_content",)))
-_ITR = (("keyword_clean", ("keyword_clean",)),)
-# scorer -> the metrics that only looking should raise, each with the metrics it is made of
-# (acc_mean: the mean of Acc+ and Acc-, which saying nothing and saying everything both put
-# at 50; ITR's keyword_clean: reciting every instruction reaches keyword_recall 100)
-HEADLINES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
-    "capeval_mcqa": (("acc_mean", ("acc_pos", "acc_neg")),),
+_LSD = ("token_f1", "token_f1_content")
+# scorer -> the metrics that only looking should raise (acc_mean: the mean of Acc+ and Acc-,
+# which saying nothing and saying everything both put at 50; ITR's keyword_clean: reciting
+# every instruction reaches keyword_recall 100)
+HEADLINES: dict[str, tuple[str, ...]] = {
+    "capeval_mcqa": ("acc_mean",),
     "lsd_token_f1": _LSD,
     "lsd_token_f1_lenient": _LSD,
-    "lar_judge": (("accuracy", ("accuracy",)),),
-    "itr_keyword": _ITR,
-    "itr_keyword_lenient": _ITR,
+    "lar_judge": ("accuracy",),
+    "itr_keyword": ("keyword_clean",),
+    "itr_keyword_lenient": ("keyword_clean",),
 }
-
-Parts = Mapping[str, tuple[float, float]]  # one sample's metric parts (numerator, denominator)
-
 
 @dataclass(frozen=True)
 class Estimate:
@@ -91,27 +87,10 @@ class TaskAudit:
                 if e.value is not None and e.value - floor.value > e.margin(floor)]
 
 
-def estimate(samples: Sequence[Parts], components: Sequence[str], seed: int,
-             source: str = "") -> Estimate:
-    """The mean over `components` of each one's ratio of sums, and its bootstrap standard
-    error over samples."""
-    if not samples:
-        return Estimate(None, None, source)
-    nums = np.array([[s.get(c, (0.0, 0.0))[0] for c in components] for s in samples])
-    dens = np.array([[s.get(c, (0.0, 0.0))[1] for c in components] for s in samples])
-
-    def value(rows: np.ndarray) -> np.ndarray:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return (nums[rows].sum(axis=-2) / dens[rows].sum(axis=-2)).mean(axis=-1)
-
-    point = float(value(np.arange(len(samples))))
-    if np.isnan(point):
-        return Estimate(None, None, source)
-    rng = np.random.default_rng(seed)
-    draws = value(rng.integers(0, len(samples), size=(BOOTSTRAP_ITERATIONS, len(samples))))
-    draws = draws[~np.isnan(draws)]
-    stderr = float(draws.std(ddof=1)) if len(samples) > 1 and len(draws) > 1 else None
-    return Estimate(point, stderr, source)
+def estimate(samples: Sequence[Parts], name: str, seed: int, source: str = "") -> Estimate:
+    """The metric's value over `samples` and its bootstrap standard error."""
+    found = metric(name).estimate(samples, seed)
+    return Estimate(found.value, found.stderr, source)
 
 
 def _scored(run: TaskRun) -> dict[int, Parts]:
@@ -148,23 +127,23 @@ class Auditor:
         if unknown:
             raise ConfigError(f"the audit has no headline metric for task(s) "
                               f"{', '.join(unknown)} (scorers it knows: {', '.join(HEADLINES)})")
-        audits = [TaskAudit(name, metric, parts, self._constant(run, parts),
-                            self._chance(run, parts), self._oracle(name, parts))
-                  for name, run in blind.items()
-                  for metric, parts in HEADLINES[run.config.scorer]]
+        audits = [TaskAudit(name, headline, metric(headline).parts,
+                            self._constant(run, headline), self._chance(run, headline),
+                            self._oracle(name, headline))
+                  for name, run in blind.items() for headline in HEADLINES[run.config.scorer]]
         for probe in PROBES:
             runs, results = self.runs(probe, list(blind), controls=CONTROLS)
             for audit in audits:
                 audit.probes[probe] = estimate(list(_scored(runs[audit.task]).values()),
-                                               audit.parts, seed, probe)
+                                               audit.metric, seed, probe)
                 audit.control_shift[probe] = _control_shift(results, audit.task, audit.parts)
         return audits
 
-    def _constant(self, blind: TaskRun, parts: Sequence[str]) -> Estimate:
+    def _constant(self, blind: TaskRun, headline: str) -> Estimate:
         """The best constant answer: nothing (`blind`), and for LSD a box of the answers'
         most common tokens (one, two or three of them)."""
         seed = self.base.seed
-        best = estimate(list(_scored(blind).values()), parts, seed, "blind")
+        best = estimate(list(_scored(blind).values()), headline, seed, "blind")
         if not blind.config.scorer.startswith("lsd"):
             return best
         common = Counter(t for r in blind.records for t in set(
@@ -172,12 +151,12 @@ class Auditor:
         for k in range(1, len(common) + 1):
             answer = "\\boxed{" + " ".join(t for t, _ in common[:k]) + "}"
             runs, _ = self.runs("probe-constant", [blind.name], {"answer": answer})
-            found = estimate(list(_scored(runs[blind.name]).values()), parts, seed, answer)
+            found = estimate(list(_scored(runs[blind.name]).values()), headline, seed, answer)
             if (found.value or 0.0) > (best.value or 0.0):
                 best = found
         return best
 
-    def _chance(self, blind: TaskRun, parts: Sequence[str]) -> Estimate:
+    def _chance(self, blind: TaskRun, headline: str) -> Estimate:
         """A uniform guess among each sample's individuals, in expectation: every pick of
         `probe-one-individual`, averaged per sample over its own individuals."""
         individuals = _individuals(blind)
@@ -192,15 +171,15 @@ class Auditor:
             if count and len(mine) == count:
                 expected.append({m: (sum(p[m][0] for p in mine if m in p) / count,
                                      sum(p[m][1] for p in mine if m in p) / count)
-                                 for m in parts})
-        return estimate(expected, parts, self.base.seed, "chance")
+                                 for m in metric(headline).parts})
+        return estimate(expected, headline, self.base.seed, "chance")
 
-    def _oracle(self, task: str, parts: Sequence[str]) -> Estimate:
+    def _oracle(self, task: str, headline: str) -> Estimate:
         try:
             runs, _ = self.runs("oracle", [task])
         except ConfigError:  # the dataset does not say which entries are present
             return Estimate(None, None, "oracle: positives unknown")
-        return estimate(list(_scored(runs[task]).values()), parts, self.base.seed, "oracle")
+        return estimate(list(_scored(runs[task]).values()), headline, self.base.seed, "oracle")
 
 
 def _control_shift(results: dict[str, Any], task: str, parts: Sequence[str]) -> float | None:

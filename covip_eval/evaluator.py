@@ -20,10 +20,10 @@ from pydantic import ValidationError
 
 from benchmark import CapEvalSample, LoadedDataset, Sample, load_benchmark
 from benchmark.options import validation_message
-from covip_eval.aggregate import bootstrap_stderr, ratio
 from covip_eval.errors import ConfigError
 from covip_eval.generation import GenerationRunner
 from covip_eval.judges.base import Judge
+from covip_eval.metrics import metric
 from covip_eval.prompts import PromptTemplate
 from covip_eval.registry import scorer_class
 from covip_eval.request_builder import cag_request, caption_request, direct_request
@@ -165,7 +165,7 @@ def _count(limit: int | float | None, total: int) -> int:
 
 def _check_scorer(config: TaskConfig) -> None:
     produced = scorer_class(config.scorer).metrics
-    unknown = [m for m in config.metrics if m not in produced]
+    unknown = [m for m in config.metrics if any(p not in produced for p in metric(m).parts)]
     if unknown:
         raise ConfigError(f"{config.source}: key 'metrics': {', '.join(unknown)} not produced by "
                           f"scorer {config.scorer!r} (it gives {', '.join(produced)})")
@@ -263,13 +263,16 @@ def per_count_rows(task: str, rows: Iterable[str]) -> list[str]:
 
 
 def aggregate_run(run: TaskRun, seed: int) -> dict[str, dict[str, Any]]:
-    """`{task: {...}, "task_n1": {...}, ...}` metric rows with stderr and counts; CapEval-QA
-    has a row per number of concepts among its samples (one count makes one row too)."""
+    """`{task: {...}, "task_n1": {...}, ...}` metric rows with stderr and counts; a task with
+    a metric declared per count (CapEval-QA's) has a row per number of concepts among its
+    samples (one count makes one row too)."""
     scored = [(r.sample, r.score) for r in run.records if r.scored and r.score is not None]
     rows = {run.name: _row(run, run.name, scored, seed)}
-    if any(isinstance(r.sample, CapEvalSample) for r in run.records):
-        for n in sorted({r.sample.n_concepts for r in run.records}):
-            subset = [(s, sc) for s, sc in scored if s.n_concepts == n]
+    if any(metric(m).per_count for m in run.config.metrics):
+        for n in sorted({r.sample.n_concepts for r in run.records
+                         if isinstance(r.sample, CapEvalSample)}):
+            subset = [(s, sc) for s, sc in scored
+                      if isinstance(s, CapEvalSample) and s.n_concepts == n]
             rows[per_count_name(run.name, n)] = _row(run, f"n{n}", subset, seed)
     return rows
 
@@ -277,12 +280,13 @@ def aggregate_run(run: TaskRun, seed: int) -> dict[str, dict[str, Any]]:
 def _row(run: TaskRun, alias: str, scored: list[tuple[Sample, SampleScore]], seed: int
          ) -> dict[str, Any]:
     row: dict[str, Any] = {"alias": alias}
-    for metric in run.config.metrics:
-        parts = [sc.metrics[metric] for _, sc in scored if metric in sc.metrics]
-        value = ratio(parts)  # none when no sample could be scored on this metric
-        row[f"{metric},none"] = "N/A" if value is None else value
-        stderr = bootstrap_stderr(parts, seed)
-        row[f"{metric}_stderr,none"] = "N/A" if stderr is None else stderr  # lm-eval's way
+    for name in run.config.metrics:
+        declared = metric(name)
+        # a sample the metric does not apply to (n/a) is left out of it
+        applies = [sc.metrics for _, sc in scored if all(p in sc.metrics for p in declared.parts)]
+        found = declared.estimate(applies, seed)
+        row[f"{name},none"] = "N/A" if found.value is None else found.value
+        row[f"{name}_stderr,none"] = "N/A" if found.stderr is None else found.stderr
     counts: Counter = Counter()
     for _, sc in scored:
         counts.update(sc.counts)

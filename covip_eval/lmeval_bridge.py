@@ -10,6 +10,7 @@ from typing import Any
 
 from benchmark import Sample, load_benchmark
 from covip_eval.cache import RequestCache
+from covip_eval.metrics import ratio_of_sums
 from covip_eval.prompts import PromptTemplate
 from covip_eval.registry import TaskIndex, make_judge, scorer_class
 from covip_eval.request_builder import caption_request, direct_request
@@ -100,6 +101,7 @@ def score(spec: str, task: str, doc: dict[str, Any], text: str) -> dict[str, Any
 
 
 def ratio(items: list[tuple[float, float]]) -> float:
-    """Micro ratio over documents (Acc+ and Acc- count questions, not documents)."""
-    den = sum(d for _, d in items)
-    return sum(n for n, _ in items) / den if den else float("nan")
+    """lm-eval's aggregation of a metric: coviP-eval's ratio of sums over documents (Acc+ and
+    Acc- count questions, not documents); NaN where nothing was scored."""
+    value = ratio_of_sums(items)
+    return float("nan") if value is None else value

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from covip_eval.metrics import metric
 from covip_eval.registry import TaskIndex, scorer_class
 from covip_eval.results import write_json_atomic
 
@@ -79,7 +80,6 @@ def _task_yaml(config: Any, left_out: set[str]) -> dict[str, Any]:
                            if v is not None})
     if gen.presence_penalty is not None and "presence_penalty" not in left_out:
         generation["presence_penalty"] = gen.presence_penalty
-    lower = scorer_class(config.scorer).lower_is_better
     data: dict[str, Any] = {
         "task": f"covip_{task}",
         "custom_dataset": _Function(f"utils.load_{task}"),
@@ -91,7 +91,8 @@ def _task_yaml(config: Any, left_out: set[str]) -> dict[str, Any]:
         "process_results": _Function(f"utils.results_{task}"),
         "generation_kwargs": generation,
         "metric_list": [{"metric": m, "aggregation": _Function("utils.ratio"),
-                         "higher_is_better": m not in lower} for m in config.metrics],
+                         "higher_is_better": metric(m).higher_is_better}
+                        for m in config.metrics],
         "metadata": {"version": int(config.version)},
     }
     if scorer_class(config.scorer).needs_judge:

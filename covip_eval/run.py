@@ -26,6 +26,7 @@ from covip_eval.evaluator import (
 )
 from covip_eval.generation import GenerationRunner
 from covip_eval.judges.base import Judge
+from covip_eval.metrics import metric
 from covip_eval.models.base import ModelAdapter
 from covip_eval.redaction import redact
 from covip_eval.registry import TaskIndex, make_judge, make_model, scorer_class
@@ -215,8 +216,7 @@ def task_tables(runs: list[TaskRun], rows: dict[str, Any], index: TaskIndex
 
 
 def _directions(config: TaskConfig) -> dict[str, bool]:
-    lower = scorer_class(config.scorer).lower_is_better
-    return {m: m not in lower for m in config.metrics}
+    return {m: metric(m).higher_is_better for m in config.metrics}
 
 
 def _config_record(config: TaskConfig) -> dict[str, Any]:

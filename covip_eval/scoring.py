@@ -41,7 +41,6 @@ class SampleScore:
 class Scorer(ABC):
     needs_judge: ClassVar[bool] = False
     metrics: ClassVar[tuple[str, ...]]
-    lower_is_better: ClassVar[frozenset[str]] = frozenset()
     rule: ClassVar[str] = ""  # how outputs are read, where rules differ; recorded in results
 
     def judge_items(self, sample: Sample, text: str) -> list[JudgeItem]:
@@ -185,7 +184,6 @@ class ITRScorer(Scorer):
     and no other."""
 
     metrics = ("keyword_recall", "keyword_leak", "keyword_clean")
-    lower_is_better: ClassVar[frozenset[str]] = frozenset({"keyword_leak"})
     rule = "official: plain containment, case aside"
 
     def contains(self, text: str, keyword: str) -> bool:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from benchmark import CONFIGS
 from benchmark.options import validation_message
 from covip_eval.errors import ConfigError
+from covip_eval.metrics import metric
 from covip_eval.prompts import PromptTemplate, load_template
 from covip_eval.requests import GenParams
 
@@ -87,6 +88,11 @@ def load_task_file(path: Path) -> TaskConfig:
         config = TaskConfig(**data, source=str(path))
     except ValidationError as exc:
         raise ConfigError(validation_message(exc, str(path))) from None
+    for name in config.metrics:
+        try:
+            metric(name)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: key 'metrics': {exc}") from None
     missing = [p for p in config.required_prompts() if p not in config.prompts]
     if missing:
         raise ConfigError(f"{path}: key 'prompts': missing {', '.join(missing)} "

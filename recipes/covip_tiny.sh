@@ -9,7 +9,10 @@
 #       stages: warmup sft sft_context eval_sft gspo eval_gspo (default all); and the two hops
 #       taught apart, measured but not part of a release (docs/covip_tiny.md): vision (the
 #       tower's own task), then with the tower frozen one_memory, one_concept, one_concept_more,
-#       eval_hops
+#       eval_hops; and the second attempt's step 4: gspo_fair (GSPO from GSPO_FROM, default the
+#       shipped weights, with a leak penalty per question that does not pay for guessing),
+#       eval_paired (both on PAIRED_DATA, samples logged for the paired bootstrap of
+#       `coviP-leaderboard --base --target`)
 #
 # The shipped weights (covip_eval/data/covip_tiny) are this recipe's gspo stage (60 steps) run
 # from its sft_context stage (1,000 steps), which started from the sft stage's checkpoint 1000:
@@ -34,6 +37,11 @@ CONTEXT_STEPS="${CONTEXT_STEPS:-1000}"
 # the tasks' 1024-token cap. Recorded in the results (config.gen_kwargs).
 MAX_NEW_TOKENS="${MAX_NEW_TOKENS:-256}"
 GSPO_STEPS="${GSPO_STEPS:-60}"
+# gspo_fair: CapEval-QA only (the reward judges captions); eval_paired: a seed-0 build four
+# times the default's CapEval-QA, which halves the standard errors
+GSPO_FROM="${GSPO_FROM:-covip_eval/data/covip_tiny}"
+GSPO_DATA="${GSPO_DATA:-builtin:mini?seed=1&capeval_per_count=250&lsd=0&lar=0&itr=0}"
+PAIRED_DATA="${PAIRED_DATA:-builtin:mini?capeval_per_count=200&lsd=0&lar=0&itr=0}"
 # vision: fresh samples (seed 3), CapEval-QA only
 VISION_DATA="${VISION_DATA:-builtin:mini?seed=3&capeval_per_count=1500&lsd=0&lar=0&itr=0}"
 VISION_STEPS="${VISION_STEPS:-1500}"
@@ -43,11 +51,12 @@ ONE_MEMORY_DATA="${ONE_MEMORY_DATA:-builtin:mini?seed=4&capeval_per_count=6000&c
 ONE_CONCEPT_DATA="${ONE_CONCEPT_DATA:-builtin:mini?seed=5&capeval_per_count=6000&capeval_counts=1&lsd=0&lar=0&itr=0}"
 MORE_DATA="${MORE_DATA:-builtin:mini?seed=6&capeval_per_count=12000&capeval_counts=1&lsd=0&lar=0&itr=0}"
 
-evaluate() {  # model folder, results folder[, tasks: covip]
+evaluate() {  # model folder, results folder[, tasks: covip[, dataset]]
     python -m covip_eval.cli --model hf \
         --model_args "pretrained=$1,device_map=$DEVICE,batch_size=128,dtype=float32" \
         --gen_kwargs "max_new_tokens=$MAX_NEW_TOKENS" \
         --tasks "${3:-covip}" --output_path "$2" --log_samples --use_cache none --no_progress \
+        ${4:+--dataset "$4"} \
         ${EVAL_LIMIT:+--limit "$EVAL_LIMIT"}
 }
 
@@ -92,6 +101,16 @@ for stage in $STAGES; do
             max_completion_length=256 temperature=1.0 bf16=false gradient_checkpointing=false \
             logging_steps=1 save_steps=20 save_total_limit=1 ;;
     eval_gspo) evaluate "$OUT/gspo" "$OUT/eval_gspo" ;;
+    gspo_fair)  # a wrong name costs what a right one earns: naming pays above even odds only
+        python -m coviP_train.cli --config gspo --model "$GSPO_FROM" --dataset "$GSPO_DATA" \
+            --output_dir "$OUT/gspo_fair" --max_steps "$GSPO_STEPS" use_lora=false \
+            reward_negative_scale=per_question reward_negative=0.3333 \
+            learning_rate=2e-5 per_device_train_batch_size=64 num_generations=8 \
+            max_completion_length=256 temperature=1.0 bf16=false gradient_checkpointing=false \
+            dataloader_num_workers="$WORKERS" logging_steps=1 save_steps=100000 ;;
+    eval_paired)
+        evaluate "$GSPO_FROM" "$OUT/eval_paired_from" capeval_qa "$PAIRED_DATA"
+        evaluate "$OUT/gspo_fair" "$OUT/eval_paired_gspo" capeval_qa "$PAIRED_DATA" ;;
     vision)  # the tower learns to find a context photo's concept in a scene, on its own loss
         python recipes/covip_tiny_vision.py --model "$OUT/gspo" --dataset "$VISION_DATA" \
             --out "$OUT/vision" --steps "$VISION_STEPS" --batch 32 --workers "$WORKERS" \

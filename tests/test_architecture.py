@@ -32,7 +32,7 @@ ENGINE_LAYERS = [
     ("covip_eval.generation", 2), ("covip_eval.request_builder", 2), ("covip_eval.scoring", 2),
     ("covip_eval.cache", 1), ("covip_eval.taskconfig", 1),
     ("covip_eval.errors", 0), ("covip_eval.requests", 0), ("covip_eval.prompts", 0),
-    ("covip_eval.redaction", 0), ("covip_eval.aggregate", 0), ("covip_eval.aliases", 0),
+    ("covip_eval.redaction", 0), ("covip_eval.metrics", 0), ("covip_eval.aliases", 0),
     ("covip_eval.visual_match", 0), ("covip_eval.tiny_models", 0), ("covip_eval.open_weights", 0),
     ("covip_eval.tiny_families", 0), ("covip_eval.seeded_sampling", 0),
     ("covip_eval.qwen3vl_attention", 0),

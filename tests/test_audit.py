@@ -44,10 +44,10 @@ def _sign(folder: Path) -> None:
 def test_estimate_is_the_mean_of_its_components_ratios() -> None:
     samples = [{"acc_pos": (1.0, 1.0), "acc_neg": (0.0, 2.0)},
                {"acc_pos": (1.0, 1.0), "acc_neg": (2.0, 2.0)}]
-    found = estimate(samples, ("acc_pos", "acc_neg"), seed=0)
+    found = estimate(samples, "acc_mean", seed=0)
     assert found.value == pytest.approx((1.0 + 0.5) / 2)
     assert found.stderr is not None and found.stderr > 0
-    assert estimate([], ("x",), 0).value is None
+    assert estimate([], "acc_mean", 0).value is None
     assert Estimate(0.5, 0.03).margin(Estimate(0.4, 0.04)) == pytest.approx(0.1)
 
 

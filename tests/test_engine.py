@@ -184,7 +184,10 @@ def test_task_naming_an_unknown_scorer_or_metric(tmp_path: Path, small_dataset: 
     with pytest.raises(UnknownNameError, match="Did you mean 'lsd_token_f1'"):
         _run(model="blind", tasks=["mine"], include_path=[tmp_path])
     (tmp_path / "mine.yaml").write_text(base + "scorer: lsd_token_f1\nmetrics: [bleu]\n")
-    with pytest.raises(ConfigError, match=r"mine.yaml: key 'metrics': bleu not produced"):
+    with pytest.raises(ConfigError, match=r"mine.yaml: key 'metrics': no metric 'bleu'"):
+        _run(model="blind", tasks=["mine"], include_path=[tmp_path])
+    (tmp_path / "mine.yaml").write_text(base + "scorer: lsd_token_f1\nmetrics: [acc_mean]\n")
+    with pytest.raises(ConfigError, match=r"mine.yaml: key 'metrics': acc_mean not produced"):
         _run(model="blind", tasks=["mine"], include_path=[tmp_path])
 
 

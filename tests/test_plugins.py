@@ -13,11 +13,13 @@ from covip_eval import (
     EvalSettings,
     Generation,
     JudgeItem,
+    Metric,
     ModelAdapter,
     SampleScore,
     Scorer,
     Verdict,
     evaluate,
+    register_metric,
     register_model,
     register_scorer,
 )
@@ -60,6 +62,7 @@ class ActionNamedScorer(Scorer):
 
 def test_a_plugin_model_and_a_new_judged_task(tmp_path: Path, small_dataset: Path) -> None:
     register_scorer("action_named", ActionNamedScorer)
+    register_metric(Metric("named", "the response names the last action"))
     (tmp_path / "lar_named.yaml").write_text(
         "task: lar_named\ninclude: " + str(Path("tasks/_context.yaml").resolve()) + "\n"
         f"dataset: {small_dataset}\ndataset_config: lar\nmode: direct\n"
