@@ -17,6 +17,18 @@ def _cell(row: Row, key: str) -> str:
         return "-"
     if key in _COUNTS:
         return str(int(value))
+    if not row.delta:
+        return f"{value:.1f}"
+    if key not in row.stderr:
+        return f"{value:+.1f}"
+    text = f"{value:+.1f} ± {row.stderr[key]:.1f}"
+    return f"({text})" if row.within_noise(key) else text
+
+
+def _number(row: Row, key: str) -> str:
+    value = row.values[key]
+    if key in _COUNTS:
+        return str(int(value))  # type: ignore[arg-type]
     return f"{value:+.1f}" if row.delta else f"{value:.1f}"
 
 
@@ -28,10 +40,13 @@ def _is_best(table: Table, best: dict[tuple[bool, str], float], row: Row, key: s
 def to_csv(table: Table) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["model", "group", "source", *(k for k, _ in table.columns)])
-    for row in table.rows:
-        cells = ["" if row.values.get(k) is None else _cell(row, k) for k, _ in table.columns]
-        writer.writerow([row.label, row.group, row.source, *cells])
+    errors = [k for k, _ in table.columns if any(k in r.stderr for r in table.rows)]
+    writer.writerow(["model", "group", "source", *(k for k, _ in table.columns),
+                     *(f"{k}_stderr" for k in errors)])
+    for row in table.rows:  # numbers only: a delta's errors go to their own columns
+        cells = ["" if row.values.get(k) is None else _number(row, k) for k, _ in table.columns]
+        writer.writerow([row.label, row.group, row.source, *cells,
+                         *(row.stderr.get(k, "") for k in errors)])
     return out.getvalue()
 
 

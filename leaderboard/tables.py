@@ -10,6 +10,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from covip_eval.metrics import Estimate, metric
 from leaderboard.runs import ResultFileError, Run
 
 REFERENCE_DIR = Path(__file__).parent / "reference"
@@ -19,6 +20,9 @@ GROUP_ORDER = ("proprietary", "open", "post-trained", "ours", "measured")
 
 CAPEVAL_COLUMNS = [(f"{m}_{n}", f"{'Acc+' if m == 'acc_pos' else 'Acc-'} ({n})")
                    for n in (1, 2, 3, 4) for m in ("acc_pos", "acc_neg")]
+# ours, measured rows only: the mean of Acc+ and Acc- over all samples, which saying nothing
+# and saying everything both put at 50
+CAPEVAL_COLUMNS.append(("acc_mean_all", "mean(Acc+, Acc-) (all)"))
 DOWNSTREAM_COLUMNS = [(f"{t}_{mode}", f"{t.upper()} {'Direct' if mode == 'direct' else 'CAG'}")
                       for t in ("lsd", "lar", "itr") for mode in ("direct", "cag")]
 DOWNSTREAM_METRIC = {"lsd": "token_f1", "lar": "accuracy", "itr": "keyword_recall"}
@@ -27,6 +31,8 @@ DOWNSTREAM_METRIC = {"lsd": "token_f1", "lar": "accuracy", "itr": "keyword_recal
 COUNT_COLUMNS = [("n_scored", "n scored"), ("failed", "failed")]
 CONTROL_COLUMNS = [(f"{c}_drop", f"Acc+ Δ {c}") for c in ("blank", "swap")]
 INFO_KEYS = {k for k, _ in COUNT_COLUMNS + CONTROL_COLUMNS}
+SIGMAS = 2.0
+PAIRED_SEED = 0
 
 
 @dataclass
@@ -36,6 +42,12 @@ class Row:
     source: str
     values: dict[str, float | None]
     delta: bool = False
+    stderr: dict[str, float] = field(default_factory=dict)  # a delta's paired standard errors
+
+    def within_noise(self, key: str) -> bool:
+        """A delta within `SIGMAS` paired standard errors of zero: not told apart."""
+        value, stderr = self.values.get(key), self.stderr.get(key)
+        return value is not None and stderr is not None and abs(value) <= SIGMAS * stderr
 
     @property
     def reported(self) -> bool:
@@ -90,6 +102,8 @@ def _measured_row(run: Run, table: str) -> Row:
     if table == "capeval":
         values = {f"{m}_{n}": _percent(run.metric(f"capeval_qa_n{n}", m))
                   for n in (1, 2, 3, 4) for m in ("acc_pos", "acc_neg")}
+        both = [run.metric("capeval_qa", m) for m in metric("acc_mean").parts]
+        values["acc_mean_all"] = None if None in both else _percent(sum(both) / len(both))
         for control in ("blank", "swap"):
             changed = run.control_metric(control, "capeval_qa", "acc_pos")
             normal = run.metric("capeval_qa", "acc_pos")
@@ -141,7 +155,10 @@ def _measured_note(run: Run) -> str:
     return f"Measured rows: judge {name}{kind}; dataset {', '.join(specs)}."
 
 
-def _delta(rows: list[Row], base: str, target: str, columns: list[tuple[str, str]]) -> Row:
+def _delta(rows: list[Row], base: str, target: str, columns: list[tuple[str, str]],
+           runs: dict[str, Run], table: str) -> tuple[Row, str]:
+    """The delta row, with paired standard errors when both rows are runs that logged the
+    same samples; and a note saying what the errors are, or why there are none."""
     by_label = {r.label: r for r in rows}
     for name in (base, target):
         if name not in by_label:
@@ -153,7 +170,66 @@ def _delta(rows: list[Row], base: str, target: str, columns: list[tuple[str, str
             continue
         a, b = by_label[target].values.get(key), by_label[base].values.get(key)
         values[key] = None if a is None or b is None else round(a - b, 1)
-    return Row(f"Δ {target} vs {base}", "", "difference", values, delta=True)
+    row = Row(f"Δ {target} vs {base}", "", "difference", values, delta=True)
+    if base not in runs or target not in runs:
+        return row, ""
+    try:
+        paired = _paired(runs[base], runs[target], table, list(values))
+    except ResultFileError as exc:
+        return row, f"Δ has no standard errors: {exc}."
+    if not paired:
+        return row, "Δ has no standard errors: the runs did not log their samples (--log_samples)."
+    for key, found in paired.items():
+        row.values[key] = round(100 * found.value, 1)  # type: ignore[operator]
+        row.stderr[key] = round(100 * found.stderr, 1)  # type: ignore[operator]
+    return row, (f"Δ: the paired difference over the samples both runs scored, ± its bootstrap "
+                 f"standard error (per-sample differences, resampled by sample, seed "
+                 f"{PAIRED_SEED}); in parentheses: within {SIGMAS:g} of them, not told apart "
+                 "from no difference.")
+
+
+def _paired(base: Run, target: Run, table: str, keys: list[str]) -> dict[str, Estimate]:
+    found: dict[str, Estimate] = {}
+    for key in keys:
+        task, name, count = _column_metric(table, key)
+        a, b = _sample_parts(base, task, count), _sample_parts(target, task, count)
+        if a is None or b is None:
+            continue
+        if set(a) != set(b):
+            raise ResultFileError(f"{base.path.name} and {target.path.name} logged different "
+                                  f"samples of {task}, so they cannot be paired")
+        both = [k for k in a if a[k] is not None and b[k] is not None]  # scored in both
+        difference = metric(name).paired_difference({k: a[k] for k in both},  # type: ignore
+                                                    {k: b[k] for k in both}, PAIRED_SEED)
+        if difference.value is not None and difference.stderr is not None:
+            found[key] = difference
+    return found
+
+
+def _column_metric(table: str, key: str) -> tuple[str, str, int | None]:
+    """The task, metric and number of concepts (None: all) a column shows."""
+    if table == "capeval":
+        name, _, count = key.rpartition("_")
+        return "capeval_qa", name, None if count == "all" else int(count)
+    task = key.partition("_")[0]
+    return key, DOWNSTREAM_METRIC[task], None
+
+
+def _sample_parts(run: Run, task: str, count: int | None
+                  ) -> dict[str, dict[str, tuple[float, float]] | None] | None:
+    """Each logged sample's metric parts by its content hash (None: not scored), or None
+    when the run logged no samples of the task."""
+    records = run.samples(task)
+    if not records:
+        return None
+    parts: dict[str, dict[str, tuple[float, float]] | None] = {}
+    for record in records:
+        if count is not None and (record.get("doc") or {}).get("n_concepts") != count:
+            continue
+        metrics = record.get("metrics")
+        parts[record["doc_hash"]] = None if not metrics else {
+            m: (float(p[0]), float(p[1])) for m, p in metrics.items()}
+    return parts
 
 
 def build_table(table: str, runs: list[Run], reference: bool, base: str | None,
@@ -176,10 +252,12 @@ def build_table(table: str, runs: list[Run], reference: bool, base: str | None,
         result.notes.append("Reported rows: numbers from the CoViP paper (Oh et al., 2026), "
                             "measured by its authors with their own judge and data.")
     measured = [_measured_row(r, table) for r in relevant]
+    run_of = {}
     labels = [m.label for m in measured]
-    for row in measured:
+    for row, run in zip(measured, relevant):
         if labels.count(row.label) > 1:
             row.label = f"{row.label} [{row.source.removeprefix('measured: ')}]"
+        run_of[row.label] = run
     result.rows += measured
     result.rows.sort(key=lambda r: GROUP_ORDER.index(r.group) if r.group in GROUP_ORDER else 99)
     if relevant:
@@ -190,5 +268,7 @@ def build_table(table: str, runs: list[Run], reference: bool, base: str | None,
         target = target or (measured[-1].label if measured else None)
         if target is None:
             raise ResultFileError("--base needs --target or a measured run to compare with")
-        result.rows.append(_delta(result.rows, base, target, columns))
+        delta, note = _delta(result.rows, base, target, columns, run_of, table)
+        result.rows.append(delta)
+        result.notes.append(note)
     return result

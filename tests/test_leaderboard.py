@@ -175,3 +175,41 @@ def test_visual_reliance_controls_become_columns(small_dataset: Path, tmp_path: 
                                         "--format", "csv")}
     assert float(rows["retrieval"]["blank_drop"]) < -20  # it looks, so it loses
     assert float(rows["text-only"]["blank_drop"]) == float(rows["text-only"]["swap_drop"]) == 0
+
+
+def test_delta_of_two_runs_has_paired_standard_errors(runs: Path, capsys) -> None:
+    from covip_eval.metrics import metric
+    from leaderboard.runs import load_runs
+
+    rows = {r["model"]: r for r in _csv(capsys, str(runs), "--table", "capeval", "--format",
+                                        "csv", "--base", "blind", "--target", "retrieval")}
+    delta = rows["Δ retrieval vs blind"]
+
+    def one_concept(model: str) -> dict:
+        run = next(r for r in load_runs([runs]) if r.data["config"]["model"] == model)
+        return {r["doc_hash"]: {k: tuple(v) for k, v in r["metrics"].items()}
+                for r in run.samples("capeval_qa") if r["doc"]["n_concepts"] == 1}
+
+    expected = metric("acc_pos").paired_difference(one_concept("blind"),
+                                                   one_concept("retrieval"), seed=0)
+    assert float(delta["acc_pos_1_stderr"]) == round(100 * expected.stderr, 1)
+    assert float(delta["acc_pos_1"]) == round(100 * expected.value, 1)
+    assert delta["acc_mean_all_stderr"] != ""
+    assert main([str(runs), "--table", "capeval", "--base", "blind", "--target",
+                 "retrieval"]) == 0
+    out = capsys.readouterr().out
+    assert "paired difference" in out and " ± " in out
+
+
+def test_runs_over_different_samples_are_not_paired(runs: Path, small_dataset: Path,
+                                                    tmp_path: Path, capsys) -> None:
+    fewer = tmp_path / "fewer"
+    evaluate(EvalSettings(model="oracle", tasks=["capeval_qa"], dataset=str(small_dataset),
+                          judge="lexical", output_path=fewer, log_samples=True, limit=3,
+                          progress=False))
+    blind = next(p for p in runs.rglob("results_*.json")
+                 if json.loads(p.read_text())["config"]["model"] == "blind")
+    assert main([str(blind), str(fewer), "--table", "capeval", "--allow_mismatch",
+                 "--base", "blind", "--target", "oracle"]) == 0
+    out = capsys.readouterr().out
+    assert "cannot be paired" in out and " ± " not in out
