@@ -133,12 +133,15 @@ def _seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text}: an int, or lm-eval's comma list") from None
 
 
-def _model_args(args: argparse.Namespace) -> dict[str, Any]:
+def _model_args(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
     """--model_args, with --batch_size, --device and --trust_remote_code folded in where the
-    adapter takes them (an explicit --model_args value wins)."""
+    adapter takes them (an explicit --model_args value wins); and the flags the adapter has no
+    use for, which are ignored with a warning as lm-eval does (a baseline or an API model has
+    no device)."""
     values = parse_options(args.model_args, "--model_args")
+    ignored: list[str] = []
     if args.batch_size is None and args.device is None and not args.trust_remote_code:
-        return values
+        return values, ignored
     adapter, options = model_option_names(args.model, values)
     if args.batch_size is not None:
         size = args.batch_size if args.batch_size == "auto" else int(args.batch_size)
@@ -152,9 +155,11 @@ def _model_args(args: argparse.Namespace) -> dict[str, Any]:
         if given is None:
             continue
         if option not in options:
-            raise ConfigError(f"{flag}: the {adapter!r} adapter has no {option} option")
+            ignored.append(f"{flag} {given}: the {adapter!r} adapter has no {option} option")
+            print(f"coviP-eval: warning: ignoring {ignored[-1]}", file=sys.stderr)
+            continue
         values.setdefault(option, given)
-    return values
+    return values, ignored
 
 
 def _add_score(sub: argparse._SubParsersAction) -> None:
@@ -349,8 +354,9 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         raise ConfigError("--shard writes what `coviP-eval merge` combines: give --output_path "
                           "and --log_samples")
     loggers = _Loggers.from_args(args)
+    model_args, ignored_flags = _model_args(args)
     return _evaluate_and_print(EvalSettings(
-        model=args.model, model_args=_model_args(args),
+        model=args.model, model_args=model_args, ignored_flags=ignored_flags,
         tasks=[t.strip() for t in args.tasks.split(",") if t.strip()],
         judge=args.judge, judge_args=parse_options(args.judge_args, "--judge_args"),
         dataset=args.dataset, limit=args.limit, seed=args.seed,

@@ -120,7 +120,7 @@ _METRICS: dict[str, Metric] = {}
 
 def register_metric(metric: Metric) -> Metric:
     """Declare a metric (a plugin's too); a name is declared once."""
-    if metric.name in _METRICS:
+    if _METRICS.get(metric.name, metric) != metric:
         raise ConfigError(f"metric {metric.name!r} is declared twice")
     unknown = [c for c in metric.components if c not in _METRICS]
     if unknown:

@@ -2,7 +2,10 @@
 
 Models, judges and scorers are tables of import strings, resolved only when a name is used, so
 importing this module imports no backend and fills nothing as a side effect. A plugin adds an
-entry with `register_model`, `register_judge` or `register_scorer`. The factories that turn a
+entry with `register_model`, `register_judge` or `register_scorer`, or with no code at all as
+an installed package's entry point (`[project.entry-points."covip_eval.models"] mine =
+"pkg.module:MyAdapter"`; groups `covip_eval.models`, `covip_eval.judges`, `covip_eval.scorers`),
+found the first time a name is looked up. A name is registered once. The factories that turn a
 name and its arguments into an object live here too; tasks are the YAML files of `tasks/` and
 of every `--include_path`.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable, Iterable
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -67,33 +71,58 @@ SCORERS: dict[str, str | type[Scorer]] = {
 T = TypeVar("T")
 
 
-def _register(table: dict[str, Any], name: str, target: Any) -> Any:
-    if target is None:  # used as a decorator
-        def decorate(cls: T) -> T:
-            table[name] = cls
-            return cls
+def _register(table: dict[str, Any], kind: str, name: str, target: Any) -> Any:
+    def put(value: Any) -> Any:
+        known = table.get(name)
+        if known is not None and known != value:
+            raise ConfigError(f"{kind} {name!r} is registered already (as {_describe(known)}); "
+                              f"{_describe(value)} needs another name")
+        table[name] = value
+        return value
 
-        return decorate
-    table[name] = target
-    return target
+    return put if target is None else put(target)  # without a target: a class decorator
+
+
+def _describe(target: Any) -> str:
+    return target if isinstance(target, str) else f"{target.__module__}:{target.__qualname__}"
 
 
 def register_model(name: str, target: str | type[ModelAdapter] | None = None) -> Any:
     """`register_model("mine", "pkg.module:MyAdapter")`, or `@register_model("mine")` on a
     class."""
-    return _register(MODELS, name, target)
+    return _register(MODELS, "model", name, target)
 
 
 def register_judge(name: str, target: str | type[Judge] | None = None) -> Any:
-    return _register(JUDGES, name, target)
+    return _register(JUDGES, "judge", name, target)
 
 
 def register_scorer(name: str, target: str | type[Scorer] | None = None) -> Any:
-    return _register(SCORERS, name, target)
+    return _register(SCORERS, "scorer", name, target)
+
+
+ENTRY_POINT_GROUPS = {"covip_eval.models": (MODELS, "model"),
+                      "covip_eval.judges": (JUDGES, "judge"),
+                      "covip_eval.scorers": (SCORERS, "scorer")}
+_discovered = False
+
+
+def discover_plugins(again: bool = False) -> None:
+    """Register the entry points of installed packages (their import strings: nothing is
+    imported until a name is used). Once per process, unless `again`."""
+    global _discovered
+    if _discovered and not again:
+        return
+    _discovered = True
+    for group, (table, kind) in ENTRY_POINT_GROUPS.items():
+        for entry in entry_points(group=group):
+            _register(table, kind, entry.name, entry.value)
 
 
 def _resolve(table: dict[str, Any], kind: str, name: str,
              known: Callable[[], Iterable[str]]) -> Any:
+    if name not in table:
+        discover_plugins()
     if name not in table:
         raise UnknownNameError(kind, name, known())
     target = table[name]

@@ -65,6 +65,7 @@ class EvalSettings:
     system_instruction: str | None = None  # replaces the tasks' system prompt (and its hash)
     controls: list[str] = field(default_factory=list)  # visual-reliance controls (controls.py)
     shard: tuple[int, int] | None = None  # (index, count): this process's slice (merge.py)
+    ignored_flags: list[str] = field(default_factory=list)  # flags the model has no use for
 
 
 def default_cache_path() -> Path:
@@ -169,6 +170,7 @@ def _results(settings: EvalSettings, runs: list[TaskRun], model: ModelAdapter,
             "seed": settings.seed,
             "gen_kwargs": settings.gen_kwargs,
             "predict_only": settings.predict_only,
+            **({"ignored_flags": settings.ignored_flags} if settings.ignored_flags else {}),
         },
         "judge": redact(judge.identity) if judge else None,
         "prompts": {r.name: {role: t.record() for role, t in r.prompts.items()} for r in runs},

@@ -3,10 +3,13 @@ task added from outside the package, with no edit to the engine."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+
+import pytest
 
 from benchmark import DiagnosticSample, Sample
 from covip_eval import (
@@ -23,6 +26,7 @@ from covip_eval import (
     register_model,
     register_scorer,
 )
+from covip_eval.errors import ConfigError
 from covip_eval.registry import JUDGES, MODELS, SCORERS
 
 
@@ -73,3 +77,34 @@ def test_a_plugin_model_and_a_new_judged_task(tmp_path: Path, small_dataset: Pat
     assert row["n_scored"] == 4 and row["judged"] == 4
     assert 0.0 <= row["named,none"] <= 1.0
     assert results["config"]["model_identity"]["adapter"] == "echo-plugin"
+
+
+def test_a_name_is_registered_once() -> None:
+    register_model("echo-plugin", EchoModel)  # the same entry again: nothing changes
+    with pytest.raises(ConfigError, match="model 'blind' is registered already "
+                                          r"\(as covip_eval.models.baselines:BlindModel\)"):
+        register_model("blind", EchoModel)
+    with pytest.raises(ConfigError, match="scorer 'lar_judge' is registered already"):
+        register_scorer("lar_judge", "elsewhere:Scorer")
+
+
+def test_an_installed_package_adds_a_model_with_no_code(tmp_path: Path,
+                                                       small_dataset: Path) -> None:
+    """A package declares an adapter as an entry point; coviP-eval finds it by name."""
+    (tmp_path / "ep_plugin").mkdir()
+    (tmp_path / "ep_plugin" / "__init__.py").write_text(
+        "from covip_eval import Generation, ModelAdapter\n\n\n"
+        "class Echo(ModelAdapter):\n    name = 'ep-echo'\n\n"
+        "    def generate(self, requests):\n"
+        "        return [Generation(text='\\\\boxed{the harbor}') for _ in requests]\n")
+    dist = tmp_path / "ep_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[covip_eval.models]\nep-echo = ep_plugin:Echo\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path.cwd())])}
+    done = subprocess.run([sys.executable, "-m", "covip_eval.cli", "--model", "ep-echo",
+                           "--tasks", "lsd_direct", "--dataset", str(small_dataset),
+                           "--use_cache", "none", "--no_progress"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "lsd_direct" in done.stdout
