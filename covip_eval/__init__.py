@@ -11,18 +11,52 @@ Plugins subclass `ModelAdapter`, `Judge` or `Scorer` and add a line to a registr
 `register_metric` (see docs/architecture.md).
 """
 
-from covip_eval.errors import CovipError
-from covip_eval.judges.base import Judge, JudgeItem, Verdict
-from covip_eval.metrics import Metric, register_metric
-from covip_eval.models.base import Capabilities, ModelAdapter
-from covip_eval.registry import register_judge, register_model, register_scorer
-from covip_eval.requests import ChatRequest, Generation, GenParams
-from covip_eval.run import EvalOutcome, EvalSettings, evaluate
-from covip_eval.scoring import SampleScore, Scorer
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# public name -> the module that defines it; imported on first use, so `import
+# covip_eval.requests` (or the command line's startup) loads only what it needs
+_EXPORTS = {
+    "CovipError": "covip_eval.errors",
+    "Judge": "covip_eval.judges.base", "JudgeItem": "covip_eval.judges.base",
+    "Verdict": "covip_eval.judges.base",
+    "Metric": "covip_eval.metrics", "register_metric": "covip_eval.metrics",
+    "Capabilities": "covip_eval.models.base", "ModelAdapter": "covip_eval.models.base",
+    "register_judge": "covip_eval.registry", "register_model": "covip_eval.registry",
+    "register_scorer": "covip_eval.registry",
+    "ChatRequest": "covip_eval.requests", "Generation": "covip_eval.requests",
+    "GenParams": "covip_eval.requests",
+    "EvalOutcome": "covip_eval.run", "EvalSettings": "covip_eval.run",
+    "evaluate": "covip_eval.run",
+    "SampleScore": "covip_eval.scoring", "Scorer": "covip_eval.scoring",
+}
 __all__ = [
     "Capabilities", "ChatRequest", "CovipError", "EvalOutcome", "EvalSettings", "GenParams",
     "Generation", "Judge", "JudgeItem", "Metric", "ModelAdapter", "SampleScore", "Scorer",
     "Verdict", "evaluate", "register_judge", "register_metric", "register_model",
     "register_scorer",
 ]
+
+if TYPE_CHECKING:
+    from covip_eval.errors import CovipError
+    from covip_eval.judges.base import Judge, JudgeItem, Verdict
+    from covip_eval.metrics import Metric, register_metric
+    from covip_eval.models.base import Capabilities, ModelAdapter
+    from covip_eval.registry import register_judge, register_model, register_scorer
+    from covip_eval.requests import ChatRequest, Generation, GenParams
+    from covip_eval.run import EvalOutcome, EvalSettings, evaluate
+    from covip_eval.scoring import SampleScore, Scorer
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'covip_eval' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -12,7 +12,7 @@ PACKAGES = {
     "benchmark": set(),
     "tasks": {"benchmark"},
     "covip_eval": {"benchmark", "tasks"},
-    "leaderboard": {"benchmark"},
+    "leaderboard": {"benchmark", "covip_eval.metrics"},  # the metric declarations alone
     "coviP_train": {"benchmark", "tasks", "covip_eval"},
 }
 # Inside the engine a module imports only from its own layer or lower ones. A new module
@@ -76,7 +76,7 @@ def _layer(module: str) -> int:
 def test_packages_import_only_what_the_design_allows() -> None:
     wrong = [(m, d) for m, deps in _graph().items() for d in deps
              if d.split(".")[0] != m.split(".")[0]
-             and d.split(".")[0] not in PACKAGES[m.split(".")[0]]]
+             and not {d, d.split(".")[0]} & PACKAGES[m.split(".")[0]]]
     assert wrong == []
 
 
