@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,11 @@ from benchmark.records import Sample
 from benchmark.rows import RowReader, folder_image_resolver
 from benchmark.storage import (
     MANIFEST,
+    ParquetCell,
     config_files,
     content_revision,
     file_sha256,
+    iter_parquet_rows,
     read_manifest,
 )
 
@@ -115,19 +118,27 @@ _REBUILD = ("build or download the dataset again (builtin data: delete the folde
             "generated again)")
 
 
-def _read_parquet_rows(files: list[Path]) -> list[dict[str, Any]]:
+def _read_parquet_samples(files: list[Path], config: str, reader: RowReader) -> list[Sample]:
+    """Samples read row by row, each image kept as its hash and its place in the file (the
+    bytes are read again when a request needs them), so a loaded dataset does not hold its
+    images."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    rows: list[dict[str, Any]] = []
-    for f in files:
-        try:
-            rows.extend(pq.read_table(f).to_pylist())
-        except (pa.ArrowException, OSError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise DatasetError(str(f), f"not a readable parquet file ({reason}); {_REBUILD}"
-                               ) from None
-    return rows
+    places: list[tuple[str, int, int]] = []  # row index -> file, row group, row in the group
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for file in files:
+            try:
+                for row, path, group, in_group in iter_parquet_rows([file]):
+                    places.append((path, group, in_group))
+                    yield row
+            except (pa.ArrowException, OSError) as exc:
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise DatasetError(str(file), f"not a readable parquet file ({reason}); "
+                                   f"{_REBUILD}") from None
+
+    reader.locate_image = lambda index, field: ParquetCell.of_field(*places[index], field)
+    return reader.read(config, rows())
 
 
 def _read_jsonl_rows(path: Path) -> list[dict[str, Any]]:
@@ -170,28 +181,27 @@ def _undecoded(features):
 
 def _load_folder(spec: str, root: Path, config: str) -> LoadedDataset:
     sub = root / config
-    source: Path
     digests: dict[Path, str] = {}
+    reader = RowReader(str(sub), folder_image_resolver(root))
     if sub.is_dir() and sorted(sub.glob("*.parquet")):
-        source = sub
         files = sorted(sub.glob("*.parquet"))
         digests = _checked_sums(root, files)
-        rows = _read_parquet_rows(files)
+        samples = _read_parquet_samples(files, config, reader)
     elif (sub / "state.json").exists() or (sub / "dataset_dict.json").exists():
-        source, rows = sub, _read_saved_rows(sub)
+        samples = reader.read(config, _read_saved_rows(sub))
     elif (root / f"{config}.jsonl").exists():
-        source = root / f"{config}.jsonl"
-        rows = _read_jsonl_rows(source)
+        reader.source = str(root / f"{config}.jsonl")
+        samples = reader.read(config, _read_jsonl_rows(root / f"{config}.jsonl"))
     elif (root / "state.json").exists() or (root / "dataset_dict.json").exists():
-        source, rows = root, _read_saved_rows(root)
+        reader.source = str(root)
+        samples = reader.read(config, _read_saved_rows(root))
     else:
         raise DatasetError(
             str(root), f"no data for configuration {config!r} (expected {config}/*.parquet, "
             f"a save_to_disk folder, or {config}.jsonl)"
         )
-    reader = RowReader(str(source), folder_image_resolver(root))
-    samples = tuple(reader.read(config, rows))
-    return LoadedDataset(spec, config, content_revision(root, digests), samples, str(root))
+    return LoadedDataset(spec, config, content_revision(root, digests), tuple(samples),
+                         str(root))
 
 
 def _looks_like_hub_id(spec: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
@@ -15,26 +16,35 @@ OPTION_LETTERS = ("A", "B", "C", "D")
 CANNOT_DETERMINE = "The answer cannot be determined"
 DiagnosticTask = Literal["lsd", "lar", "itr"]
 
-_decode_count = 0
-
-
-def image_decode_count() -> int:
-    """How many images have been decoded to pixels in this process (for benchmarks)."""
-    return _decode_count
-
-
-@dataclass(frozen=True, eq=False)
 class ImageData:
     """An encoded image (PNG or JPEG bytes), identified by the SHA-256 of its bytes.
 
-    Pixels are decoded on first use and kept, so one record is decoded at most once.
+    The bytes are held, or read again when needed from where the dataset stores them
+    (`ImageData.stored`), so a loaded dataset holds its images' hashes, not their bytes.
+    Pixels are never kept on the record: `to_pil` decodes through a small cache shared by the
+    process (`benchmark.images`), so memory does not grow with the number of samples.
     """
 
-    data: bytes
-    sha256: str = field(init=False)
+    __slots__ = ("_data", "_fetch", "sha256")
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "sha256", hashlib.sha256(self.data).hexdigest())
+    def __init__(self, data: bytes):
+        self._data: bytes | None = data
+        self._fetch: Callable[[], bytes] | None = None
+        self.sha256 = hashlib.sha256(data).hexdigest()
+
+    @classmethod
+    def stored(cls, sha256: str, fetch: Callable[[], bytes]) -> ImageData:
+        """An image whose bytes `fetch()` reads when needed (a picklable callable)."""
+        image = cls.__new__(cls)
+        image._data, image._fetch, image.sha256 = None, fetch, sha256
+        return image
+
+    @property
+    def data(self) -> bytes:
+        if self._data is not None:
+            return self._data
+        assert self._fetch is not None
+        return self._fetch()
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ImageData) and other.sha256 == self.sha256
@@ -42,18 +52,21 @@ class ImageData:
     def __hash__(self) -> int:
         return hash(self.sha256)
 
-    def to_pil(self) -> PILImage.Image:
-        """The decoded RGB image (decoded once, then reused)."""
-        cached = self.__dict__.get("_pil")
-        if cached is None:
-            from PIL import Image
+    def __repr__(self) -> str:
+        return f"ImageData(sha256={self.sha256[:12]}...)"
 
-            global _decode_count
-            _decode_count += 1
-            with Image.open(io.BytesIO(self.data)) as img:
-                cached = img.convert("RGB")
-            object.__setattr__(self, "_pil", cached)
-        return cached
+    def __getstate__(self) -> tuple:
+        return self._data, self._fetch, self.sha256
+
+    def __setstate__(self, state: tuple) -> None:
+        self._data, self._fetch, self.sha256 = state
+
+    def to_pil(self) -> PILImage.Image:
+        """The decoded RGB image (from the process's decoded-image cache when it is there).
+        Treat it as read-only: the cache may hand the same object to another caller."""
+        from benchmark.images import decode
+
+        return decode(self)
 
     @property
     def mime_type(self) -> str | None:
@@ -75,13 +88,9 @@ class ImageData:
         mime = self.mime_type
         if mime is not None:
             return self.data, mime
-        converted = self.__dict__.get("_png")  # converted once, as decoding is
-        if converted is None:
-            buffer = io.BytesIO()
-            self.to_pil().save(buffer, format="PNG")
-            converted = buffer.getvalue()
-            object.__setattr__(self, "_png", converted)
-        return converted, "image/png"
+        buffer = io.BytesIO()
+        self.to_pil().save(buffer, format="PNG")
+        return buffer.getvalue(), "image/png"
 
 
 @dataclass(frozen=True)

@@ -6,15 +6,16 @@ the field.
 
 from __future__ import annotations
 
-import io
+import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from benchmark.errors import DatasetError
 from benchmark.features import CAPEVAL_CONFIG, DIAGNOSTIC_CONFIGS
+from benchmark.images import check_size, open_image
 from benchmark.records import (
     OPTION_LETTERS,
     QA,
@@ -28,14 +29,19 @@ from benchmark.records import (
 
 ImageResolver = Callable[[str], bytes]
 """Reads an image file named by a path relative to the dataset (and refuses escapes)."""
+ImageLocator = Callable[[int, str], Callable[[], bytes]]
+"""Where the image of a row and field is stored: a callable that reads its bytes again."""
 
 
 class RowReader:
     """Validates rows of one source and turns them into records."""
 
-    def __init__(self, source: str, resolve_image: ImageResolver | None = None):
+    def __init__(self, source: str, resolve_image: ImageResolver | None = None,
+                 locate_image: ImageLocator | None = None):
         self.source = source
         self.resolve_image = resolve_image
+        # given, images stored in the rows are kept as their hash and location, not bytes
+        self.locate_image = locate_image
 
     def error(self, row: int, field: str, message: str) -> DatasetError:
         return DatasetError(self.source, message, row=row, field=field)
@@ -46,22 +52,26 @@ class RowReader:
         return row[field]
 
     def image(self, value: Any, index: int, field: str) -> ImageData:
-        data = self._image_bytes(value, index, field)
+        data, inline = self._image_bytes(value, index, field)
         check_image(data, lambda msg: self.error(index, field, msg))
+        if inline and self.locate_image is not None:
+            return ImageData.stored(hashlib.sha256(data).hexdigest(),
+                                    self.locate_image(index, field))
         return ImageData(data)
 
-    def _image_bytes(self, value: Any, index: int, field: str) -> bytes:
+    def _image_bytes(self, value: Any, index: int, field: str) -> tuple[bytes, bool]:
+        """The bytes, and whether the row holds them (rather than a path to them)."""
         if isinstance(value, Mapping):
             if value.get("bytes"):
-                return bytes(value["bytes"])
+                return bytes(value["bytes"]), True
             value = value.get("path")
         if isinstance(value, (bytes, bytearray)):
-            return bytes(value)
+            return bytes(value), True
         if isinstance(value, str) and value:
             if self.resolve_image is None:
                 raise self.error(index, field, f"image path {value!r} but no folder to read from")
             try:
-                return self.resolve_image(value)
+                return self.resolve_image(value), False
             except DatasetError as exc:
                 raise self.error(index, field, str(exc)) from None
             except OSError as exc:
@@ -200,7 +210,7 @@ class RowReader:
             query_boxes=self.boxes(row, index, None),
         )
 
-    def read(self, config: str, rows: Sequence[Mapping[str, Any]]) -> list[Sample]:
+    def read(self, config: str, rows: Iterable[Mapping[str, Any]]) -> list[Sample]:
         if config == CAPEVAL_CONFIG:
             return [self.capeval(row, i) for i, row in enumerate(rows)]
         if config in DIAGNOSTIC_CONFIGS:
@@ -220,14 +230,20 @@ def _optional_list(
 
 
 def check_image(data: bytes, fail: Callable[[str], DatasetError]) -> None:
-    """Raise `fail(reason)` unless `data` is a readable image (checked without decoding)."""
+    """Raise `fail(reason)` unless `data` is a readable image that can be decoded under the
+    pixel limit (checked without decoding)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with open_image(data) as img:
+            too_large = check_size(*img.size, img.format)
             img.verify()
+    except Image.DecompressionBombError as exc:
+        raise fail(f"image above the pixel limit ({exc})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise fail(f"corrupt image ({type(exc).__name__}: {exc})") from None
+    if too_large is not None:
+        raise fail(f"image of {too_large}")
 
 
 def _image_cell(image: ImageData) -> dict[str, Any]:

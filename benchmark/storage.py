@@ -11,12 +11,14 @@ is whole.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +119,48 @@ class AtomicFolder:
                 raise
             # another process put its copy in place since the check above: it is kept
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class ParquetCell:
+    """Where an image's bytes lie in a parquet file (a row of a row group, a column, and the
+    position in a list column); calling it reads them. Picklable, so samples cross to data
+    loader workers without their bytes."""
+
+    path: str
+    row_group: int
+    row: int
+    column: str
+    position: int | None = None
+
+    def __call__(self) -> bytes:
+        cell = _column_chunk(self.path, self.row_group, self.column)[self.row].as_py()
+        if self.position is not None:
+            cell = cell[self.position]
+        return bytes(cell["bytes"] if isinstance(cell, dict) else cell)
+
+    @classmethod
+    def of_field(cls, path: str, row_group: int, row: int, field: str) -> ParquetCell:
+        """`images_context[2]` -> column images_context, position 2."""
+        column, _, rest = field.partition("[")
+        return cls(path, row_group, row, column, int(rest.rstrip("]")) if rest else None)
+
+
+@functools.lru_cache(maxsize=4)  # the image columns of the row group in use, and the last one
+def _column_chunk(path: str, row_group: int, column: str) -> Any:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).read_row_group(row_group, columns=[column]).column(0)
+
+
+def iter_parquet_rows(files: Iterable[Path]) -> Iterator[tuple[dict[str, Any], str, int, int]]:
+    """Every row of the files, one at a time, with its file, row group and row in the group:
+    one row group's columns are in memory at a time, never the whole file."""
+    import pyarrow.parquet as pq
+
+    for path in files:
+        parquet = pq.ParquetFile(path)
+        for group in range(parquet.num_row_groups):
+            table = parquet.read_row_group(group)
+            for row in range(table.num_rows):
+                yield table.slice(row, 1).to_pylist()[0], str(path), group, row

@@ -68,6 +68,10 @@ def _eval_parser() -> argparse.ArgumentParser:
                    help="share of failed samples (a generation or judge failure, or a judge "
                         "reply with no parsable answer) above which a task, or a task under "
                         "--controls, makes the run exit 3 (its results are written and marked)")
+    p.add_argument("--max_image_pixels", type=int, default=None,
+                   help="pixel limit of a dataset image (default 4096x4096): a larger JPEG is "
+                        "decoded at reduced size, a larger image of another format is refused "
+                        "when the dataset loads")
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     lm = p.add_argument_group("lm-eval's flags (each also settable in --model_args)")
     lm.add_argument("--num_fewshot", type=int, default=None,
@@ -365,7 +369,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         output_path=args.output_path, log_samples=args.log_samples,
         predict_only=args.predict_only, progress=not args.no_progress,
         max_failure_rate=args.max_failure_rate, system_instruction=args.system_instruction,
-        controls=args.controls, shard=args.shard),
+        controls=args.controls, shard=args.shard, max_image_pixels=args.max_image_pixels),
         show_config=args.show_config, write_out=args.write_out, loggers=loggers)
 
 

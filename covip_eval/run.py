@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmark.images import DEFAULT_MAX_IMAGE_PIXELS, decode_count, set_max_image_pixels
 from benchmark.loading import BUILTIN_PREFIX, cache_dir
-from benchmark.records import image_decode_count
 from covip_eval.aliases import cost_estimate
 from covip_eval.cache import RequestCache
 from covip_eval.controls import control_runs
@@ -66,6 +66,7 @@ class EvalSettings:
     controls: list[str] = field(default_factory=list)  # visual-reliance controls (controls.py)
     shard: tuple[int, int] | None = None  # (index, count): this process's slice (merge.py)
     ignored_flags: list[str] = field(default_factory=list)  # flags the model has no use for
+    max_image_pixels: int | None = None  # None: benchmark.images' default
 
 
 def default_cache_path() -> Path:
@@ -97,6 +98,7 @@ class EvalOutcome:
 
 
 def evaluate(settings: EvalSettings) -> EvalOutcome:
+    set_max_image_pixels(settings.max_image_pixels or DEFAULT_MAX_IMAGE_PIXELS)
     index = TaskIndex(settings.include_path)
     configs = index.resolve(settings.tasks)
     model = make_model(settings.model, settings.model_args)
@@ -109,7 +111,7 @@ def evaluate(settings: EvalSettings) -> EvalOutcome:
         judge_name = _choose_judge(settings, runs)
         if judge_name:
             judge = make_judge(judge_name, settings.judge_args, cache, settings.progress)
-        decodes_before = image_decode_count()
+        decodes_before = decode_count()
         runner = GenerationRunner(model, cache, settings.progress)
         prepared = runs
         runs = generate_outputs(runs, runner, settings.seed, settings.gen_kwargs)
@@ -124,7 +126,7 @@ def evaluate(settings: EvalSettings) -> EvalOutcome:
                                        for c, r in under.items()}
         results["failure_rate"] = failure_rate(settings.max_failure_rate, results["outcomes"],
                                                results["control_outcomes"])
-        results["usage"]["image_decodes"] = image_decode_count() - decodes_before
+        results["usage"]["image_decodes"] = decode_count() - decodes_before
         path, samples = _write(settings, results, runs) if settings.output_path is not None \
             else (None, [])
         return EvalOutcome(results, runs, path, samples)
@@ -171,6 +173,8 @@ def _results(settings: EvalSettings, runs: list[TaskRun], model: ModelAdapter,
             "gen_kwargs": settings.gen_kwargs,
             "predict_only": settings.predict_only,
             **({"ignored_flags": settings.ignored_flags} if settings.ignored_flags else {}),
+            **({"max_image_pixels": settings.max_image_pixels}
+               if settings.max_image_pixels else {}),
         },
         "judge": redact(judge.identity) if judge else None,
         "prompts": {r.name: {role: t.record() for role, t in r.prompts.items()} for r in runs},
