@@ -110,7 +110,7 @@ def _decode(data: bytes) -> PILImage.Image:
 
     try:
         with open_image(data) as img:
-            reason = check_size(*img.size, img.format)
+            reason = check_size(img.width, img.height, img.format)
             if reason is not None:
                 raise ImageTooLargeError(f"image {reason}")
             if img.width * img.height > _max_pixels:

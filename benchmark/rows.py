@@ -236,7 +236,7 @@ def check_image(data: bytes, fail: Callable[[str], DatasetError]) -> None:
 
     try:
         with open_image(data) as img:
-            too_large = check_size(*img.size, img.format)
+            too_large = check_size(img.width, img.height, img.format)
             img.verify()
     except Image.DecompressionBombError as exc:
         raise fail(f"image above the pixel limit ({exc})") from None

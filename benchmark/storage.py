@@ -3,8 +3,8 @@
 Layout: `DIR/<config>/test-0000i-of-0000n.parquet` and `DIR/covip_dataset.json`. Files are laid
 out as `datasets` lays out what it pushes to the Hub, so that `datasets.load_dataset` and the
 Hub's viewer read them well: a configuration is split into shards of at most 500 MB, and row
-groups hold at most 100 MB (image columns make rows large, so a row group is a few hundred
-rows at most, and reading one sample reads one small group).
+groups hold at most 100 rows (`datasets`' size for image datasets) and 100 MB, so reading one
+sample, or one image again, reads one small group.
 Folders are written under a temporary name and renamed when complete, so a folder that exists
 is whole.
 """
@@ -28,6 +28,7 @@ MANIFEST = "covip_dataset.json"
 SPLIT_GLOB = "test-*.parquet"
 MAX_SHARD_BYTES = 500 * 10**6  # datasets' default max_shard_size for push_to_hub
 MAX_ROW_GROUP_BYTES = 100 * 10**6  # datasets' MAX_ROW_GROUP_SIZE
+MAX_ROW_GROUP_ROWS = 100  # datasets' PARQUET_ROW_GROUP_SIZE_FOR_IMAGE_DATASETS
 
 
 def config_files(folder: Path, config: str) -> list[Path]:
@@ -39,14 +40,16 @@ def write_config(folder: Path, config: str, rows: Iterable[Mapping[str, Any]],
                  max_shard_bytes: int = MAX_SHARD_BYTES,
                  max_row_group_bytes: int = MAX_ROW_GROUP_BYTES) -> list[Path]:
     """Write the rows of one configuration as parquet shards; returns their paths. Shard and
-    row-group counts follow `datasets`' rules (uncompressed Arrow bytes / the limit, plus one)."""
+    row-group sizes follow `datasets`' rules (uncompressed Arrow bytes / the limit, plus one
+    shards; row groups of at most `MAX_ROW_GROUP_ROWS` rows and `max_row_group_bytes`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = features_for(config).arrow_schema
     table = pa.Table.from_pylist(list(rows), schema=schema)
     n_shards = max(1, min(table.num_rows, table.nbytes // max_shard_bytes + 1))
-    group_rows = max(1, table.num_rows * max_row_group_bytes // max(1, table.nbytes))
+    group_rows = max(1, min(MAX_ROW_GROUP_ROWS,
+                            table.num_rows * max_row_group_bytes // max(1, table.nbytes)))
     out = folder / config
     out.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -146,7 +149,7 @@ class ParquetCell:
         return cls(path, row_group, row, column, int(rest.rstrip("]")) if rest else None)
 
 
-@functools.lru_cache(maxsize=4)  # the image columns of the row group in use, and the last one
+@functools.lru_cache(maxsize=2)  # the two image columns of the row group in use
 def _column_chunk(path: str, row_group: int, column: str) -> Any:
     import pyarrow.parquet as pq
 

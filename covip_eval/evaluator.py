@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -277,7 +277,7 @@ def aggregate_run(run: TaskRun, seed: int) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def _row(run: TaskRun, alias: str, scored: list[tuple[Sample, SampleScore]], seed: int
+def _row(run: TaskRun, alias: str, scored: Sequence[tuple[Sample, SampleScore]], seed: int
          ) -> dict[str, Any]:
     row: dict[str, Any] = {"alias": alias}
     for name in run.config.metrics:

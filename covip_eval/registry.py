@@ -101,9 +101,11 @@ def register_scorer(name: str, target: str | type[Scorer] | None = None) -> Any:
     return _register(SCORERS, "scorer", name, target)
 
 
-ENTRY_POINT_GROUPS = {"covip_eval.models": (MODELS, "model"),
-                      "covip_eval.judges": (JUDGES, "judge"),
-                      "covip_eval.scorers": (SCORERS, "scorer")}
+ENTRY_POINT_GROUPS: dict[str, tuple[dict[str, Any], str]] = {
+    "covip_eval.models": (MODELS, "model"),
+    "covip_eval.judges": (JUDGES, "judge"),
+    "covip_eval.scorers": (SCORERS, "scorer"),
+}
 _discovered = False
 
 

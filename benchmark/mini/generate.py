@@ -38,8 +38,9 @@ from benchmark.records import CapEvalSample, Concept, DiagnosticSample, ImageDat
 # concepts' facts of the same kind, every negative shares its positive's kind, and ITR
 # keywords are invented words that occur inside no other word
 GENERATOR_VERSION = "3"
-# what a build stores beside the drawings: 2 added each concept's box in the query scene
-LAYOUT_VERSION = 2
+# how a build is stored: 2 added each concept's box in the query scene; 3 wrote row groups of
+# at most 100 rows (an image is read again from its group when a request needs it)
+LAYOUT_VERSION = 3
 QAS_PER_CONCEPT = 3
 
 
