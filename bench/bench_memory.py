@@ -4,7 +4,8 @@
 
 Builds builtin:mini (seed 0) at each multiple of the default sizes, and a copy of the 1x build
 with every image re-encoded as a 1024x768 JPEG (a photo's size), then runs each model as a
-process of its own (`coviP-eval`, offline judge, no cache) and prints one table row per run:
+process of its own (`coviP-eval`, offline judge, no cache; the peak is the process's
+VmHWM, so Linux only) and prints one table row per run:
 samples, size on disk, the process's peak resident memory, seconds, samples per second, and
 image decodes per distinct image. `blind` and `retrieval` run the `covip` group; `tiny-random`
 (transformers on CPU, replies capped at 64 tokens: its memory does not depend on their length)
@@ -18,7 +19,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -82,22 +82,26 @@ def distinct_images(dataset: str, task: str) -> int:
     return len(images)
 
 
+# the child reports its own peak: a forked child's ru_maxrss starts at its parent's size
+CHILD = ("import sys\nfrom covip_eval.cli import main\ncode = main(sys.argv[1:])\n"
+         "status = open('/proc/self/status').read()\n"
+         "print('PEAK_KB', status.split('VmHWM:')[1].split()[0], file=sys.stderr)\n"
+         "sys.exit(code)\n")
+
+
 def run(model: str, dataset: str, out: Path, extra: list[str]) -> tuple[float, float, dict]:
     """Peak resident megabytes and seconds of one `coviP-eval` process, and its results."""
     start = time.perf_counter()
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen([sys.executable, "-m", "covip_eval.cli", "--model", model,
-                                    "--tasks", TASKS[model], "--dataset", dataset,
-                                    "--use_cache", "none", "--output_path", str(out),
-                                    "--no_progress", *extra], stdout=log, stderr=log)
-        _, status, usage = os.wait4(process.pid, 0)  # this child's own peak
-        seconds = time.perf_counter() - start
-        if os.waitstatus_to_exitcode(status) not in (0, 3):
-            log.seek(0)
-            raise SystemExit(f"{model} on {dataset} failed:\n{log.read()[-2000:].decode()}")
+    done = subprocess.run([sys.executable, "-c", CHILD, "--model", model, "--tasks", TASKS[model],
+                           "--dataset", dataset, "--use_cache", "none", "--output_path", str(out),
+                           "--no_progress", *extra], capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode not in (0, 3) or "PEAK_KB" not in done.stderr:
+        raise SystemExit(f"{model} on {dataset} failed:\n{done.stderr[-2000:]}")
+    peak_kb = int(done.stderr.rsplit("PEAK_KB", 1)[1].split()[0])
     results = json.loads(max(out.rglob("results_*.json"), key=lambda p: p.stat().st_mtime)
                          .read_text())
-    return usage.ru_maxrss / 1024, seconds, results
+    return peak_kb / 1024, seconds, results
 
 
 def main() -> None:

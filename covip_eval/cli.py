@@ -3,8 +3,10 @@
 Flag names follow lm-eval's. Example:
     coviP-eval --model retrieval --tasks covip --output_path results --log_samples
 
-Commands beside evaluation: `score` (judge captions written elsewhere), `export-lmeval` and
-`judge-agreement` (two judges on one run's outputs).
+Commands: `run` (the evaluation, the same as the bare form), `audit` (how much text-only
+probes score), `score` (judge captions written elsewhere), `export-lmeval`, `judge-agreement`
+(two judges on one run's outputs) and `merge` (combine sharded runs). Each takes its own flags
+after its name; the evaluation's flags before a command name are refused, not dropped.
 """
 
 from __future__ import annotations
@@ -28,34 +30,55 @@ from covip_eval.results import format_controls, format_table, prompt_text
 from covip_eval.run import EvalOutcome, EvalSettings, default_cache_path, evaluate
 
 
-def _eval_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="coviP-eval", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def _shared_flags() -> dict[str, tuple[tuple[str, ...], dict[str, Any]]]:
+    """Flags that several commands take, defined once: name -> (option strings, settings)."""
+    return {
+        "judge": (("--judge",), {"default": None, "help": (
+            "judge name, or any model adapter playing the judge (default on builtin:mini: the "
+            "offline 'lexical' judge)")}),
+        "judge_args": (("--judge_args",), {"default": "",
+                                           "help": "k=v,... for the judge and its model"}),
+        "dataset": (("--dataset",), {"default": None, "help": (
+            "dataset for every task instead of each task's own (builtin:mini, a folder, or "
+            "owner/name@revision)")}),
+        "limit": (("--limit",), {"type": _limit, "default": None, "help": (
+            "first N samples of each task, or a fraction of them (below 1)")}),
+        "output_path": (("--output_path",), {"type": Path, "default": None,
+                                             "help": "folder for result files"}),
+        "log_samples": (("--log_samples",), {"action": "store_true",
+                                             "help": "write per-sample JSONL files"}),
+        "use_cache": (("--use_cache",), {"default": None, "help": (
+            f"SQLite cache file (default {default_cache_path()}); 'none' disables")}),
+        "seed": (("--seed",), {"type": _seed, "default": 0, "help": (
+            "seed of sampled decoding and bootstrap (lm-eval's list form '0,1234,1234,1234' is "
+            "accepted; its first value is used)")}),
+        "include_path": (("--include_path",), {"type": Path, "action": "append", "default": [],
+                                               "help": "extra folder of task YAML files "
+                                                       "(repeatable)"}),
+        "no_progress": (("--no_progress",), {"action": "store_true",
+                                             "help": "hide progress bars"}),
+    }
+
+
+def _add_flags(p: argparse.ArgumentParser, *names: str, **changed: dict[str, Any]) -> None:
+    """Add shared flags by name; `changed` replaces some settings of one (a default, `help`)."""
+    shared = _shared_flags()
+    for name in names:
+        options, settings = shared[name]
+        p.add_argument(*options, **{**settings, **changed.get(name, {})})
+
+
+def _add_eval_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="retrieval", help="model alias or adapter name")
     p.add_argument("--model_args", default="", help="k=v,k2=v2 passed to the adapter")
     p.add_argument("--tasks", default="covip", help="comma list of tasks and groups; 'list'")
-    p.add_argument("--judge", default=None,
-                   help="judge name, or any model adapter playing the judge (default on "
-                        "builtin:mini: the offline 'lexical' judge)")
-    p.add_argument("--judge_args", default="", help="k=v,... for the judge and its model")
-    p.add_argument("--dataset", default=None,
-                   help="dataset for every task instead of each task's own (builtin:mini, a "
-                        "folder, or owner/name@revision)")
-    p.add_argument("--limit", type=_limit, default=None,
-                   help="first N samples of each task, or a fraction of them (below 1)")
-    p.add_argument("--output_path", type=Path, default=None, help="folder for result files")
-    p.add_argument("--log_samples", action="store_true", help="write per-sample JSONL files")
-    p.add_argument("--use_cache", default=None,
-                   help=f"SQLite cache file (default {default_cache_path()}); 'none' disables")
-    p.add_argument("--seed", type=_seed, default=0,
-                   help="seed of sampled decoding and bootstrap (lm-eval's list form "
-                        "'0,1234,1234,1234' is accepted; its first value is used)")
+    _add_flags(p, "judge", "judge_args", "dataset", "limit", "output_path", "log_samples",
+               "use_cache", "seed")
     p.add_argument("--gen_kwargs", default="", help="override generation settings, k=v,...")
-    p.add_argument("--include_path", type=Path, action="append", default=[],
-                   help="extra folder of task YAML files (repeatable)")
+    _add_flags(p, "include_path")
     p.add_argument("--predict_only", action="store_true",
                    help="generate and log outputs, do not score")
-    p.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    _add_flags(p, "no_progress")
     p.add_argument("--controls", type=parse_controls, default=[],
                    help="visual-reliance controls, e.g. blank,swap: rerun every task with each "
                         "query image blanked (flat grey) or swapped with another sample's; "
@@ -72,7 +95,6 @@ def _eval_parser() -> argparse.ArgumentParser:
                    help="pixel limit of a dataset image (default 4096x4096): a larger JPEG is "
                         "decoded at reduced size, a larger image of another format is refused "
                         "when the dataset loads")
-    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     lm = p.add_argument_group("lm-eval's flags (each also settable in --model_args)")
     lm.add_argument("--num_fewshot", type=int, default=None,
                     help="0 only: the tasks are zero-shot by design")
@@ -100,7 +122,6 @@ def _eval_parser() -> argparse.ArgumentParser:
                     help="push results/samples to Hub dataset repositories: hub_results_org=, "
                          "hub_repo_name=, push_results_to_hub=True, push_samples_to_hub=True, "
                          "public_repo=, dry_run=DIR (token: HF_TOKEN or `hf auth login`)")
-    return p
 
 
 def _version() -> str:
@@ -173,15 +194,9 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
                     "official caption JSON keyed by sample or listed in sample order) with the "
                     "CapEval-QA pipeline.")
     p.add_argument("--captions", type=Path, required=True)
-    p.add_argument("--dataset", required=True, help="the dataset the captions describe")
-    p.add_argument("--judge", default=None)
-    p.add_argument("--judge_args", default="")
-    p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--output_path", type=Path, default=None)
-    p.add_argument("--log_samples", action="store_true")
-    p.add_argument("--use_cache", default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no_progress", action="store_true")
+    _add_flags(p, "dataset", "judge", "judge_args", "limit", "output_path", "log_samples",
+               "use_cache", "seed", "no_progress",
+               dataset={"required": True, "help": "the dataset the captions describe"})
     p.set_defaults(run=_run_score)
 
 
@@ -189,9 +204,8 @@ def _add_export_lmeval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export-lmeval", help="write an lm-eval task folder for the direct tasks",
                        description="Write an lm-eval task folder for the direct tasks.")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--dataset", default="builtin:mini")
-    p.add_argument("--judge", default="lexical")
-    p.add_argument("--judge_args", default="")
+    _add_flags(p, "dataset", "judge", "judge_args", dataset={"default": "builtin:mini"},
+               judge={"default": "lexical"})
     p.add_argument("--for_model", default=None,
                    help="an lm-eval model type: leave out the settings it cannot take "
                         "(hf-multimodal: presence_penalty)")
@@ -205,14 +219,11 @@ def _add_judge_agreement(sub: argparse._SubParsersAction) -> None:
                     " with two judges: agreement, Cohen's kappa, the confusion matrix and each "
                     "judge's failures, overall, per task and per number of concepts.")
     p.add_argument("--samples", type=Path, required=True)
-    p.add_argument("--judge", default="lexical", help="judge A")
-    p.add_argument("--judge_args", default="")
+    _add_flags(p, "judge", "judge_args", judge={"default": "lexical", "help": "judge A"})
     p.add_argument("--judge_b", required=True, help="judge B")
     p.add_argument("--judge_b_args", default="")
-    p.add_argument("--output_path", type=Path, default=None,
-                   help="folder for judge_agreement_<date>.json (default: beside the samples)")
-    p.add_argument("--use_cache", default=None)
-    p.add_argument("--no_progress", action="store_true")
+    _add_flags(p, "output_path", "use_cache", "no_progress", output_path={
+        "help": "folder for judge_agreement_<date>.json (default: beside the samples)"})
     p.set_defaults(run=_run_judge_agreement)
 
 
@@ -221,8 +232,7 @@ def _add_merge(sub: argparse._SubParsersAction) -> None:
                        description="Combine the results of sharded runs into one results "
                                    "file, as a single run would have written it.")
     p.add_argument("paths", nargs="+", type=Path, help="shard result files or folders")
-    p.add_argument("--output_path", type=Path, required=True)
-    p.add_argument("--include_path", type=Path, action="append", default=[])
+    _add_flags(p, "output_path", "include_path", output_path={"required": True})
     p.set_defaults(run=_run_merge)
 
 
@@ -243,19 +253,14 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
                     "fact unnamed, recite everything), constant answers, a uniform guess among "
                     "the context's individuals and the oracle on a dataset, and print per task "
                     "the floor, the best probe and the oracle (docs/validity.md).")
-    p.add_argument("--dataset", default=None, help="default: builtin:mini")
     p.add_argument("--tasks", default="covip")
-    p.add_argument("--judge", default=None)
-    p.add_argument("--judge_args", default="")
-    p.add_argument("--limit", type=_limit, default=None)
-    p.add_argument("--seed", type=_seed, default=0)
-    p.add_argument("--include_path", type=Path, action="append", default=[])
-    p.add_argument("--output_path", type=Path, default=Path("audit"),
-                   help="folder for audit_<date>.json (default: ./audit)")
+    _add_flags(p, "dataset", "judge", "judge_args", "limit", "seed", "include_path",
+               "output_path", "use_cache", "no_progress",
+               dataset={"help": "default: builtin:mini"},
+               output_path={"default": Path("audit"),
+                            "help": "folder for audit_<date>.json (default: ./audit)"})
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when a probe is more than 2 standard errors above its floor")
-    p.add_argument("--use_cache", default=None)
-    p.add_argument("--no_progress", action="store_true")
     p.set_defaults(run=_run_audit)
 
 
@@ -285,9 +290,19 @@ def _run_audit(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _eval_parser()
+    """Every command is listed; the bare form (flags, no command) evaluates, as `run` does."""
+    p = argparse.ArgumentParser(prog="coviP-eval", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    _add_eval_flags(p)
     sub = p.add_subparsers(dest="command", metavar="COMMAND",
-                           help="without a command: evaluate (the flags above)")
+                           help="run (evaluate; also the bare form), audit, score, "
+                                "export-lmeval, judge-agreement, merge")
+    run = sub.add_parser("run", help="evaluate a model on tasks (the bare form's flags)",
+                         description=__doc__,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_eval_flags(run)
+    run.set_defaults(run=_run_evaluate)
     _add_audit(sub)
     _add_score(sub)
     _add_export_lmeval(sub)
@@ -406,7 +421,11 @@ LISTINGS = {"list": _list_tasks, "list_groups": _list_groups, "list_subtasks": _
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv)
+    if args.command is not None:
+        _refuse_evaluation_flags(parser, argv, args.command)
     try:
         return args.run(args)
     except CovipError as exc:
@@ -416,6 +435,18 @@ def main(argv: list[str] | None = None) -> int:
         print("coviP-eval: interrupted; no results were written, finished calls are in the "
               "cache: run the same command again to resume", file=sys.stderr)
         return 130
+
+
+def _refuse_evaluation_flags(parser: argparse.ArgumentParser, argv: list[str],
+                             command: str) -> None:
+    """The bare form's flags given before another command would be dropped silently: refuse."""
+    evaluation = {option for action in parser._actions for option in action.option_strings
+                  if option.startswith("--") and option != "--version"}
+    head = argv[:argv.index(command)]
+    given = [a.split("=")[0] for a in head if a.split("=")[0] in evaluation]
+    if given:
+        parser.error(f"{', '.join(given)} before `{command}` belong to the evaluation and would "
+                     f"be ignored: give `{command}` its own flags after its name")
 
 
 @dataclass(frozen=True)

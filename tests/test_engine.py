@@ -318,3 +318,25 @@ def test_wandb_logging_offline_ours_and_lm_evals(small_dataset: Path, tmp_path: 
     logger.log_eval_samples(samples)
     logger.run.finish()
     assert _written(next((tmp_path / "lm").glob("wandb/offline-run-*")), b"lsd_direct/token_f1")
+
+
+def test_commands_are_listed_and_flags_before_them_are_refused(small_dataset: Path,
+                                                              tmp_path: Path, capsys) -> None:
+    bare = ["--model", "oracle", "--tasks", "lsd_direct", "--dataset", str(small_dataset),
+            "--use_cache", "none", "--no_progress"]
+    assert eval_main(bare) == 0
+    bare_table = capsys.readouterr().out
+    assert eval_main(["run", *bare]) == 0  # `run` is the bare form
+    assert capsys.readouterr().out == bare_table
+    for argv in (["--limit", "5", "--model", "hf", "merge", "x", "--output_path", "y"],
+                 ["--model", "blind", "run", "--tasks", "lsd_direct"]):
+        with pytest.raises(SystemExit) as exc:
+            eval_main(argv)
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert "belong to the evaluation and would be ignored" in err and "--model" in err
+    with pytest.raises(SystemExit):
+        eval_main(["--help"])
+    out = capsys.readouterr().out
+    assert all(c in out for c in ("run", "audit", "score", "export-lmeval", "judge-agreement",
+                                  "merge"))
