@@ -255,6 +255,7 @@ def _usage(runner: GenerationRunner) -> dict[str, Any]:
     stats = runner.stats.as_dict()
     stats["retries"] = dict(getattr(runner.adapter, "retry_counts", {}))
     stats["oom_splits"] = getattr(runner.adapter, "oom_splits", 0)
+    stats["token_splits"] = getattr(runner.adapter, "token_splits", 0)
     endpoints = getattr(runner.adapter, "endpoint_usage", None)
     if endpoints:
         stats["endpoints"] = endpoints  # each endpoint's calls, failures and share

@@ -53,6 +53,21 @@ def test_out_of_memory_halves_the_batch(model: TinyRandomModel, requests, monkey
     assert model.oom_splits - before == 3  # 4 -> 2 + 2 -> 1 + 1 + 1 + 1
 
 
+def test_a_batch_above_the_token_budget_is_split_before_it_runs(
+        model: TinyRandomModel, requests, monkeypatch) -> None:
+    expected = [g.text for g in model.generate(requests)]
+    longest = max(model.prepare([r])["input_ids"].shape[1] for r in requests)
+    sizes = []  # the batch sizes that reached generate
+    real = model.model.generate
+    monkeypatch.setattr(model.model, "generate", lambda **inputs: sizes.append(
+        inputs["input_ids"].shape[0]) or real(**inputs))
+    monkeypatch.setattr(model, "max_batch_tokens", 2 * longest)
+    before = model.token_splits
+    assert [g.text for g in model.generate(requests)] == expected
+    assert max(sizes) <= 2 and model.token_splits - before >= 1
+    assert TinyRandomModel(batch_size=4).max_batch_tokens == 32768  # a CPU's default
+
+
 def test_batched_greedy_equals_one_at_a_time(model: TinyRandomModel, requests) -> None:
     batched = model.generate(requests)
     single = [model.generate([r])[0] for r in requests]

@@ -35,9 +35,11 @@ from covip_eval.requests import ChatRequest, Generation, GenParams, chat_dicts
 from covip_eval.seeded_sampling import PerRequestSampler, request_seed
 
 AUTO_BATCH_SIZE = 64
+CPU_MAX_BATCH_TOKENS = 32768
 SMALLEST_BUCKET = 256
-_NOT_IN_IDENTITY = {"batch_size", "device_map", "attn_implementation", "cache_implementation",
-                    "compile_fullgraph", "grouped_attention", "trust_remote_code"}
+_NOT_IN_IDENTITY = {"batch_size", "max_batch_tokens", "device_map", "attn_implementation",
+                    "cache_implementation", "compile_fullgraph", "grouped_attention",
+                    "trust_remote_code"}
 
 
 class HFOptions(BaseModel):
@@ -55,6 +57,11 @@ class HFOptions(BaseModel):
     batch_size: int | Literal["auto"] = Field(
         8, description="requests per batch; auto: start at 64 (a batch that runs out of "
                        "memory is halved either way)")
+    max_batch_tokens: int | None = Field(
+        None, gt=0, description="split a batch whose padded prompts hold more tokens than "
+                                "this (default: 32768 on a CPU, whose memory a batch of long "
+                                "prompts fills; none on a GPU, where a batch that runs out of "
+                                "memory is halved)")
     trust_remote_code: bool = False
     attn_implementation: str | None = None
     cache_implementation: str | None = Field(
@@ -228,6 +235,10 @@ class HFModel(ModelAdapter):
             use_grouped_vision_attention(model)
             use_grouped_decode_attention(model)
         self.oom_splits = 0  # batches halved after running out of memory
+        self.token_splits = 0  # batches halved for holding more than max_batch_tokens
+        on_cpu = str(getattr(model, "device", "cpu")) == "cpu"
+        self.max_batch_tokens = self.options.max_batch_tokens or (
+            CPU_MAX_BATCH_TOKENS if on_cpu else None)
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -285,10 +296,18 @@ class HFModel(ModelAdapter):
         return [out[i] for i in range(len(requests))]
 
     def _generate_batch(self, requests: list[ChatRequest], params: GenParams) -> list[Generation]:
-        """A batch that runs out of GPU memory is halved and tried again (as lm-eval's
-        `batch_size=auto` does); a single request that does not fit fails alone."""
+        """A batch above `max_batch_tokens` is halved before it runs; one that runs out of GPU
+        memory is halved and tried again (as lm-eval's `batch_size=auto` does); a single
+        request that does not fit fails alone."""
+        inputs = self.prepare(requests)
+        budget = self.max_batch_tokens
+        if budget is not None and len(requests) > 1 and inputs["input_ids"].numel() > budget:
+            self.token_splits += 1
+            half = len(requests) // 2
+            return (self._generate_batch(requests[:half], params)
+                    + self._generate_batch(requests[half:], params))
         try:
-            return self._generate_fitting(requests, params)
+            return self._generate_fitting(requests, inputs, params)
         except self.torch.OutOfMemoryError:
             if self.torch.cuda.is_available():
                 self.torch.cuda.empty_cache()
@@ -300,10 +319,9 @@ class HFModel(ModelAdapter):
             return (self._generate_batch(requests[:half], params)
                     + self._generate_batch(requests[half:], params))
 
-    def _generate_fitting(self, requests: list[ChatRequest], params: GenParams
+    def _generate_fitting(self, requests: list[ChatRequest], inputs: Any, params: GenParams
                           ) -> list[Generation]:
         torch = self.torch
-        inputs = self.prepare(requests)
         kwargs = generate_kwargs(requests, params)
         cache = self.cache_implementation
         if cache == "static":
