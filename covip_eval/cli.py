@@ -224,6 +224,9 @@ def _add_judge_agreement(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--judge_b_args", default="")
     _add_flags(p, "output_path", "use_cache", "no_progress", output_path={
         "help": "folder for judge_agreement_<date>.json (default: beside the samples)"})
+    p.add_argument("--max_failure_rate", type=float, default=0.05,
+                   help="share of decisions a judge may fail on (a failed call or no answer); "
+                        "above it the report is written and the command exits 3")
     p.set_defaults(run=_run_judge_agreement)
 
 
@@ -326,7 +329,7 @@ def _run_export_lmeval(args: argparse.Namespace) -> int:
 
 def _run_judge_agreement(args: argparse.Namespace) -> int:
     from covip_eval.cache import RequestCache
-    from covip_eval.judge_agreement import compare, decisions, format_report
+    from covip_eval.judge_agreement import compare, decisions, failed_judges, format_report
     from covip_eval.registry import make_judge
     from covip_eval.results import timestamp, write_json_atomic
 
@@ -348,7 +351,9 @@ def _run_judge_agreement(args: argparse.Namespace) -> int:
     print(f"judge A: {args.judge}; judge B: {args.judge_b}; {len(found)} decisions\n")
     print(format_report(report))
     print(f"\nwritten to {path}")
-    return 0
+    for line in failed_judges(report, args.max_failure_rate):
+        print(f"coviP-eval: error: {line}", file=sys.stderr)
+    return 3 if failed_judges(report, args.max_failure_rate) else 0
 
 
 def _run_score(args: argparse.Namespace) -> int:

@@ -101,8 +101,11 @@ def _summary(pairs: list[tuple[str, str]]) -> dict[str, Any]:
 def compare(found: list[Decision], judge_a: Judge, judge_b: Judge) -> dict[str, Any]:
     """Both judges on every decision; agreement overall, per task, per number of concepts."""
     items = [d.item for d in found]
-    answers = [[v.answer if v.answer is not None and v.failure is None else FAILED
-                for v in judge.grade(items)] for judge in (judge_a, judge_b)]
+    verdicts = [judge.grade(items) for judge in (judge_a, judge_b)]
+    answers = [[v.answer if v.answer is not None and v.failure is None else FAILED for v in vs]
+               for vs in verdicts]
+    reasons = [Counter(v.failure or "no answer" for v in vs
+                       if v.answer is None or v.failure is not None) for vs in verdicts]
     pairs = list(zip(*answers))
     groups: dict[str, list[int]] = defaultdict(list)
     for i, d in enumerate(found):
@@ -110,7 +113,23 @@ def compare(found: list[Decision], judge_a: Judge, judge_b: Judge) -> dict[str, 
         if d.task.startswith("capeval"):
             groups[f"{d.task} n{d.n_concepts}"].append(i)
     return {"judge_a": judge_a.identity, "judge_b": judge_b.identity, "all": _summary(pairs),
+            "failure_reasons": {side: {str(k)[:300]: n for k, n in r.most_common(5)}
+                                for side, r in zip("ab", reasons)},
             "groups": {k: _summary([pairs[i] for i in ids]) for k, ids in sorted(groups.items())}}
+
+
+def failed_judges(report: dict[str, Any], limit: float) -> list[str]:
+    """One line per judge that failed on more than `limit` of the decisions, with its
+    commonest reason: such a comparison says little about agreement."""
+    total = report["all"]["decisions"]
+    lines = []
+    for side in "ab":
+        failed = report["all"][f"failures_{side}"]
+        if total and failed / total > limit:
+            reason = next(iter(report["failure_reasons"][side]), "unknown")
+            lines.append(f"judge {side.upper()} failed on {failed} of {total} decisions "
+                         f"(above --max_failure_rate {limit}), e.g. {reason}")
+    return lines
 
 
 def format_report(report: dict[str, Any]) -> str:

@@ -143,6 +143,13 @@ def test_judge_agreement_rejudges_a_run(small_dataset: Path, tmp_path: Path, cap
     said_d = other["all"]["confusion"]["D"]["D"]
     assert other["all"]["agreement"] == pytest.approx(said_d / other["all"]["compared"])
     assert other["all"]["failures_b"] == 4  # "D" is no answer to LAR
+    capsys.readouterr()  # a judge B that cannot be reached: the reason, and exit 3
+    assert eval_main([*base, "--judge_b", "openai-compatible", "--judge_b_args",
+                      "base_url=http://127.0.0.1:9/v1,model=m,max_retries=0",
+                      "--output_path", str(tmp_path / "down")]) == 3
+    err = capsys.readouterr().err
+    assert "judge B failed on 274 of 274 decisions (above --max_failure_rate 0.05)" in err
+    assert "judge A" not in err
     next(tmp_path.rglob("results_*.json")).unlink()
     assert eval_main([*base, "--judge_b", "lexical"]) == 2
     assert "results file" in capsys.readouterr().err
