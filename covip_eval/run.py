@@ -228,7 +228,8 @@ def _directions(config: TaskConfig) -> dict[str, bool]:
 def _config_record(config: TaskConfig) -> dict[str, Any]:
     """A task's configuration, the rule its scorer reads outputs by, and lm-eval's keys for
     tools that read them (its W&B logger reads `output_type` and `metric_list`)."""
-    return {**config.model_dump(), "scoring_rule": scorer_class(config.scorer).rule,
+    scorer = scorer_class(config.scorer)
+    return {**config.model_dump(), "scoring_rule": scorer.rule, "needs_judge": scorer.needs_judge,
             "output_type": "generate_until",
             "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": better}
                             for m, better in _directions(config).items()]}

@@ -41,23 +41,25 @@ class Run:
             f"{metric},none")
         return float(value) if isinstance(value, (int, float)) else None
 
-    def sample_set(self, tasks: list[str]) -> tuple[str, ...]:
+    def sample_set(self, tasks: list[str]) -> dict[str, str]:
         """Which samples each task covered: how many of how many (a --limit shows here)."""
         counts = self.data.get("n-samples", {})
-        return tuple(f"{t}: {counts[t]['effective']} of {counts[t]['original']}"
-                     for t in tasks if t in counts)
+        return {f"{t} samples": f"{counts[t]['effective']} of {counts[t]['original']}"
+                for t in tasks if t in counts}
 
-    def protocol(self, tasks: list[str]) -> tuple[str, ...]:
-        """What must match for numbers to share a column: judge, prompts, dataset revision."""
-        judge = json.dumps(self.data["judge"], sort_keys=True)
-        parts = [f"judge={judge}"]
+    def protocol(self, tasks: list[str]) -> dict[str, str]:
+        """What must match for numbers to share a column, by name: the judge (for the tasks
+        that are judged), and each task's prompts and dataset revision."""
+        fields: dict[str, str] = {}
         for task in tasks:
             if task not in self.data["prompts"]:
                 continue
+            if (self.data.get("configs") or {}).get(task, {}).get("needs_judge", True):
+                fields["judge"] = json.dumps(self.data["judge"], sort_keys=True)
             prompts = {r: p["sha256"][:12] for r, p in sorted(self.data["prompts"][task].items())}
-            parts.append(f"{task}: prompts={prompts} dataset="
-                         f"{self.data['datasets'][task]['revision']}")
-        return tuple(parts)
+            fields[f"{task} prompts"] = json.dumps(prompts, sort_keys=True)
+            fields[f"{task} dataset revision"] = str(self.data["datasets"][task]["revision"])
+        return fields
 
     def samples_file(self, task: str) -> Path | None:
         stamp = self.path.stem.removeprefix("results_")

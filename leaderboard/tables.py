@@ -7,6 +7,7 @@ names and say where they come from; measured rows name their result file.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,22 +128,30 @@ def _tasks(table: str) -> list[str]:
 
 def _check_comparable(runs: list[Run], table: str, allow_mismatch: bool) -> None:
     """Refuse to put numbers measured under different protocols in one column, or (unless
-    allowed) over different sets of samples."""
-    protocols = {run.protocol(_tasks(table)): run for run in runs}
-    if len(protocols) > 1:
-        (first, a), (second, b) = list(protocols.items())[:2]
-        differing = [x for x in first if x not in second] or [x for x in second if x not in first]
-        raise ResultFileError(
-            f"{a.path} and {b.path} were measured under different judges, prompts or dataset "
-            f"revisions ({differing[0][:200]}...), so their numbers do not share a column; make "
-            "one leaderboard per protocol")
-    sample_sets = {run.sample_set(_tasks(table)): run for run in runs}
-    if len(sample_sets) > 1 and not allow_mismatch:
-        (first, a), (second, b) = list(sample_sets.items())[:2]
-        raise ResultFileError(
-            f"{a.path} and {b.path} were measured over different samples ({first} against "
-            f"{second}), so their numbers are not comparable; rerun on the same samples, or "
-            "pass --allow_mismatch to show them together anyway")
+    allowed) over different sets of samples. A field that a run lacks (a task it did not run,
+    a judge where no task is judged) does not stop the comparison."""
+    tasks = _tasks(table)
+    difference = _first_difference(runs, lambda run: run.protocol(tasks))
+    if difference is not None:
+        raise ResultFileError(f"{difference}, so their numbers do not share a column; make one "
+                              "leaderboard per protocol")
+    difference = _first_difference(runs, lambda run: run.sample_set(tasks))
+    if difference is not None and not allow_mismatch:
+        raise ResultFileError(f"{difference}, so their numbers are not comparable; rerun on the "
+                              "same samples, or pass --allow_mismatch to show them together "
+                              "anyway")
+
+
+def _first_difference(runs: list[Run], fields: Callable[[Run], dict[str, str]]) -> str | None:
+    """'A and B differ in FIELD (x against y)' for the first field two runs give apart."""
+    seen: dict[str, tuple[str, Run]] = {}  # field -> its first value, and the run with it
+    for run in runs:
+        for name, value in fields(run).items():
+            first = seen.setdefault(name, (value, run))
+            if first[0] != value:
+                return (f"{first[1].path} and {run.path} differ in {name} ({first[0][:120]} "
+                        f"against {value[:120]})")
+    return None
 
 
 def _measured_note(run: Run) -> str:
@@ -244,7 +253,7 @@ def build_table(table: str, runs: list[Run], reference: bool, base: str | None,
     if table == "capeval" and any(r.data.get("controls") for r in relevant):
         columns = columns + CONTROL_COLUMNS
     result = Table(table, title, columns)
-    if allow_mismatch and len({r.sample_set(_tasks(table)) for r in relevant}) > 1:
+    if allow_mismatch and _first_difference(relevant, lambda r: r.sample_set(_tasks(table))):
         result.notes.append("Measured rows cover different sets of samples (--allow_mismatch):"
                             " compare them with care.")
     if reference:

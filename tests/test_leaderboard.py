@@ -91,7 +91,20 @@ def test_different_judges_are_not_merged(runs: Path, small_dataset: Path, tmp_pa
                           judge="scripted", judge_args={"reply": "\\boxed{D}"},
                           output_path=other, progress=False))
     assert main([str(runs), str(other), "--table", "capeval"]) == 2
-    assert "different judges, prompts or dataset revisions" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "differ in judge (" in err and "make one leaderboard per protocol" in err
+
+
+def test_a_run_without_a_judge_joins_judged_runs_where_no_judge_applies(
+        runs: Path, small_dataset: Path, tmp_path: Path, capsys) -> None:
+    """LSD is scored without a judge: an LSD-only run (judge none) shares its columns."""
+    lsd = tmp_path / "lsd"
+    evaluate(EvalSettings(model="text-only", tasks=["lsd"], dataset=str(small_dataset),
+                          output_path=lsd, progress=False))
+    assert json.loads(next(lsd.rglob("results_*.json")).read_text())["judge"] is None
+    rows = {r["model"]: r for r in _csv(capsys, str(runs), str(lsd), "--table", "downstream",
+                                        "--format", "csv")}
+    assert rows["text-only"]["lsd_direct"] != "" and rows["text-only"]["lar_direct"] == ""
 
 
 def test_malformed_result_files(tmp_path: Path, capsys) -> None:
