@@ -226,3 +226,29 @@ def test_runs_over_different_samples_are_not_paired(runs: Path, small_dataset: P
                  "--base", "blind", "--target", "oracle"]) == 0
     out = capsys.readouterr().out
     assert "cannot be paired" in out and " ± " not in out
+
+
+def test_figure5_reads_in_percent_with_the_legend_beside_the_data() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+
+    from leaderboard.plot import draw
+
+    rng = np.random.default_rng(0)
+    spread = (rng.uniform(0, 100, 80), rng.uniform(0, 100, 80))
+    series = [(f"model {k}", *spread) for k in range(9)]
+    series.append(("constant", np.full(80, 50.0), np.full(80, 100.0)))  # one cluster
+    fig = draw(series)
+    ax = fig.axes[0]
+    assert ax.get_xlim()[1] > 100 and ax.get_ylim()[1] > 100 and "%" in ax.get_ylabel()
+    renderer = fig.canvas.get_renderer()
+    legend = ax.get_legend().get_window_extent(renderer)
+    assert legend.x0 >= ax.get_window_extent(renderer).x1  # never over a point
+    clouds = ax.collections
+    assert len({tuple(c.get_facecolor()[0]) for c in clouds}) == 10  # ten models apart
+    constant = next(c for c in clouds if c.get_label().startswith("constant"))
+    assert constant.get_zorder() == max(c.get_zorder() for c in clouds)  # drawn on top
+    for line in ax.lines:  # fits stay within the data and the scale
+        assert line.get_ydata().max() <= 100 and line.get_xdata().max() <= spread[0].max()
