@@ -5,8 +5,10 @@ with the judge's letter and the expected one, failures with their reasons)."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import io
+import json
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -30,6 +32,13 @@ details.failed{border-color:#d33}summary{cursor:pointer}
 .ok{color:#2a2}.bad{color:#d33}.fail{color:#d33;font-weight:600}
 """
 SCRIPT = """
+function showImages(d){d.querySelectorAll('img[data-img]').forEach(i=>{
+if(!i.src){i.src=IMAGES[i.dataset.img];}});
+d.querySelectorAll('pre[data-text]').forEach(p=>{
+if(!p.textContent){p.textContent=TEXTS[p.dataset.text];}});}
+document.addEventListener('DOMContentLoaded',()=>{
+document.querySelectorAll('details.sample').forEach(d=>{
+if(d.open){showImages(d);}d.addEventListener('toggle',()=>{if(d.open){showImages(d);}});});});
 function filterSamples(){const t=document.getElementById('task').value;
 const f=document.getElementById('failed').checked;
 document.querySelectorAll('details.sample').forEach(d=>{
@@ -38,7 +47,35 @@ d.style.display=show?'':'none';});}
 """
 
 
-def _img(data: bytes, size: int = THUMB) -> str:
+class _Store:
+    """Each distinct image (as a thumbnail) and each distinct dialogue once per page: samples
+    refer to them by key, and a sample's are filled in when it is opened (the same photos and
+    dialogues recur across runs and across a task's direct and CAG forms)."""
+
+    def __init__(self) -> None:
+        self.images: dict[str, str] = {}
+        self.texts: dict[str, str] = {}
+
+    def image(self, image: Any, size: int = THUMB) -> str:
+        key = f"{image.sha256[:16]}-{size}"
+        if key not in self.images:
+            self.images[key] = _thumbnail(image.data, size)
+        return f"<img data-img='{key}' alt=''>"
+
+    def text(self, text: str) -> str:
+        key = hashlib.sha256(text.encode()).hexdigest()[:16]
+        self.texts.setdefault(key, text)
+        return f"<pre data-text='{key}'></pre>"  # filled as text, never parsed as markup
+
+    def script(self) -> str:
+        def literal(value: dict[str, str]) -> str:  # no '<': nothing can close the script
+            return json.dumps(value).replace("<", "\\u003c")
+
+        return (f"<script>const IMAGES={literal(self.images)};"
+                f"const TEXTS={literal(self.texts)};</script>")
+
+
+def _thumbnail(data: bytes, size: int) -> str:
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as img:
@@ -46,7 +83,7 @@ def _img(data: bytes, size: int = THUMB) -> str:
         thumb.thumbnail((size, size))
     buf = io.BytesIO()
     thumb.save(buf, format="JPEG", quality=80)
-    return f"<img src='data:image/jpeg;base64,{base64.b64encode(buf.getvalue()).decode()}'>"
+    return f"data:image/jpeg;base64,{base64.b64encode(buf.getvalue()).decode()}"
 
 
 def _dataset_samples(run: Run, task: str) -> dict[str, Any]:
@@ -84,7 +121,8 @@ def _questions(details: dict[str, Any]) -> str:
             f"<th>judge</th><th></th></tr>{''.join(rows)}</table>")
 
 
-def _sample_html(task: str, record: dict[str, Any], sample: Any, open_: bool) -> str:
+def _sample_html(task: str, record: dict[str, Any], sample: Any, open_: bool,
+                 store: _Store) -> str:
     failure = record.get("failure")
     doc = record["doc"]
     metrics = ", ".join(f"{k} {n / d:.2f}" for k, (n, d) in (record.get("metrics") or {}).items()
@@ -96,11 +134,11 @@ def _sample_html(task: str, record: dict[str, Any], sample: Any, open_: bool) ->
         figures = []
         for k, concept in enumerate(sample.context):
             css = "pos" if k in sample.positive_indices else ""
-            figures.append(f"<figure class={css}>{_img(concept.image.data)}<figcaption>"
-                           f"<b>{html.escape(concept.name)}</b><pre>"
-                           f"{html.escape(concept.dialogue)}</pre></figcaption></figure>")
+            figures.append(f"<figure class={css}>{store.image(concept.image)}<figcaption>"
+                           f"<b>{html.escape(concept.name)}</b>{store.text(concept.dialogue)}"
+                           "</figcaption></figure>")
         parts.append(f"<div class=ctx>{''.join(figures)}<figure><b>query</b>"
-                     f"{_img(sample.query_image.data, 220)}</figure></div>")
+                     f"{store.image(sample.query_image, 220)}</figure></div>")
     if record.get("caption"):
         parts.append(f"<p><b>caption (CAG stage 1)</b></p><div class=out>"
                      f"{html.escape(record['caption'])}</div>")
@@ -121,7 +159,7 @@ def _sample_html(task: str, record: dict[str, Any], sample: Any, open_: bool) ->
 
 def write_report(runs: list[Run], tables: list[Table], figure: Path | None, out: Path,
                  max_samples: int = 25) -> Path:
-    sections, tasks = [], set()
+    sections, tasks, store = [], set(), _Store()
     for run in runs:
         config, judge = run.data["config"], run.data["judge"] or {}
         facts = (f"{run.path.name} · judge {judge.get('judge')} · seed {config['seed']} · "
@@ -134,7 +172,7 @@ def write_report(runs: list[Run], tables: list[Table], figure: Path | None, out:
             by_id = _dataset_samples(run, task)
             for n, record in enumerate(run.samples(task)[:max_samples]):
                 sample = by_id.get(record["doc"]["sample_id"])
-                sections.append(_sample_html(task, record, sample, open_=n == 0))
+                sections.append(_sample_html(task, record, sample, n == 0, store))
     options = "".join(f"<option>{html.escape(t)}</option>" for t in sorted(tasks))
     figure_html = ""
     if figure is not None and figure.exists():
@@ -142,7 +180,7 @@ def write_report(runs: list[Run], tables: list[Table], figure: Path | None, out:
         figure_html = ("<h2>Recognition vs. Acc+</h2>"
                        f"<img width=640 src='data:image/png;base64,{data}'>")
     page = (f"<!doctype html><html><head><meta charset=utf-8><title>covip-eval report</title>"
-            f"<style>{STYLE}</style><script>{SCRIPT}</script></head><body>"
+            f"<style>{STYLE}</style>{store.script()}<script>{SCRIPT}</script></head><body>"
             f"<h1>covip-eval report</h1>{''.join(to_html(t) for t in tables)}{figure_html}"
             f"<h2>Samples</h2><p>task <select id=task onchange=filterSamples()>"
             f"<option>all</option>{options}</select> <label><input type=checkbox id=failed "

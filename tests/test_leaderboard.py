@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -141,6 +142,30 @@ def test_figure_and_report_in_a_browser(runs: Path, tmp_path: Path, capsys) -> N
     value = 100 * oracle["results"]["capeval_qa_n2"]["acc_pos,none"]
     assert f"<strong>{value:.1f}</strong>" in dom
     assert "capeval_00001" in dom and "77.4" in dom  # a sample, and a reported number
+    assert 'src="data:image/jpeg;base64,' in dom  # the open sample's images, filled in
+
+
+def test_the_report_of_three_full_runs_stays_small(tmp_path: Path, capsys) -> None:
+    """builtin:mini in full, three runs over the same samples, 25 samples a task: each image
+    is stored once, whichever runs and tasks show it."""
+    for model in ("blind", "oracle", "retrieval"):
+        evaluate(EvalSettings(model=model, tasks=["covip"], output_path=tmp_path / "runs",
+                              log_samples=True, progress=False))
+    assert main([str(tmp_path / "runs"), "--out", str(tmp_path / "board"), "--report"]) == 0
+    page = (tmp_path / "board" / "report.html").read_text()
+    assert len(page.encode()) <= 5_000_000
+    keys = re.findall(r"data-img='([^']+)'", page)
+    stored = re.search(r"const IMAGES=(\{.*?\});", page).group(1)
+    assert len(keys) > 3 * len(json.loads(stored)) and set(keys) == set(json.loads(stored))
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("headless Chromium is not installed (Debian package: chromium)")
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
+                          f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+                          (tmp_path / "board" / "report.html").as_uri()],
+                         check=True, capture_output=True, text=True, timeout=120).stdout
+    filled = dom.count('src="data:image/jpeg;base64,')
+    assert 0 < filled < len(keys) / 10  # the open samples' images only: the rest wait
 
 
 def test_report_escapes_every_name(runs: Path, tmp_path: Path) -> None:
