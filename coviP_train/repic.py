@@ -27,7 +27,7 @@ from benchmark import CapEvalSample
 from covip_eval.errors import ConfigError
 from covip_eval.prompts import load_template
 from covip_eval.requests import ChatRequest, ImagePart, Message, TextPart
-from coviP_train.data import PromptSet, build_prompts, capped, conversation
+from coviP_train.data import PromptSet, build_prompts, capped, conversation, image_size
 from coviP_train.reward import completion_text
 from tasks.metrics import recognition_f1
 
@@ -191,10 +191,11 @@ def build_repic_prompts(dataset: str, limit: int | None, max_images: int, max_pi
         for k, truth in zip(sample.positive_indices, sample.query_boxes):
             prompt, images = pair(sample, k, where.render(name=names[k],
                                                           coordinates=COORDINATES[fmt]))
-            scale = images[-1].width / sample.query_image.to_pil().width  # the capped scene
+            width, height = image_size(images[-1]["bytes"])  # the capped scene
+            scale = width / image_size(sample.query_image.data)[0]
             rows.append({**base, "repic_task": "localization", "prompt": prompt,
                          "images": images, "box": [v * scale for v in truth],
-                         "size": [images[-1].width, images[-1].height]})
+                         "size": [width, height]})
     if not any(r["repic_task"] == "localization" for r in rows):
         raise ConfigError(f"dataset {dataset}: no query_boxes recorded, so the localization "
                           "reward has nothing to score (builtin:mini records them)")

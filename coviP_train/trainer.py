@@ -13,7 +13,7 @@ from covip_eval.errors import ConfigError, CovipError, MissingDependencyError
 from covip_eval.qwen3vl_attention import use_grouped_vision_attention
 from covip_eval.registry import make_judge
 from coviP_train.config import COVIP_TINY_INIT, TrainConfig
-from coviP_train.data import build_prompts
+from coviP_train.data import as_dataset, build_prompts
 from coviP_train.repic import RepicRewards, box_format, build_repic_prompts
 from coviP_train.reward import CaptionReward, RewardWeights
 from coviP_train.sft import sft_rows
@@ -86,8 +86,6 @@ def _prepare(model: Any, config: TrainConfig) -> None:
 def build_sft_trainer(config: TrainConfig) -> Any:
     """TRL's SFTTrainer on the evaluation's requests with their targets (see sft.py)."""
     trl = _require_trl()
-    from datasets import Dataset, Image, Sequence
-
     data = sft_rows(config.dataset, config.sft_configs, config.limit, config.concept_counts)
     if config.model == COVIP_TINY_INIT:
         from covip_eval.tiny_models import (
@@ -105,9 +103,7 @@ def build_sft_trainer(config: TrainConfig) -> Any:
     else:
         model, processor = load_model_and_processor(config)
     _prepare(model, config)
-    dataset = Dataset.from_list(data.rows)
-    if "images" in dataset.column_names:
-        dataset = dataset.cast_column("images", Sequence(Image()))
+    dataset = as_dataset(data.rows)
     trainer = trl.SFTTrainer(model=model, args=_trl_arguments(config), train_dataset=dataset,
                              processing_class=processor, peft_config=_lora(config))
     _add_callbacks(trainer, config)
@@ -119,7 +115,6 @@ def build_trainer(config: TrainConfig, model: Any = None, processor: Any = None
     """The GRPOTrainer, its reward and the samples left out. A loaded model and processor may
     be passed in (benchmarks do); otherwise `config.model` is loaded."""
     trl = _require_trl()
-    from datasets import Dataset
 
     if model is None or processor is None:
         model, processor = load_model_and_processor(config)
@@ -145,7 +140,7 @@ def build_trainer(config: TrainConfig, model: Any = None, processor: Any = None
                                config.max_reward_failure_rate)
     trainer = trl.GRPOTrainer(model=model, reward_funcs=reward.reward_functions(),
                               args=_trl_arguments(config),
-                              train_dataset=Dataset.from_list(prompts.rows),
+                              train_dataset=as_dataset(prompts.rows),
                               processing_class=processor, peft_config=_lora(config))
     _add_callbacks(trainer, config)
     return trainer, reward, prompts.skipped

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from covip_eval.errors import ConfigError
+from coviP_train.data import image_size
 from coviP_train.repic import (
     RepicRewards,
     box_format,
@@ -99,10 +100,10 @@ def test_prompts_are_balanced_and_boxes_scaled(small_dataset: Path) -> None:
     assert len(identity) == len(prompts.samples)
     assert len(located) == sum(len(s.query_boxes) for s in prompts.samples.values())
     for row in located:
-        scene = row["images"][-1]
-        assert [scene.width, scene.height] == row["size"] and len(row["images"]) == 2
+        scene = image_size(row["images"][-1]["bytes"])
+        assert list(scene) == row["size"] and len(row["images"]) == 2
         x0, y0, x1, y1 = row["box"]
-        assert 0 <= x0 < x1 <= scene.width and 0 <= y0 < y1 <= scene.height
+        assert 0 <= x0 < x1 <= scene[0] and 0 <= y0 < y1 <= scene[1]
         text = row["prompt"][0]["content"][-1]["text"]
         assert "0 to 1000" in text
 

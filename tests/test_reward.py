@@ -135,3 +135,21 @@ def test_per_question_leak_penalty_does_not_shrink_with_absent_concepts() -> Non
     assert penalties["per_question"] == pytest.approx([-0.5, -0.5])
     with pytest.raises(CovipError, match="reward_negative_scale='shared'"):
         RewardWeights(negative_scale="shared")
+
+
+def test_training_prompts_hold_encoded_images_decoded_per_row(small_dataset: Path) -> None:
+    """Prompt rows keep bytes (untouched under the pixel cap, never decoded to build them);
+    the dataset decodes a row's images when it is read."""
+    from benchmark import images as decoding
+    from coviP_train.data import as_dataset, build_prompts
+
+    before = decoding.decode_count()
+    small = build_prompts(str(small_dataset), None, 16, 10**8)
+    assert decoding.decode_count() == before  # under the cap: no pixels at all
+    row, sample = small.rows[0], small.samples[small.rows[0]["sample_id"]]
+    assert row["images"][-1]["bytes"] == sample.query_image.data
+    capped = build_prompts(str(small_dataset), None, 16, 64 * 64)
+    assert all(len(cell["bytes"]) < len(sample.query_image.data) for cell in
+               capped.rows[0]["images"][-1:])
+    pil = as_dataset(capped.rows[:2])[0]["images"][-1]
+    assert pil.width * pil.height <= 64 * 64
