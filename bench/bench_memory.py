@@ -93,7 +93,8 @@ def run(model: str, dataset: str, out: Path, extra: list[str]) -> tuple[float, f
     """Peak resident megabytes and seconds of one `coviP-eval` process, and its results."""
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", CHILD, "--model", model, "--tasks", TASKS[model],
-                           "--dataset", dataset, "--use_cache", "none", "--output_path", str(out),
+                           "--dataset", dataset, "--judge", "lexical", "--use_cache", "none",
+                           "--output_path", str(out),
                            "--no_progress", *extra], capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode not in (0, 3) or "PEAK_KB" not in done.stderr:

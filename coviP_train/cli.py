@@ -90,8 +90,9 @@ def _train(preset: str, overrides: list[str]) -> int:
                       "reward_last": rewards[-1] if rewards else None,
                       "judge_seconds": round(reward.judge_seconds, 2)}))
     print(f"evaluate it with: coviP-eval --model hf --model_args pretrained={out}"
-          + ("  (merge the LoRA adapter first: coviP-train merge --adapter "
-             f"{out} --out {out}-merged)" if config.use_lora else ""))
+          + ("  (transformers loads the LoRA adapter onto its base; for vLLM, merge it: "
+             f"coviP-train merge --adapter {out} --out {out}-merged)" if config.use_lora
+             else ""))
     return 0
 
 

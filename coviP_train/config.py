@@ -211,7 +211,7 @@ def load_config(preset_or_file: str, overrides: list[str]) -> TrainConfig:
         values.get("algorithm", "gspo")
     parser = trl_parser(algorithm)
     list_keys = {a.dest for a in parser._actions if a.nargs in ("+", "*")}
-    flags = as_flags(overrides, list_keys)
+    flags = _new_names(as_flags(overrides, list_keys), parser)
     try:
         covip, trl = parser.parse_args_and_config(["--config", str(path), *flags])
     except ValueError as exc:  # TRL's own checks, and keys no dataclass has
@@ -247,5 +247,27 @@ def trl_parser(algorithm: str) -> Any:
 
     parser = Parser((CovipArguments, SFTConfig if algorithm == "sft" else GRPOConfig),
                     prog="coviP-train")
-    parser.set_defaults(**DEFAULTS_OVER_TRL)
+    parser.set_defaults(**DEFAULTS_OVER_TRL, **_checkpointing_defaults(parser))
     return parser
+
+
+# transformers 5 renamed gradient_checkpointing* to activation_checkpointing*, and warns when
+# the old name carries the value (TRL's configs set it by default)
+RENAMED = {"gradient_checkpointing": "activation_checkpointing",
+           "gradient_checkpointing_kwargs": "activation_checkpointing_kwargs"}
+
+
+def _checkpointing_defaults(parser: Any) -> dict[str, Any]:
+    """TRL's defaults under the new names, where this transformers has them."""
+    dests: dict[str, Any] = {}
+    for action in parser._actions:  # the first of a name: `--no_x` comes after `--x`
+        dests.setdefault(action.dest, action.default)
+    return {key: value for old, new in RENAMED.items() if new in dests
+            for key, value in ((new, dests[old]), (old, None))}
+
+
+def _new_names(flags: list[str], parser: Any) -> list[str]:
+    """`--gradient_checkpointing X` as `--activation_checkpointing X` where both exist."""
+    dests = {a.dest for a in parser._actions}
+    return [f"--{RENAMED[f[2:]]}" if f.startswith("--") and f[2:] in RENAMED
+            and RENAMED[f[2:]] in dests else f for f in flags]

@@ -228,6 +228,7 @@ def save(trainer: Any, config: TrainConfig, skipped: dict[str, str],
     if not trainer.is_world_process_zero():
         return out
     trainer.processing_class.save_pretrained(str(out))
+    (out / "README.md").write_text(model_card(config))  # in place of TRL's generic card
     _write_tiny_marker(out, _tiny_marker(config))
     (out / "covip_train.json").write_text(json.dumps(
         {"config": config.as_dict(), "skipped_samples": skipped,
@@ -235,6 +236,34 @@ def save(trainer: Any, config: TrainConfig, skipped: dict[str, str],
          "reward_judge_failures_per_step": reward.step_failures if reward else None},
         indent=1, default=str))
     return out
+
+
+ALGORITHM_NAMES = {"gspo": "GSPO (Zheng et al., 2025)", "grpo": "GRPO (Shao et al., 2024)",
+                   "dr_grpo": "Dr. GRPO (Liu et al., 2025)", "sft": "supervised fine-tuning"}
+
+
+def model_card(config: TrainConfig) -> str:
+    """The model card: the base model as the Hub names it (a local or built-in model is
+    said to be one), the algorithm that actually ran, the data and the reward."""
+    local = config.model in ("tiny-random", COVIP_TINY_INIT) or Path(config.model).exists()
+    front = ["---", "library_name: " + ("peft" if config.use_lora else "transformers"),
+             "tags: [covip-eval, trl, " + config.algorithm.replace("_", "-") + "]"]
+    if not local:
+        front.append(f"base_model: {config.model}")
+    base = (f"`{config.model}` (a local or built-in model, not on the Hub)" if local
+            else f"[{config.model}](https://huggingface.co/{config.model})")
+    reward = "" if config.algorithm == "sft" else f" The reward: `{config.reward}`"
+    if reward and config.reward == "covip":
+        reward += (f" (judge `{config.judge}`; positive {config.reward_positive:.4g}, negative "
+                   f"{config.reward_negative:.4g} on the `{config.reward_negative_scale}` "
+                   f"scale, degenerate {config.reward_degenerate:.4g})")
+    reward += "." if reward else ""
+    return "\n".join([*front, "---", "", f"# {Path(config.output_dir).name}", "",
+                      f"Trained from {base} with {ALGORITHM_NAMES[config.algorithm]} by "
+                      f"`coviP-train` on `{config.dataset}`{' (LoRA)' if config.use_lora else ''}"
+                      f".{reward} The whole configuration and the training log are in "
+                      "`covip_train.json`. Evaluate it with `coviP-eval --model hf "
+                      "--model_args pretrained=<this folder>`.", ""])
 
 
 def merge_lora(adapter_dir: Path, out: Path) -> Path:

@@ -61,6 +61,9 @@ def test_a_few_steps_of_each_preset(preset: str, tmp_path: Path, small_dataset: 
     assert saved["config"]["algorithm"] == preset
     assert any("rewards/reward_degenerate/mean" in h for h in saved["log_history"])
     assert (tmp_path / "adapter_config.json").exists()  # LoRA by default, in output_dir
+    card = (tmp_path / "README.md").read_text()
+    assert "[None]" not in card and "base_model:" not in card  # tiny-random is local
+    assert {"grpo": "GRPO (", "dr_grpo": "Dr. GRPO", "gspo": "GSPO"}[preset] in card
 
 
 @pytest.mark.slow
@@ -342,6 +345,22 @@ def test_grouped_vision_attention_by_family(family: str, grouped: bool, tmp_path
     batch = _batch_of_sized_images(load_processor(str(folder)), [THREE_SIZES])
     losses = [m(**batch, labels=batch["input_ids"]).loss.item() for m in (model, other)]
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+
+
+def test_no_deprecation_warning_of_ours_and_a_card_naming_the_hub_base() -> None:
+    import warnings
+
+    from coviP_train.trainer import model_card
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        default = load_config("gspo", [])
+        off = load_config("sft", ["gradient_checkpointing=false"])
+    assert default.trl.gradient_checkpointing and not off.trl.gradient_checkpointing
+    card = model_card(load_config("gspo", ["--model_name_or_path", "Qwen/Qwen3-VL-8B-Instruct",
+                                           "reward_negative_scale=per_question"]))
+    assert "base_model: Qwen/Qwen3-VL-8B-Instruct" in card and "GSPO" in card
+    assert "`per_question` scale" in card and "library_name: peft" in card
 
 
 def test_trls_names_for_the_model_and_lora() -> None:
