@@ -210,7 +210,8 @@ class _SlotWriter:
 
 
 def test_pipeline_diagnostics_tell_about_every_individual_alike(concepts: Path,
-                                                                  tmp_path: Path) -> None:
+                                                                  tmp_path: Path,
+                                                                  capsys) -> None:
     """Encounters planned as builtin:mini's: every individual met equally often and, in ITR,
     planting a keyword of its own (the distractors' keywords are what keyword_leak reads)."""
     from covip_eval.registry import register_model
@@ -237,3 +238,15 @@ def test_pipeline_diagnostics_tell_about_every_individual_alike(concepts: Path,
                 assert len(set(keywords.values())) == 3
             else:
                 assert not keywords
+    # --estimate counts the calls the build made: dialogues, then every encounter's
+    usage = json.loads((out / "covip_dataset.json").read_text())["usage"]
+    args = ["pipeline", "--concepts", str(concepts), "--out", str(tmp_path / "e"),
+            "--dialogue_model", "slot-writer", "--qa_model", "scripted", "--sizes", "1=1",
+            "--diagnostic_items", "2", "--estimate"]
+    capsys.readouterr()
+    assert main(args) == 0
+    table = {row["stage"]: row for row in json.loads(capsys.readouterr().out)}
+    assert table["encounter"]["calls"] == 3 * 2 * 3 * 3  # tasks x items x individuals x met
+    assert table["dialogue"]["calls"] + table["encounter"]["calls"] == \
+        usage["dialogue"]["called"]
+    assert table["scene"]["cost_usd"].startswith("unknown (no price listed for")

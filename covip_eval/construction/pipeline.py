@@ -383,7 +383,13 @@ def estimate(settings: PipelineSettings) -> list[dict[str, Any]]:
     plans = plan_capeval(concepts, settings, random.Random(f"covip-pipeline/{settings.seed}"))
     pairs = {pair for plan in plans for pair in plan.context}
     tries = settings.max_retries + 1
+    eligible = [c for c in concepts if len(c.images) > ENCOUNTERS]
+    others = sum(len(c.images) >= ENCOUNTERS for c in concepts) - 1
+    # every diagnostic item: the target and up to two others, each met ENCOUNTERS times
+    encounters = (3 * settings.diagnostic_items * (1 + min(2, max(others, 0))) * ENCOUNTERS
+                  if eligible else 0)
     rows = [("dialogue", settings.dialogue_model, settings.dialogue_args, len(pairs), 1500),
+            ("encounter", settings.dialogue_model, settings.dialogue_args, encounters, 800),
             ("questions", settings.qa_model, settings.qa_args, len(pairs), 600),
             ("scene", settings.image_generator, settings.image_args, len(plans), 0)]
     if settings.filter_model:
@@ -393,8 +399,9 @@ def estimate(settings: PipelineSettings) -> list[dict[str, Any]]:
     for stage, model, args, calls, tokens_in in rows:
         name = args.get("model", model)
         low = cost_estimate(name, calls * tokens_in, calls * 300)
+        unknown = f"unknown (no price listed for {name})"
         table.append({"stage": stage, "model": model, "calls": calls,
                       "calls_with_retries": calls * tries,
-                      "cost_usd": low, "cost_usd_with_retries": None if low is None
-                      else round(low * tries, 4)})
+                      "cost_usd": unknown if low is None else low,
+                      "cost_usd_with_retries": unknown if low is None else round(low * tries, 4)})
     return table
