@@ -263,17 +263,34 @@ def per_count_rows(task: str, rows: Iterable[str]) -> list[str]:
 
 
 def aggregate_run(run: TaskRun, seed: int) -> dict[str, dict[str, Any]]:
-    """`{task: {...}, "task_n1": {...}, ...}` metric rows with stderr and counts; a task with
-    a metric declared per count (CapEval-QA's) has a row per number of concepts among its
-    samples (one count makes one row too)."""
+    """`{task: {...}, "task_n1": {...}, ...}` metric rows with stderr (lm-eval's layout: an
+    alias and metrics only); a task with a metric declared per count (CapEval-QA's) has a row
+    per number of concepts among its samples (one count makes one row too)."""
+    return {name: _row(run, alias, scored, seed) for name, alias, scored in _row_samples(run)}
+
+
+def count_rows(run: TaskRun) -> dict[str, dict[str, int]]:
+    """Beside each metric row, how many samples it scored and what the scorer counted
+    (questions judged, judge replies with no answer)."""
+    rows = {}
+    for name, _, scored in _row_samples(run):
+        counts: Counter = Counter()
+        for _, sc in scored:
+            counts.update(sc.counts)
+        rows[name] = {"n_scored": len(scored), **dict(sorted(counts.items()))}
+    return rows
+
+
+def _row_samples(run: TaskRun) -> list[tuple[str, str, list[tuple[Sample, SampleScore]]]]:
+    """Each row's name, alias and scored samples: the task, then its per-count rows."""
     scored = [(r.sample, r.score) for r in run.records if r.scored and r.score is not None]
-    rows = {run.name: _row(run, run.name, scored, seed)}
+    rows = [(run.name, run.name, scored)]
     if any(metric(m).per_count for m in run.config.metrics):
         for n in sorted({r.sample.n_concepts for r in run.records
                          if isinstance(r.sample, CapEvalSample)}):
             subset = [(s, sc) for s, sc in scored
                       if isinstance(s, CapEvalSample) and s.n_concepts == n]
-            rows[per_count_name(run.name, n)] = _row(run, f"n{n}", subset, seed)
+            rows.append((per_count_name(run.name, n), f"n{n}", subset))
     return rows
 
 
@@ -287,11 +304,6 @@ def _row(run: TaskRun, alias: str, scored: Sequence[tuple[Sample, SampleScore]],
         found = declared.estimate(applies, seed)
         row[f"{name},none"] = "N/A" if found.value is None else found.value
         row[f"{name}_stderr,none"] = "N/A" if found.stderr is None else found.stderr
-    counts: Counter = Counter()
-    for _, sc in scored:
-        counts.update(sc.counts)
-    row["n_scored"] = len(scored)
-    row.update({k: v for k, v in sorted(counts.items())})
     return row
 
 

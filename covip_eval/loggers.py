@@ -120,7 +120,8 @@ def _hub_call(what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
 def log_to_wandb(init_args: dict[str, Any], results: dict[str, Any],
                  results_file: Path | None, samples_files: list[Path]) -> str:
     """One W&B run: the configuration, every metric in the summary as `task/metric` (lm-eval's
-    keys), a table of the results, and the result files as an artifact. `init_args` go to
+    keys: the filter's `,none` left out, as its logger does), a table of the results, and the
+    result files as an artifact. `init_args` go to
     `wandb.init` (project, name, entity, mode, dir, ...). Returns the run's name."""
     try:
         import wandb
@@ -136,8 +137,8 @@ def log_to_wandb(init_args: dict[str, Any], results: dict[str, Any],
         for key, value in metrics.items():
             if not isinstance(value, (int, float)) or key.startswith("alias"):
                 continue
-            summary[f"{task}/{key}"] = value
             name, _, _ = key.partition(",")
+            summary[f"{task}/{name}"] = value
             if not name.endswith("_stderr"):
                 stderr = metrics.get(key.replace(name, f"{name}_stderr", 1))
                 rows.append([task, name, value, stderr if isinstance(stderr, float) else None])

@@ -29,7 +29,13 @@ from covip_eval.evaluator import (
 from covip_eval.registry import TaskIndex
 from covip_eval.requests import ChatRequest, Generation, GenParams, Message, TextPart
 from covip_eval.results import partial_file, samples_path, timestamp, write_json_atomic
-from covip_eval.run import failure_rate, metric_rows, task_tables
+from covip_eval.run import (
+    config_records,
+    failure_rate,
+    metric_rows,
+    sample_counts,
+    task_tables,
+)
 from covip_eval.scoring import SampleScore
 from covip_eval.taskconfig import TaskConfig
 
@@ -78,7 +84,7 @@ def check_shards(shards: list[Shard]) -> None:
                 raise ConfigError(f"{shard.path} and {first.path} differ in {key}: they are not "
                                   "shards of one run")
         for key in SAME_TOP:
-            if shard.results.get(key) != first.results.get(key):
+            if _tasks_only(shard.results, key) != _tasks_only(first.results, key):
                 raise ConfigError(f"{shard.path} and {first.path} differ in {key} (judge, "
                                   "prompts, dataset revision or tasks): not shards of one run")
     counts = {s.count for s in shards}
@@ -113,6 +119,22 @@ def _task_config(record: dict[str, Any]) -> TaskConfig:
     return TaskConfig(**{k: v for k, v in record.items() if k in TaskConfig.model_fields})
 
 
+def _tasks_only(results: dict[str, Any], key: str) -> Any:
+    """A top-level entry, the configurations without their per-count rows (a shard has those
+    only for the numbers of concepts among its own samples)."""
+    value = results.get(key)
+    if key != "configs" or not isinstance(value, dict):
+        return value
+    return {k: v for k, v in value.items() if k in results.get("n-samples", {})}
+
+
+def _chosen(results: dict[str, Any]) -> list[str]:
+    """The groups a run was asked for: the roots of its group tree."""
+    tree = results.get("group_subtasks", {})
+    children = {c for members in tree.values() for c in members}
+    return [name for name in tree if name not in children]
+
+
 def merge(paths: list[Path], out: Path, include_path: list[Path] | None = None) -> Path:
     """Write the merged results and samples files into `out`; returns the results path."""
     shards = find_shards(paths)
@@ -141,7 +163,9 @@ def merge(paths: list[Path], out: Path, include_path: list[Path] | None = None) 
     merged = {
         **template,
         "results": rows,
-        **task_tables(runs, rows, TaskIndex(include_path or [])),
+        "counts": {} if template["config"]["predict_only"] else sample_counts(runs),
+        "configs": config_records(runs, rows),
+        **task_tables(runs, rows, TaskIndex(include_path or []), _chosen(template)),
         "n-samples": {r.name: {"original": template["n-samples"][r.name]["original"],
                                "effective": len(r.records)} for r in runs},
         "config": {**template["config"], "shard": None},

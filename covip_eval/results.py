@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from benchmark import CapEvalSample, Sample
-from covip_eval.evaluator import SampleRecord, TaskRun
+from covip_eval.evaluator import SampleRecord, TaskRun, per_count_name
 from covip_eval.requests import ChatRequest, ImagePart, stable_hash
 
 
@@ -125,6 +125,28 @@ def samples_path(results_file: Path, task: str) -> Path:
     return results_file.with_name(f"samples_{task}_{stamp}.jsonl")
 
 
+def samples_for_lm_eval(results_file: Path) -> dict[str, list[dict[str, Any]]]:
+    """The samples of a run as lm-eval holds them in memory (for its own tools, such as its
+    W&B logger's `log_eval_samples`): every row of the results, each per-count row with the
+    samples of its number of concepts, and `arguments` as a list of tuples."""
+    results = json.loads(results_file.read_text())
+    samples: dict[str, list[dict[str, Any]]] = {}
+    for task in results["n-samples"]:
+        path = samples_path(results_file, task)
+        if not path.exists():
+            continue
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        for record in records:
+            record["arguments"] = [tuple(args.values())
+                                   for args in record["arguments"].values()]
+        samples[task] = records
+        for n in {r["doc"].get("n_concepts") for r in records} - {None}:
+            row = per_count_name(task, n)
+            if row in results["results"]:
+                samples[row] = [r for r in records if r["doc"].get("n_concepts") == n]
+    return samples
+
+
 def results_path(samples_file: Path) -> tuple[Path, str]:
     """The results file a samples file belongs to, and its task."""
     task, _, stamp = samples_file.stem.removeprefix("samples_").rpartition("_")
@@ -183,11 +205,13 @@ def format_table(results: dict[str, Any]) -> str:
         judge_failed = outcome.get("judge_failures", "")
         cut = outcome.get("cut_replies", "")
         metrics = [k[:-5] for k in row if k.endswith(",none") and "_stderr" not in k]
+        counts = results.get("counts", {}).get(name, {})
         for metric in metrics:
             value, err = row[f"{metric},none"], row.get(f"{metric}_stderr,none")
             label = name if name in results.get("outcomes", {}) else f" - {row['alias']}"
             lines.append(
-                f"|{label}|{version}|{metric}|{_fmt(value)}|±|{_fmt(err)}|{row['n_scored']}|"
-                f"{gen_failed}|{judge_failed}|{row.get('judge_parse_failures', 0)}|{cut}|"
+                f"|{label}|{version}|{metric}|{_fmt(value)}|±|{_fmt(err)}|"
+                f"{counts.get('n_scored', '')}|{gen_failed}|{judge_failed}|"
+                f"{counts.get('judge_parse_failures', 0)}|{cut}|"
             )
     return "\n".join(lines)

@@ -17,6 +17,7 @@ from covip_eval.errors import ConfigError
 from covip_eval.evaluator import (
     TaskRun,
     aggregate_run,
+    count_rows,
     failure_counts,
     generate_outputs,
     outcome_counts,
@@ -149,6 +150,12 @@ def metric_rows(runs: list[TaskRun], seed: int) -> dict[str, Any]:
     return {name: row for run in runs for name, row in aggregate_run(run, seed).items()}
 
 
+def sample_counts(runs: list[TaskRun]) -> dict[str, Any]:
+    """Every metric row's counts (samples scored, the scorer's counts), kept apart from the
+    metrics so that lm-eval's tools never read a count as a metric."""
+    return {name: row for run in runs for name, row in count_rows(run).items()}
+
+
 def _results(settings: EvalSettings, runs: list[TaskRun], model: ModelAdapter,
              judge: Judge | None, runner: GenerationRunner, index: TaskIndex) -> dict[str, Any]:
     rows = {} if settings.predict_only else metric_rows(runs, settings.seed)
@@ -157,8 +164,9 @@ def _results(settings: EvalSettings, runs: list[TaskRun], model: ModelAdapter,
     name = model_name(settings, model)
     return {
         "results": rows,
-        **task_tables(runs, rows, index),
-        "configs": {r.name: _config_record(r.config) for r in runs},
+        "counts": {} if settings.predict_only else sample_counts(runs),
+        **task_tables(runs, rows, index, settings.tasks),
+        "configs": config_records(runs, rows),
         "n-samples": {r.name: {"original": len(r.dataset.samples), "effective": len(r.records)}
                       for r in runs},
         "config": {
@@ -203,13 +211,13 @@ def sanitized(name: str) -> str:
     return re.sub(r"[\"<>:/|\\?*\[\]]+", "__", name)
 
 
-def task_tables(runs: list[TaskRun], rows: dict[str, Any], index: TaskIndex
-                ) -> dict[str, Any]:
-    """lm-eval's per-task tables: groups and their subtasks (the rows per number of concepts
-    are subtasks of their task), versions, n-shot and which way each metric is better."""
-    chosen = {r.name for r in runs}
-    groups = {g: [t for t in ts if t in chosen] for g, ts in index.groups.items()
-              if any(t in chosen for t in ts)}
+def task_tables(runs: list[TaskRun], rows: dict[str, Any], index: TaskIndex,
+                chosen: list[str]) -> dict[str, Any]:
+    """lm-eval's per-task tables: the chosen groups as a tree (a group holds the largest
+    groups inside it and its other tasks; the rows per number of concepts are subtasks of
+    their task), versions, n-shot and which way each metric is better."""
+    ran = {r.name for r in runs}
+    groups = group_tree(chosen, index.groups, ran)
     per_count = {r.name: per_count_rows(r.name, rows) for r in runs}
     groups.update({task: subtasks for task, subtasks in per_count.items() if subtasks})
     config_of = {row: run.config for run in runs for row in [run.name, *per_count[run.name]]}
@@ -221,8 +229,43 @@ def task_tables(runs: list[TaskRun], rows: dict[str, Any], index: TaskIndex
     }
 
 
+def group_tree(chosen: list[str], groups: dict[str, list[str]], ran: set[str]
+               ) -> dict[str, list[str]]:
+    """The groups among `chosen`, each with its children: the largest groups inside it, and
+    its tasks that no such group holds (`covip` -> capeval_qa, itr, lar, lsd)."""
+    tree: dict[str, list[str]] = {}
+
+    def expand(name: str) -> None:
+        members = {t for t in groups[name] if t in ran}
+        inside = [g for g in groups if g != name and members > {t for t in groups[g] if t in ran}
+                  and any(t in ran for t in groups[g])]
+        largest = [g for g in inside
+                   if not any(set(groups[g]) < set(groups[h]) for h in inside)]
+        covered = {t for g in largest for t in groups[g]}
+        tree[name] = sorted([*largest, *(members - covered)])
+        for g in largest:
+            expand(g)
+
+    for name in chosen:
+        if name in groups:
+            expand(name)
+    return tree
+
+
 def _directions(config: TaskConfig) -> dict[str, bool]:
     return {m: metric(m).higher_is_better for m in config.metrics}
+
+
+def config_records(runs: list[TaskRun], rows: dict[str, Any]) -> dict[str, Any]:
+    """Each task's configuration, and one for each of its per-count rows (the task's, named
+    for the row, in a group of their own), so that lm-eval's tools find a configuration for
+    every row of the results."""
+    records = {}
+    for run in runs:
+        records[run.name] = _config_record(run.config)
+        for row in per_count_rows(run.name, rows):
+            records[row] = {**records[run.name], "task": row, "group": f"{run.name}_by_count"}
+    return records
 
 
 def _config_record(config: TaskConfig) -> dict[str, Any]:

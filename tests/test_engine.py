@@ -9,6 +9,7 @@ import pytest
 
 from covip_eval.cli import main as eval_main
 from covip_eval.errors import ConfigError, UnknownNameError
+from covip_eval.results import samples_for_lm_eval
 from covip_eval.run import EvalSettings, evaluate
 
 
@@ -44,7 +45,7 @@ def test_benchmark_discriminates(baseline_results: dict[str, dict]) -> None:
                          ("itr_direct", "keyword_recall")):
         assert _metric(blind, task, metric) == 0
         assert _metric(oracle, task, metric) == 100
-    assert blind["results"]["capeval_qa"]["n_scored"] == 200
+    assert blind["counts"]["capeval_qa"]["n_scored"] == 200
     assert blind["n-samples"]["lsd_cag"] == {"original": 100, "effective": 100}
 
 
@@ -86,7 +87,7 @@ def test_judge_reply_without_answer_is_counted(small_dataset: Path) -> None:
                    judge="scripted", judge_args={"reply": "Probably the first one."})
     row = results["results"]["capeval_qa"]
     n_questions = sum(3 * 3 * n for n in (1, 2, 3, 4)) * 3
-    assert row["judge_parse_failures"] == n_questions
+    assert results["counts"]["capeval_qa"]["judge_parse_failures"] == n_questions
     assert row["acc_pos,none"] == 0 and row["acc_neg,none"] == 0  # never mapped to D
 
 
@@ -96,7 +97,7 @@ def test_failed_generations_are_reported_not_dropped(small_dataset: Path) -> Non
     for task, n in (("capeval_qa", 12), ("lsd_cag", 4)):
         failed = sum(results["failures"][task].values())
         assert failed > 0
-        assert results["results"][task]["n_scored"] + failed == n
+        assert results["counts"][task]["n_scored"] + failed == n
     assert any(k.startswith("caption failed: scripted failure")
                for k in results["failures"]["lsd_cag"]) or results["failures"]["lsd_cag"]
 
@@ -297,27 +298,29 @@ def test_wandb_logging_offline_ours_and_lm_evals(small_dataset: Path, tmp_path: 
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("WANDB_MODE", "offline")
     out = tmp_path / "out"
-    assert eval_main(["--model", "oracle", "--tasks", "lsd_direct", "--dataset",
-                      str(small_dataset), "--no_progress", "--log_samples", "--output_path",
+    assert eval_main(["--model", "oracle", "--tasks", "lsd_direct,capeval_qa", "--judge",
+                      "lexical", "--dataset", str(small_dataset), "--no_progress",
+                      "--log_samples", "--output_path",
                       str(out), "--wandb_args", f"project=covip-test,dir={tmp_path}"]) == 0
     run = next(tmp_path.glob("wandb/offline-run-*"))
     table = json.loads(next(run.rglob("eval_results_*.table.json")).read_text())
     assert ["lsd_direct", "token_f1", 1.0, 0.0] in table["data"]
-    assert _written(run, b"lsd_direct/token_f1,none")  # the summary
+    assert _written(run, b"lsd_direct/token_f1")  # the summary, in lm-eval's keys
+    assert not _written(run, b"token_f1,none", seconds=1)
     wandb_logger = pytest.importorskip("lm_eval.loggers")
-    results = json.loads(next(out.rglob("results_*.json")).read_text())
-    records = [json.loads(line) for line in
-               next(out.rglob("samples_*.jsonl")).read_text().splitlines()]
-    for record in records:  # the file's arguments as lm-eval holds them in memory
-        record["arguments"] = [tuple(record["arguments"]["gen_args_0"].values())]
-    samples = {"lsd_direct": records}
+    results_file = next(out.rglob("results_*.json"))
+    samples = samples_for_lm_eval(results_file)
+    results = json.loads(results_file.read_text())
+    assert set(samples) == set(results["results"])  # every row, per-count rows included
     logger = wandb_logger.WandbLogger(init_args={"project": "lm-eval-reads-ours",
                                                  "dir": str(tmp_path / "lm")})
     logger.post_init(results)
     logger.log_eval_result()
     logger.log_eval_samples(samples)
     logger.run.finish()
-    assert _written(next((tmp_path / "lm").glob("wandb/offline-run-*")), b"lsd_direct/token_f1")
+    logged = next((tmp_path / "lm").glob("wandb/offline-run-*"))
+    for key in (b"lsd_direct/token_f1", b"capeval_qa_n2/acc_pos", b"capeval_qa_by_count_eval"):
+        assert _written(logged, key), key
 
 
 def test_commands_are_listed_and_flags_before_them_are_refused(small_dataset: Path,
@@ -340,3 +343,26 @@ def test_commands_are_listed_and_flags_before_them_are_refused(small_dataset: Pa
     out = capsys.readouterr().out
     assert all(c in out for c in ("run", "audit", "score", "export-lmeval", "judge-agreement",
                                   "merge"))
+
+
+def test_lm_evals_make_table_shows_each_task_once_and_only_metrics(small_dataset: Path) -> None:
+    lm_eval_utils = pytest.importorskip("lm_eval.utils")
+    metrics = {"capeval_qa": ["acc_neg", "acc_pos", "recognition_f1"],
+               "itr": ["keyword_clean", "keyword_leak", "keyword_recall"],
+               "lar": ["accuracy"], "lsd": ["token_f1", "token_f1_content"]}
+    expected = []  # (label, metric) in lm-eval's tree order, groups as chosen
+    for task in ("capeval_qa", "itr", "lar", "lsd"):
+        forms = [(f"  - {task}_{m}", task) for m in ("cag", "direct")] if task != "capeval_qa" \
+            else [(" - capeval_qa", task), *((f"  - n{n}", task) for n in (1, 2, 3, 4))]
+        expected += [(label, m) for label, kind in forms for m in metrics[kind]]
+    results = _run(model="oracle", tasks=["covip"], dataset=str(small_dataset), judge="lexical")
+    assert results["group_subtasks"]["covip"] == ["capeval_qa", "itr", "lar", "lsd"]
+    rows, label = [], ""
+    for line in lm_eval_utils.make_table(results).splitlines()[2:]:
+        cells = line.split("|")
+        label = cells[1].rstrip() or label
+        rows.append((label, cells[5].strip()))
+    assert rows == expected
+    lsd = _run(model="oracle", tasks=["lsd"], dataset=str(small_dataset))
+    assert lsd["group_subtasks"] == {"lsd": ["lsd_cag", "lsd_direct"]}  # no covip parent
+    assert "n_scored" not in str(lsd["results"]) and lsd["counts"]["lsd_cag"]["n_scored"] == 4

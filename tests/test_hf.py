@@ -166,7 +166,7 @@ def test_tiny_random_through_the_evaluator(small_dataset: Path) -> None:
         tasks=["capeval_qa", "lsd_cag"], dataset=str(small_dataset), judge="lexical",
         gen_kwargs={"max_new_tokens": 8}, limit=2, progress=False)).results
     assert results["config"]["model_identity"]["adapter"] == "tiny-random"
-    assert results["results"]["capeval_qa"]["n_scored"] == 2
+    assert results["counts"]["capeval_qa"]["n_scored"] == 2
     assert results["usage"]["model"]["output_tokens"] > 0
     assert results["usage"]["model"]["ignored_options"] == {"presence_penalty": 2}
 

@@ -186,5 +186,5 @@ def test_rescoring_reports_missing_captions(small_dataset: Path, tmp_path: Path)
     results = evaluate(EvalSettings(model="captions", model_args={"path": str(partial)},
                                     tasks=["capeval_qa"], dataset=str(small_dataset),
                                     judge="lexical", progress=False)).results
-    assert results["results"]["capeval_qa"]["n_scored"] == 1
+    assert results["counts"]["capeval_qa"]["n_scored"] == 1
     assert sum(results["failures"]["capeval_qa"].values()) == 11

@@ -74,7 +74,7 @@ def test_a_plugin_model_and_a_new_judged_task(tmp_path: Path, small_dataset: Pat
     results = evaluate(EvalSettings(model="echo-plugin", tasks=["lar_named"], judge="lexical",
                                     include_path=[tmp_path], progress=False)).results
     row = results["results"]["lar_named"]
-    assert row["n_scored"] == 4 and row["judged"] == 4
+    assert results["counts"]["lar_named"] == {"n_scored": 4, "judged": 4}
     assert 0.0 <= row["named,none"] <= 1.0
     assert results["config"]["model_identity"]["adapter"] == "echo-plugin"
 

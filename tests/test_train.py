@@ -82,7 +82,7 @@ def test_checkpoints_evaluate_in_coviP_eval(tmp_path: Path, small_dataset: Path)
                                         tasks=["capeval_qa"], dataset=str(small_dataset),
                                         judge="lexical", limit=1,
                                         gen_kwargs={"max_new_tokens": 8}, progress=False)).results
-        assert results["results"]["capeval_qa"]["n_scored"] == 1
+        assert results["counts"]["capeval_qa"]["n_scored"] == 1
         assert results["config"]["model_identity"]["pretrained"] == str(folder)
 
 
@@ -126,7 +126,7 @@ def test_sft_from_scratch_gives_a_model_coviP_eval_runs(tmp_path: Path,
                                     tasks=["capeval_qa", "lsd_direct"],
                                     dataset=str(small_dataset), judge="lexical", limit=1,
                                     gen_kwargs={"max_new_tokens": 4}, progress=False)).results
-    assert results["results"]["lsd_direct"]["n_scored"] == 1
+    assert results["counts"]["lsd_direct"]["n_scored"] == 1
 
 
 @pytest.mark.slow
@@ -180,7 +180,7 @@ def test_warm_up_on_dialogues_then_sft_on_the_requests(tmp_path: Path,
                                     tasks=["lsd_direct"], dataset=str(small_dataset),
                                     judge="lexical", limit=1, gen_kwargs={"max_new_tokens": 4},
                                     progress=False)).results
-    assert results["results"]["lsd_direct"]["n_scored"] == 1
+    assert results["counts"]["lsd_direct"]["n_scored"] == 1
 
 
 def test_a_non_finite_gradient_stops_training_and_names_the_last_checkpoint(

@@ -74,7 +74,7 @@ def test_every_task_runs_with_no_failures(model: TinyRandomModel, batch_size: in
         # a random model may write nothing in six tokens: that is a failure with its reason,
         # and the only one allowed
         failures = results["failures"][task]
-        assert results["results"][task]["n_scored"] + sum(failures.values()) == 4, task
+        assert results["counts"][task]["n_scored"] + sum(failures.values()) == 4, task
         assert all(r.endswith("empty reply: the model wrote no text") for r in failures), task
 
 
