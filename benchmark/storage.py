@@ -137,9 +137,10 @@ class ParquetCell:
     position: int | None = None
 
     def __call__(self) -> bytes:
-        cell = _column_chunk(self.path, self.row_group, self.column)[self.row].as_py()
-        if self.position is not None:
-            cell = cell[self.position]
+        scalar = _column_chunk(self.path, self.row_group, self.column)[self.row]
+        if self.position is not None:  # one entry of the list, not the whole list
+            scalar = scalar.values[self.position]
+        cell = scalar.as_py()
         return bytes(cell["bytes"] if isinstance(cell, dict) else cell)
 
     @classmethod
