@@ -12,6 +12,7 @@ from covip_eval.cache import RequestCache
 from covip_eval.errors import ConfigError, CovipError, MissingDependencyError
 from covip_eval.qwen3vl_attention import use_grouped_vision_attention
 from covip_eval.registry import make_judge
+from covip_eval.tiny_models import write_auto_processor
 from coviP_train.config import COVIP_TINY_INIT, TrainConfig
 from coviP_train.data import as_dataset, build_prompts
 from coviP_train.repic import RepicRewards, box_format, build_repic_prompts
@@ -228,6 +229,7 @@ def save(trainer: Any, config: TrainConfig, skipped: dict[str, str],
     if not trainer.is_world_process_zero():
         return out
     trainer.processing_class.save_pretrained(str(out))
+    write_auto_processor(out, trainer.processing_class)
     (out / "README.md").write_text(model_card(config))  # in place of TRL's generic card
     _write_tiny_marker(out, _tiny_marker(config))
     (out / "covip_train.json").write_text(json.dumps(

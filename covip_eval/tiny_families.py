@@ -30,9 +30,10 @@ from covip_eval.tiny_models import (
     processor_class,
     random_qwen3vl,
     servable_processor,
+    write_auto_processor,
 )
 
-FACTORY_VERSION = "4"
+FACTORY_VERSION = "5"
 MARKER = "covip_tiny_random.json"
 RANK_WAIT_SECONDS = 300
 TEMPLATES = Path(__file__).parent / "data" / "chat_templates"
@@ -373,7 +374,11 @@ def save_tiny_random(folder: Path, seed: int = 0, servable: bool = False,
                           f"not {name}")
     processor, model = build_tiny(name, seed)
     model.save_pretrained(folder)
-    (servable_processor(processor) if servable else processor).save_pretrained(folder)
+    if servable:
+        servable_processor(processor).save_pretrained(folder)
+    else:
+        processor.save_pretrained(folder)
+        write_auto_processor(folder, processor)
     (folder / MARKER).write_text(json.dumps({"factory_version": FACTORY_VERSION, "seed": seed,
                                              "family": name}))
     return folder

@@ -8,6 +8,7 @@ other families, and the cached tiny-random folders, are in `covip_eval.tiny_fami
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,36 @@ def image_only(processor_class: type) -> type:
 
     ImageOnly.__name__ = ImageOnly.__qualname__ = f"ImageOnly{processor_class.__name__}"
     return ImageOnly
+
+
+AUTO_PROCESSOR_MODULE = "processing_image_only"
+_AUTO_PROCESSOR_SOURCE = '''"""An image-only processor: its video slot left empty (video
+processors need torchvision). Written by covip-eval so that AutoProcessor
+(trust_remote_code=True) loads this folder."""
+
+from transformers import {base}
+
+
+class {name}({base}):
+    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+        super().__init__(image_processor=image_processor, tokenizer=tokenizer,
+                         video_processor=None, chat_template=chat_template, **kwargs)
+'''
+
+
+def write_auto_processor(folder: Path, processor: Any) -> None:
+    """Make a saved image-only processor loadable by transformers' AutoProcessor (as lm-eval's
+    `hf-multimodal` loads one, with `trust_remote_code=True`): its class's source beside it,
+    named in `processor_config.json`'s `auto_map`. A standard processor needs nothing."""
+    cls = type(processor)
+    if not cls.__name__.startswith("ImageOnly"):
+        return
+    (folder / f"{AUTO_PROCESSOR_MODULE}.py").write_text(_AUTO_PROCESSOR_SOURCE.format(
+        base=cls.__mro__[1].__name__, name=cls.__name__))
+    path = folder / "processor_config.json"
+    config = json.loads(path.read_text())
+    config["auto_map"] = {"AutoProcessor": f"{AUTO_PROCESSOR_MODULE}.{cls.__name__}"}
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def processor_class():

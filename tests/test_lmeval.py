@@ -20,46 +20,34 @@ from covip_eval.lmeval_export import export_lmeval  # noqa: E402
 from covip_eval.models.hf import to_hf_messages  # noqa: E402
 from covip_eval.models.tiny_random import TinyRandomModel  # noqa: E402
 from covip_eval.run import EvalSettings, evaluate  # noqa: E402
-from covip_eval.tiny_families import MARKER, load_tiny_processor, tiny_random_path  # noqa: E402
+from covip_eval.tiny_families import tiny_random_path  # noqa: E402
 
 LIMIT = 2
 
 
 @pytest.fixture(scope="module")
 def lmeval_run(small_dataset: Path, tmp_path_factory: pytest.TempPathFactory):
-    import transformers
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
-    folder = tiny_random_path(0)
+    folder = tiny_random_path(0)  # loads with AutoProcessor, as lm-eval loads it
     out = export_lmeval(tmp_path_factory.mktemp("lmeval") / "tasks", str(small_dataset),
                         "lexical", {}, for_model="hf-multimodal")
-    original = transformers.AutoProcessor.from_pretrained
-
-    def from_pretrained(path, *args, **kwargs):
-        if (Path(str(path)) / MARKER).exists():
-            return load_tiny_processor(Path(str(path)))
-        return original(path, *args, **kwargs)
 
     def run(tasks: list[str], system: str | None) -> dict:
         return simple_evaluate(
             model="hf-multimodal",
             model_args={"pretrained": str(folder), "max_images": 99, "batch_size": 1,
-                        "device": "cpu"},
+                        "device": "cpu", "trust_remote_code": True},
             tasks=tasks, task_manager=TaskManager(include_path=str(out), include_defaults=False),
             limit=LIMIT, apply_chat_template=True, log_samples=True,
             gen_kwargs="max_gen_toks=8,do_sample=False", system_instruction=system)
 
-    mp = pytest.MonkeyPatch()
-    mp.setattr(transformers.AutoProcessor, "from_pretrained", from_pretrained)
-    try:
-        # lm-eval's system instruction is run-wide: the caption task has none, the direct
-        # tasks have ours, so they run apart
-        caption = run(["covip_capeval_qa"], None)
-        direct = run(["covip_lsd_direct", "covip_itr_direct", "covip_lar_direct"],
-                     (out / "system_instruction.txt").read_text())
-    finally:
-        mp.undo()
+    # lm-eval's system instruction is run-wide: the caption task has none, the direct tasks
+    # have ours, so they run apart
+    caption = run(["covip_capeval_qa"], None)
+    direct = run(["covip_lsd_direct", "covip_itr_direct", "covip_lar_direct"],
+                 (out / "system_instruction.txt").read_text())
     return {"samples": {**caption["samples"], **direct["samples"]},
             "results": {**caption["results"], **direct["results"]}}, out
 
@@ -152,3 +140,34 @@ def test_bridge_scores_equal_covip_evals_with_a_failing_judge(small_dataset: Pat
             ours = outcome.results["results"][run.name][f"{metric},none"]
             theirs = bridge.ratio([p[metric] for p in parts])
             assert theirs == pytest.approx(ours) if ours != "N/A" else theirs != theirs  # nan
+
+
+def test_the_lm_eval_command_runs_our_tasks_on_a_tiny_folder(lmeval_run, tmp_path: Path) -> None:
+    """As a user runs it: lm-eval's own command, its hf-multimodal model, no patching."""
+    import os
+    import shutil
+    import subprocess
+
+    _, out = lmeval_run
+    command = shutil.which("lm_eval") or pytest.skip("the lm_eval command is not installed")
+    done = subprocess.run(
+        [command, "--model", "hf-multimodal", "--model_args",
+         f"pretrained={tiny_random_path(0)},trust_remote_code=True,max_images=99",
+         "--batch_size", "1", "--device", "cpu", "--include_path", str(out), "--tasks", "covip_lsd_direct",
+         "--limit", "2", "--apply_chat_template", "--gen_kwargs",
+         "max_gen_toks=8,do_sample=False", "--system_instruction",
+         (out / "system_instruction.txt").read_text(), "--output_path", str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "covip_lsd_direct" in done.stdout and "token_f1" in done.stdout
+
+
+def test_shipped_and_built_folders_load_with_auto_processor() -> None:
+    from transformers import AutoProcessor
+
+    from covip_eval.models.covip_tiny import COVIP_TINY_DIR
+
+    for folder in (COVIP_TINY_DIR, tiny_random_path(0)):
+        processor = AutoProcessor.from_pretrained(str(folder), trust_remote_code=True)
+        assert hasattr(processor, "tokenizer") and hasattr(processor, "image_processor")
