@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmark.features import features_for
+import yaml
+
+from benchmark.features import CONFIGS, features_for
 
 MANIFEST = "covip_dataset.json"
 SPLIT_GLOB = "test-*.parquet"
@@ -71,12 +73,45 @@ def file_sha256(path: Path) -> str:
 
 
 def write_manifest(folder: Path, info: Mapping[str, Any]) -> None:
+    """The manifest (the files' digests), and a README.md whose metadata lets `datasets`
+    read the folder by configuration (`load_dataset(folder, "lsd")`; `capeval_qa` by
+    default). Publishing replaces the README with the full dataset card."""
     files = sorted(folder.glob(f"*/{SPLIT_GLOB}"))
     manifest = {
         **info,
         "files": {str(p.relative_to(folder)): file_sha256(p) for p in files},
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    (folder / "README.md").write_text(
+        f"---\n{yaml.safe_dump(datasets_metadata(folder), sort_keys=False)}---\n\n"
+        "A CoViP benchmark dataset written by covip-eval: evaluate on it with `coviP-eval "
+        "--dataset <this folder>`.\n")
+
+
+def folder_configs(folder: Path) -> list[str]:
+    """The configurations that have parquet files, in the canonical order."""
+    return [c for c in CONFIGS if config_files(folder, c)]
+
+
+def datasets_metadata(folder: Path) -> dict[str, Any]:
+    """`configs` and a complete `dataset_info` (every split with its rows and bytes) as the
+    `datasets` library reads them from a card's YAML: no warning, a default configuration."""
+    import pyarrow.parquet as pq
+
+    configs, infos = [], []
+    for config in folder_configs(folder):
+        files = config_files(folder, config)
+        meta = [pq.ParquetFile(path).metadata for path in files]
+        rows = sum(m.num_rows for m in meta)
+        size = sum(m.row_group(i).total_byte_size for m in meta for i in range(m.num_row_groups))
+        configs.append({"config_name": config,
+                        "data_files": [{"split": "test", "path": f"{config}/*.parquet"}],
+                        **({"default": True} if config == "capeval_qa" else {})})
+        infos.append({"config_name": config, "features": features_for(config)._to_yaml_list(),
+                      "splits": [{"name": "test", "num_bytes": size, "num_examples": rows}],
+                      "download_size": sum(p.stat().st_size for p in files),
+                      "dataset_size": size})
+    return {"configs": configs, "dataset_info": infos}
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:

@@ -38,6 +38,31 @@ def test_push_dry_run_round_trip(small_dataset: Path, tmp_path: Path) -> None:
         assert tuple(reloaded) == load_benchmark(str(small_dataset), config).samples
 
 
+def test_datasets_reads_a_repo_and_a_build_folder_without_a_warning(
+        small_dataset: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A pushed repository with no configuration named loads its default (CapEval-QA), any
+    configuration by name, and so does a build folder as written; `datasets` warns of
+    nothing (its warnings are log records; any counts as a failure here)."""
+    import logging
+
+    from datasets import load_dataset
+    from datasets.utils.logging import set_verbosity_warning
+
+    repo = tmp_path / "repo"
+    assert build_main(["push", str(small_dataset), "--repo-id", "someone/covip-mini",
+                       "--dry-run", "--out", str(repo)]) == 0
+    set_verbosity_warning()
+    counts = {c: len(load_benchmark(str(small_dataset), c).samples)
+              for c in ("capeval_qa", "lsd")}
+    with caplog.at_level(logging.WARNING, logger="datasets"):
+        for n, (folder, config) in enumerate([(repo, None), (repo, "lsd"),
+                                              (small_dataset, "lsd")]):
+            ds = load_dataset(str(folder), config, split="test",
+                              cache_dir=str(tmp_path / f"hf-cache-{n}"))
+            assert len(ds) == counts[config or "capeval_qa"]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
 def test_large_configs_are_sharded_with_small_row_groups(small_dataset: Path,
                                                          tmp_path: Path) -> None:
     """`datasets`' rules, shrunk: more bytes than a shard holds make several shards, read back

@@ -39,7 +39,8 @@ from benchmark.records import CapEvalSample, Concept, DiagnosticSample, ImageDat
 # keywords are invented words that occur inside no other word
 GENERATOR_VERSION = "3"
 # how a build is stored: 2 added each concept's box in the query scene; 3 wrote row groups of
-# at most 100 rows (an image is read again from its group when a request needs it)
+# at most 100 rows (an image is read again from its group when a request needs it) and a
+# README whose metadata `datasets` reads
 LAYOUT_VERSION = 3
 QAS_PER_CONCEPT = 3
 
