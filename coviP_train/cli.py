@@ -74,7 +74,7 @@ def _train(preset: str, overrides: list[str]) -> int:
     resume = _resume(config.trl.resume_from_checkpoint)
     if config.algorithm == "sft":
         return _train_sft(config, resume)
-    from coviP_train.trainer import build_trainer, save
+    from coviP_train.trainer import build_trainer, save, trained_weights_digest
 
     trainer, reward, skipped = build_trainer(config)
     if skipped:
@@ -86,6 +86,9 @@ def _train(preset: str, overrides: list[str]) -> int:
     out = save(trainer, config, skipped, reward)
     rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
     print(json.dumps({"saved": str(out), "steps": trainer.state.global_step,
+                      "trained_weights": trained_weights_digest(trainer.model),
+                      "completions_judged": reward.seen.hexdigest()[:16]
+                      if hasattr(reward, "seen") else None,
                       "reward_first": rewards[0] if rewards else None,
                       "reward_last": rewards[-1] if rewards else None,
                       "judge_seconds": round(reward.judge_seconds, 2)}))

@@ -11,6 +11,7 @@ files read as TRL reads `--config`; the command line overrides them, as `--key v
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -247,8 +248,21 @@ def trl_parser(algorithm: str) -> Any:
 
     parser = Parser((CovipArguments, SFTConfig if algorithm == "sft" else GRPOConfig),
                     prog="coviP-train")
-    parser.set_defaults(**DEFAULTS_OVER_TRL, **_checkpointing_defaults(parser))
+    parser.set_defaults(**DEFAULTS_OVER_TRL, **_checkpointing_defaults(parser),
+                        **_launch_defaults())
     return parser
+
+
+def _launch_defaults() -> dict[str, Any]:
+    """Several processes on a machine without a GPU (`torchrun` on CPUs): transformers sets up
+    its distributed state only when told to use the CPU, with gloo; otherwise every process
+    believes it is alone, the batch rule counts one process and the gradients are never
+    reduced."""
+    import torch
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
+        return {"use_cpu": True, "ddp_backend": "gloo"}
+    return {}
 
 
 # transformers 5 renamed gradient_checkpointing* to activation_checkpointing*, and warns when

@@ -14,6 +14,7 @@ per training step, over every generation of the step.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -77,6 +78,7 @@ class CaptionReward:
         self.max_failure_rate = max_failure_rate
         self.scorer = CapEvalMCQAScorer()
         self._memo: dict[tuple[str, str], tuple[float, float] | None] = {}
+        self.seen = hashlib.sha256()  # the completions this process judged, in order
         self.round_seconds: list[float] = []  # the judge's time, one entry a reward round
         self.step_failures: list[dict[str, int]] = []
 
@@ -85,6 +87,8 @@ class CaptionReward:
               ) -> list[tuple[float, float, float] | tuple[None, None, None]]:
         texts = [completion_text(c) for c in completions]
         keys = list(zip(texts, sample_ids))
+        for text, sample_id in keys:
+            self.seen.update(f"{sample_id}\x00{text}\x00".encode())
         missing = [k for k in dict.fromkeys(keys) if k not in self._memo]
         if missing:  # a new step: keep only this step's judgements
             self._memo = {k: v for k, v in self._memo.items() if k in set(keys)}

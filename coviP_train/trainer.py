@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -266,6 +267,17 @@ def model_card(config: TrainConfig) -> str:
                       f".{reward} The whole configuration and the training log are in "
                       "`covip_train.json`. Evaluate it with `coviP-eval --model hf "
                       "--model_args pretrained=<this folder>`.", ""])
+
+
+def trained_weights_digest(model: Any) -> str:
+    """SHA-256 of the trainable weights as this process holds them: every process of one
+    distributed run holds the same after each step (their gradients are reduced)."""
+    digest = hashlib.sha256()
+    for name, param in sorted(model.named_parameters()):
+        if param.requires_grad:
+            digest.update(name.encode())
+            digest.update(param.detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def merge_lora(adapter_dir: Path, out: Path) -> Path:

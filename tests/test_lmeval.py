@@ -153,7 +153,8 @@ def test_the_lm_eval_command_runs_our_tasks_on_a_tiny_folder(lmeval_run, tmp_pat
     done = subprocess.run(
         [command, "--model", "hf-multimodal", "--model_args",
          f"pretrained={tiny_random_path(0)},trust_remote_code=True,max_images=99",
-         "--batch_size", "1", "--device", "cpu", "--include_path", str(out), "--tasks", "covip_lsd_direct",
+         "--batch_size", "1", "--device", "cpu", "--include_path", str(out), "--tasks",
+         "covip_lsd_direct",
          "--limit", "2", "--apply_chat_template", "--gen_kwargs",
          "max_gen_toks=8,do_sample=False", "--system_instruction",
          (out / "system_instruction.txt").read_text(), "--output_path", str(tmp_path)],

@@ -246,7 +246,9 @@ def test_values_with_equals_signs_and_commas_reach_their_fields() -> None:
 
 @pytest.mark.slow
 def test_two_processes_train_and_save_one_model(tmp_path: Path, isolated_cache: Path) -> None:
-    """DDP on CPU (gloo): two ranks train a few steps together and one model is saved."""
+    """DDP on CPU (gloo): two ranks train together on different prompts (the batch rule counts
+    both: 2 prompts a rank make one group of 4), their weights stay identical, and one model is
+    saved."""
     import os
     import shutil
     import subprocess
@@ -257,12 +259,18 @@ def test_two_processes_train_and_save_one_model(tmp_path: Path, isolated_cache: 
         [torchrun, "--nproc_per_node", "2", "-m", "coviP_train.cli", "--config", "grpo",
          "--max_steps", "2", "--output_dir", str(out), "--dataset",
          "builtin:mini?seed=3&capeval_per_count=2&lsd=1&lar=1&itr=1", "concept_counts=1",
-         "per_device_train_batch_size=4", "max_completion_length=8", "logging_steps=1"],
+         "per_device_train_batch_size=2", "max_completion_length=8", "logging_steps=1",
+         "learning_rate=1e-3"],
         capture_output=True, text=True, timeout=600,
         env={**os.environ, "COVIP_CACHE_DIR": str(isolated_cache)}, cwd=Path(__file__).parents[1])
     assert run.returncode == 0, run.stderr[-2000:]
-    saved = [line for line in run.stdout.splitlines() if line.startswith('{"saved"')]
+    saved = [json.loads(line) for line in run.stdout.splitlines()
+             if line.startswith('{"saved"')]
     assert len(saved) == 2  # both ranks ran to the end
+    # each rank generated and judged completions of its own, yet both hold the same weights:
+    # the gradients were reduced, not two runs side by side
+    assert saved[0]["completions_judged"] != saved[1]["completions_judged"]
+    assert saved[0]["trained_weights"] == saved[1]["trained_weights"]
     assert (out / "adapter_model.safetensors").is_file() and (out / "checkpoint-2").is_dir()
     history = json.loads((out / "covip_train.json").read_text())["log_history"]
     assert [h["step"] for h in history if "loss" in h] == [1, 2]
