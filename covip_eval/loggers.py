@@ -8,11 +8,13 @@ a log or a result file.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from benchmark.options import validation_message
@@ -65,6 +67,37 @@ def hub_uploads(args: HubLogArgs, org: str, model_folder: str, results_file: Pat
     return uploads
 
 
+_STAMP = re.compile(r"^(?:results|samples_(?P<task>.+))_(?P<stamp>\d{4}-\d\d-\d\dT[\d.-]+)"
+                    r"\.jsonl?$")
+
+
+def repository_card(paths: list[str], repo_id: str) -> str:
+    """A dataset card whose configurations name the repository's files as lm-eval's tracker
+    names them: `<model>__results` and `<model>__<task>`, a split per run date and `latest`,
+    so the Hub's viewer and `datasets.load_dataset(repo, config)` read them."""
+    runs: dict[str, list[tuple[str, str]]] = {}  # config -> (date, path)
+    for path in paths:
+        found = _STAMP.match(Path(path).name)
+        if found is None:
+            continue
+        model = Path(path).parent.name
+        task = re.sub(r"\W", "_", found["task"] or "results")
+        config = f"{model}__{task}"
+        runs.setdefault(config, []).append((re.sub(r"[^\w.]", "_", found["stamp"]), path))
+    configs = []
+    for config, dated in sorted(runs.items()):
+        latest = max(dated)
+        files = [{"split": date, "path": [path]} for date, path in sorted(dated)]
+        configs.append({"config_name": config,
+                        "data_files": [*files, {"split": "latest", "path": [latest[1]]}]})
+    meta = yaml.safe_dump({"pretty_name": f"covip-eval results ({repo_id})",
+                           "configs": configs}, sort_keys=False)
+    return (f"---\n{meta}---\n\n# covip-eval results\n\nResults and per-sample details of "
+            "CoViP evaluations run with covip-eval: one configuration per model and task "
+            "(`<model>__<task>`, and `<model>__results` for the aggregated numbers), one split "
+            "per run and `latest`.\n")
+
+
 def push_to_hub(args: HubLogArgs, model_folder: str, results_file: Path,
                 samples_files: list[Path]) -> list[str]:
     """Upload (or, with dry_run, stage) the files; returns one line per repository."""
@@ -87,11 +120,12 @@ def push_to_hub(args: HubLogArgs, model_folder: str, results_file: Path,
                                       samples_files).items():
         if args.dry_run is not None:
             folder = args.dry_run / repo_id.replace("/", "__")
-            _stage(files, folder)
+            _stage(files, folder, repository_card(sorted(files), repo_id))
             lines.append(f"{repo_id}: {len(files)} file(s) staged in {folder} (nothing uploaded)")
             continue
         with tempfile.TemporaryDirectory() as tmp:
-            _stage(files, Path(tmp))
+            existing = _hub_call(repo_id, _repo_files, api, repo_id)
+            _stage(files, Path(tmp), repository_card(sorted({*existing, *files}), repo_id))
             _hub_call(repo_id, api.create_repo, repo_id, repo_type="dataset",
                       private=not args.public_repo, exist_ok=True)
             _hub_call(repo_id, api.upload_folder, repo_id=repo_id, repo_type="dataset",
@@ -101,11 +135,22 @@ def push_to_hub(args: HubLogArgs, model_folder: str, results_file: Path,
     return lines
 
 
-def _stage(files: dict[str, Path], folder: Path) -> None:
+def _stage(files: dict[str, Path], folder: Path, card: str) -> None:
     for path_in_repo, source in files.items():
         target = folder / path_in_repo
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
+    (folder / "README.md").write_text(card)
+
+
+def _repo_files(api: Any, repo_id: str) -> list[str]:
+    """The files already in a repository (none when it does not exist yet)."""
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    try:
+        return api.list_repo_files(repo_id, repo_type="dataset")
+    except RepositoryNotFoundError:
+        return []
 
 
 def _hub_call(what: str, call: Any, *args: Any, **kwargs: Any) -> Any:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from covip_eval.cli import main as eval_main
 from covip_eval.errors import ConfigError, UnknownNameError
@@ -260,10 +261,21 @@ def test_hf_hub_log_args_stage_what_lm_eval_would_push(small_dataset: Path, tmp_
                       f"hub_results_org=me,push_results_to_hub=True,push_samples_to_hub=True,"
                       f"dry_run={staged}"]) == 0
     assert "me/covip-eval-results-private: 3 file(s) staged" in capsys.readouterr().out
-    files = sorted(p.relative_to(staged).as_posix() for p in staged.rglob("*.*"))
-    assert [f.split("/")[:2] for f in files] == [["me__covip-eval-results-private", "oracle"]] * 3
+    repo = staged / "me__covip-eval-results-private"
+    files = sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*.json*"))
+    assert [f.split("/")[0] for f in files] == ["oracle"] * 3
     written = sorted(p.name for p in (tmp_path / "out" / "oracle").iterdir())
     assert sorted(f.split("/")[-1] for f in files) == written
+    # the card names each file as lm-eval's tracker does, and datasets reads the details
+    from datasets import load_dataset
+
+    card = yaml.safe_load((repo / "README.md").read_text().split("---")[1])
+    configs = {c["config_name"]: c for c in card["configs"]}
+    assert set(configs) == {"oracle__results", "oracle__lsd_direct", "oracle__itr_direct"}
+    assert [f["split"] for f in configs["oracle__lsd_direct"]["data_files"]][-1] == "latest"
+    details = load_dataset(str(repo), "oracle__lsd_direct", split="latest",
+                           cache_dir=str(tmp_path / "hf-cache"))
+    assert len(details) == 4 and details[0]["doc_id"] == 0
     public = tmp_path / "public"
     assert eval_main([*base, "--output_path", str(tmp_path / "out"), "--hf_hub_log_args",
                       f"hub_results_org=me,hub_repo_name=board,public_repo=True,"
