@@ -281,15 +281,19 @@ def count_rows(run: TaskRun) -> dict[str, dict[str, int]]:
     return rows
 
 
-def _row_samples(run: TaskRun) -> list[tuple[str, str, list[tuple[Sample, SampleScore]]]]:
+Scored = list[tuple[Sample, SampleScore]]
+
+
+def _row_samples(run: TaskRun) -> list[tuple[str, str, Scored]]:
     """Each row's name, alias and scored samples: the task, then its per-count rows."""
-    scored = [(r.sample, r.score) for r in run.records if r.scored and r.score is not None]
+    scored: Scored = [(r.sample, r.score) for r in run.records
+                      if r.scored and r.score is not None]
     rows = [(run.name, run.name, scored)]
     if any(metric(m).per_count for m in run.config.metrics):
         for n in sorted({r.sample.n_concepts for r in run.records
                          if isinstance(r.sample, CapEvalSample)}):
-            subset = [(s, sc) for s, sc in scored
-                      if isinstance(s, CapEvalSample) and s.n_concepts == n]
+            subset: Scored = [(s, sc) for s, sc in scored
+                              if isinstance(s, CapEvalSample) and s.n_concepts == n]
             rows.append((per_count_name(run.name, n), f"n{n}", subset))
     return rows
 
