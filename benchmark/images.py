@@ -17,14 +17,13 @@ import io
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from benchmark.errors import CovipError
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
-
-    from benchmark.records import ImageData
 
 DEFAULT_MAX_IMAGE_PIXELS = 4096 * 4096  # above what any model's processor takes
 CACHE_PIXELS = 48 * 2**20  # decoded pixels kept: about 150 MB of RGB
@@ -85,19 +84,20 @@ def check_size(width: int, height: int, image_format: str | None) -> str | None:
             "decoded at reduced size; raise --max_image_pixels to decode it whole")
 
 
-def decode(image: ImageData) -> PILImage.Image:
-    """The RGB pixels of `image`, at most the pixel limit (larger JPEGs come out reduced,
-    keeping their aspect ratio)."""
+def decode(key: str, read: Callable[[], bytes]) -> PILImage.Image:
+    """The RGB pixels of the image `key` names (its SHA-256), at most the pixel limit (larger
+    JPEGs come out reduced, keeping their aspect ratio); `read` gives its bytes when they
+    are not cached."""
     global _cached_pixels, _decodes
     with _lock:
-        found = _cache.get(image.sha256)
+        found = _cache.get(key)
         if found is not None:
-            _cache.move_to_end(image.sha256)
+            _cache.move_to_end(key)
             return found
-    rgb = _decode(image.data)
+    rgb = _decode(read())
     with _lock:
         _decodes += 1
-        _cache[image.sha256] = rgb
+        _cache[key] = rgb
         _cached_pixels += rgb.width * rgb.height
         while _cached_pixels > CACHE_PIXELS and len(_cache) > 1:
             _, dropped = _cache.popitem(last=False)

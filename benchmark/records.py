@@ -66,7 +66,7 @@ class ImageData:
         Treat it as read-only: the cache may hand the same object to another caller."""
         from benchmark.images import decode
 
-        return decode(self)
+        return decode(self.sha256, lambda: self.data)
 
     @property
     def mime_type(self) -> str | None:
