@@ -94,7 +94,7 @@ class GenerationRunner:
         """(key, generation) pairs as they complete: those that completed together for
         adapters that stream (APIs, all requests in flight under the adapter's bound), batch by
         batch otherwise."""
-        if getattr(self.adapter, "streams", False):
+        if self.adapter.streams:
             requests = [request for _, request in todo]
             for batch in self.adapter.stream(requests):  # type: ignore[attr-defined]
                 yield [(todo[index][0], generation) for index, generation in batch]

@@ -297,10 +297,11 @@ def failure_rate(limit: float, outcomes: dict[str, dict[str, int]],
 
 def _usage(runner: GenerationRunner) -> dict[str, Any]:
     stats = runner.stats.as_dict()
-    stats["retries"] = dict(getattr(runner.adapter, "retry_counts", {}))
-    stats["oom_splits"] = getattr(runner.adapter, "oom_splits", 0)
-    stats["token_splits"] = getattr(runner.adapter, "token_splits", 0)
-    endpoints = getattr(runner.adapter, "endpoint_usage", None)
+    adapter = runner.adapter
+    stats["retries"] = dict(adapter.retry_counts)
+    stats["oom_splits"] = adapter.oom_splits
+    stats["token_splits"] = adapter.token_splits
+    endpoints = adapter.endpoint_usage
     if endpoints:
         stats["endpoints"] = endpoints  # each endpoint's calls, failures and share
     model_name = getattr(runner.adapter.options, "model", None)

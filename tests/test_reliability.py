@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 from fault_server import FAULTS, FaultServer
 
+from covip_eval.models.base import ModelAdapter
 from covip_eval.run import EvalSettings, evaluate
 
 DATA = "builtin:mini?seed=5&capeval_per_count=6&lsd=10&lar=10&itr=10"
@@ -46,24 +47,15 @@ def test_faulty_server_gives_the_clean_numbers() -> None:
                for o in faulty["outcomes"].values())
 
 
-class _OneBadRequest:
+class _OneBadRequest(ModelAdapter):
     """An adapter whose whole batch raises when one request holds the word 'poison'."""
 
     name = "poisoned"
-    identity = {"adapter": "poisoned"}
     batch_size = 8
 
     def __init__(self) -> None:
-        from covip_eval.models.base import Capabilities
-
-        self.capabilities = Capabilities()
+        super().__init__()
         self.calls = 0
-
-    def refusal(self, request):
-        return None
-
-    def ignored_options(self, request):
-        return set()
 
     def generate(self, requests):
         from covip_eval.requests import Generation

@@ -52,6 +52,7 @@ def temperature_only(model: str) -> bool:
 class AnthropicModel(APIModel):
     name = "anthropic"
     Options = AnthropicOptions
+    options: AnthropicOptions  # the parsed --model_args
     default_key_env = "ANTHROPIC_API_KEY"
     capabilities: ClassVar[Capabilities] = Capabilities(
         max_images=100, sampling_options=frozenset({"temperature"}))

@@ -107,6 +107,7 @@ class APIModel(ModelAdapter):
     barrier and a crash loses only the calls in flight."""
 
     Options = APIOptions
+    options: APIOptions  # the parsed --model_args
     default_key_env: str = ""
     requires_key: bool = True
     default_concurrency: int = 8  # providers' rate limits; local servers take more

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -42,7 +44,19 @@ class ModelAdapter(ABC):
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities] = Capabilities()
     Options: ClassVar[type[BaseModel]] = NoOptions
+    options: BaseModel  # the parsed --model_args, of the adapter's own Options
     batch_size: int = 16
+    # what results record of the adapter's work (usage): adapters that stream, retry, split
+    # batches or spread calls over endpoints set their own
+    streams: ClassVar[bool] = False  # generate hands results back as they complete
+    retry_counts: Mapping[str, int] = MappingProxyType({})  # retries by kind of fault
+    oom_splits: int = 0  # batches halved after running out of memory
+    token_splits: int = 0  # batches halved for holding too many tokens
+
+    @property
+    def endpoint_usage(self) -> dict[str, dict[str, Any]] | None:
+        """Each endpoint's calls, failures and share, where calls go to several."""
+        return None
 
     def __init__(self, **model_args: Any):
         try:

@@ -193,6 +193,7 @@ class RetrievalModel(ExtractiveBaseline):
 
     name = "retrieval"
     Options = RetrievalOptions
+    options: RetrievalOptions  # the parsed --model_args
 
     def __init__(self, **model_args: Any):
         super().__init__(**model_args)

@@ -68,6 +68,7 @@ def read_captions(path: Path) -> dict[str | int, str]:
 class CaptionFileModel(ModelAdapter):
     name = "captions"
     Options = CaptionFileOptions
+    options: CaptionFileOptions  # the parsed --model_args
     capabilities: ClassVar[Capabilities] = Capabilities(reads_ground_truth=True)
     batch_size = 256
 

@@ -23,6 +23,7 @@ class CovipTinyOptions(HFOptions):
 class CovipTinyModel(HFModel):
     name = "covip-tiny"
     Options = CovipTinyOptions
+    options: CovipTinyOptions  # the parsed --model_args
 
     def __init__(self, processor: Any = None, model: Any = None, **model_args: Any):
         super().__init__(processor, model, **model_args)

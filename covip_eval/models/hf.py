@@ -209,6 +209,7 @@ class HFModel(ModelAdapter):
     capabilities: ClassVar[Capabilities] = Capabilities(
         sampling_options=frozenset({"temperature", "top_p", "top_k", "min_p", "seed"}))
     Options = HFOptions
+    options: HFOptions  # the parsed --model_args
     identity_excludes = _NOT_IN_IDENTITY
 
     def __init__(self, processor: Any = None, model: Any = None, **model_args: Any):

@@ -65,6 +65,7 @@ def async_client(openai: Any, **kwargs: Any) -> Any:
 class OpenAIModel(APIModel):
     name = "openai"
     Options = OpenAIOptions
+    options: OpenAIOptions  # the parsed --model_args
     default_key_env = "OPENAI_API_KEY"
     capabilities: ClassVar[Capabilities] = Capabilities(
         sampling_options=frozenset({"temperature", "top_p", "presence_penalty", "seed"}))

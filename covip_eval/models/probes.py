@@ -96,6 +96,7 @@ class OneIndividualProbe(ExtractiveBaseline):
 
     name = "probe-one-individual"
     Options = OneIndividualOptions
+    options: OneIndividualOptions  # the parsed --model_args
 
     def recall(self, request: ChatRequest, seen: Seen) -> list[Memory]:
         memories = _read(seen)
@@ -138,6 +139,7 @@ class ConstantProbe(ModelAdapter):
 
     name = "probe-constant"
     Options = ConstantOptions
+    options: ConstantOptions  # the parsed --model_args
     batch_size = 256
 
     def generate(self, requests: list[ChatRequest]) -> list[Generation]:

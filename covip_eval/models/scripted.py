@@ -29,6 +29,7 @@ class ScriptedOptions(BaseModel):
 class ScriptedModel(ModelAdapter):
     name = "scripted"
     Options = ScriptedOptions
+    options: ScriptedOptions  # the parsed --model_args
 
     def __init__(self, **model_args: object):
         super().__init__(**model_args)

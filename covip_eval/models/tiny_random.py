@@ -21,6 +21,7 @@ class TinyRandomOptions(HFOptions):
 class TinyRandomModel(HFModel):
     name = "tiny-random"
     Options = TinyRandomOptions
+    options: TinyRandomOptions  # the parsed --model_args
 
     def _pretrained(self) -> str:
         return str(tiny_random_path(self.options.seed, self.options.family))

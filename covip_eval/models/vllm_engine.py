@@ -48,6 +48,7 @@ class VLLMOptions(BaseModel):
 class VLLMModel(ModelAdapter):
     name = "vllm"
     Options = VLLMOptions
+    options: VLLMOptions  # the parsed --model_args
     capabilities: ClassVar[Capabilities] = Capabilities()
     identity_excludes = {"tensor_parallel_size", "pipeline_parallel_size", "batch_size",
                          "distributed_executor_backend", "gpu_memory_utilization",
