@@ -17,6 +17,7 @@ generation alone would take an hour).
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import subprocess
@@ -74,6 +75,7 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*.parquet"))
 
 
+@functools.cache  # one count per dataset and task, whichever models run on it
 def distinct_images(dataset: str, task: str) -> int:
     images: set[str] = set()
     for config in ["capeval_qa"] if task == "capeval_qa" else CONFIGS:

@@ -193,13 +193,12 @@ def _column_chunk(path: str, row_group: int, column: str) -> Any:
 
 
 def iter_parquet_rows(files: Iterable[Path]) -> Iterator[tuple[dict[str, Any], str, int, int]]:
-    """Every row of the files, one at a time, with its file, row group and row in the group:
-    one row group's columns are in memory at a time, never the whole file."""
+    """Every row of the files, with its file, row group and row in the group: one row group
+    (at most `MAX_ROW_GROUP_ROWS` rows) is in memory at a time, never the whole file."""
     import pyarrow.parquet as pq
 
     for path in files:
         parquet = pq.ParquetFile(path)
         for group in range(parquet.num_row_groups):
-            table = parquet.read_row_group(group)
-            for row in range(table.num_rows):
-                yield table.slice(row, 1).to_pylist()[0], str(path), group, row
+            for row, values in enumerate(parquet.read_row_group(group).to_pylist()):
+                yield values, str(path), group, row

@@ -10,6 +10,7 @@ import csv
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from covip_eval.metrics import Estimate, metric
 from leaderboard.runs import ResultFileError, Run
@@ -199,9 +200,16 @@ def _delta(rows: list[Row], base: str, target: str, columns: list[tuple[str, str
 
 def _paired(base: Run, target: Run, table: str, keys: list[str]) -> dict[str, Estimate]:
     found: dict[str, Estimate] = {}
+    logged: dict[tuple[int, str], list[dict[str, Any]]] = {}  # each samples file read once
+
+    def records(run: Run, task: str) -> list[dict[str, Any]]:
+        if (id(run), task) not in logged:
+            logged[id(run), task] = run.samples(task)
+        return logged[id(run), task]
+
     for key in keys:
         task, name, count = _column_metric(table, key)
-        a, b = _sample_parts(base, task, count), _sample_parts(target, task, count)
+        a, b = (_sample_parts(records(run, task), count) for run in (base, target))
         if a is None or b is None:
             continue
         if set(a) != set(b):
@@ -224,11 +232,10 @@ def _column_metric(table: str, key: str) -> tuple[str, str, int | None]:
     return key, DOWNSTREAM_METRIC[task], None
 
 
-def _sample_parts(run: Run, task: str, count: int | None
+def _sample_parts(records: list[dict[str, Any]], count: int | None
                   ) -> dict[str, dict[str, tuple[float, float]] | None] | None:
     """Each logged sample's metric parts by its content hash (None: not scored), or None
     when the run logged no samples of the task."""
-    records = run.samples(task)
     if not records:
         return None
     parts: dict[str, dict[str, tuple[float, float]] | None] = {}
