@@ -87,8 +87,7 @@ def _train(preset: str, overrides: list[str]) -> int:
     rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
     print(json.dumps({"saved": str(out), "steps": trainer.state.global_step,
                       "trained_weights": trained_weights_digest(trainer.model),
-                      "completions_judged": reward.seen.hexdigest()[:16]
-                      if hasattr(reward, "seen") else None,
+                      "completions_judged": reward.completions_digest,
                       "reward_first": rewards[0] if rewards else None,
                       "reward_last": rewards[-1] if rewards else None,
                       "judge_seconds": round(reward.judge_seconds, 2)}))

@@ -95,12 +95,13 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
 @dataclass(frozen=True)
 class RepicRewards:
     """The three reward functions; `fmt` is the policy's box convention. They call no judge
-    (`judge_seconds` 0, no judge failures per step)."""
+    (`judge_seconds` 0, no judge failures per step, no completions judged)."""
 
     fmt: str
     parse_failure_reward: float = -1.0
     judge_seconds: float = 0.0
     step_failures: None = None
+    completions_digest: None = None
 
     def close(self) -> None:
         """Nothing to release: no judge."""

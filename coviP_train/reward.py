@@ -132,6 +132,12 @@ class CaptionReward:
                              "; check the judge server")
 
     @property
+    def completions_digest(self) -> str:
+        """A digest of the completions this process judged, in order (the ranks of one
+        distributed run judge different ones)."""
+        return self.seen.hexdigest()[:16]
+
+    @property
     def judge_seconds(self) -> float:
         return sum(self.round_seconds)
 
