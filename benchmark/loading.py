@@ -12,12 +12,14 @@ Specs:
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 from urllib.parse import parse_qsl
 
 from benchmark.errors import DatasetError
@@ -44,7 +46,7 @@ class LoadedDataset:
     spec: str
     config: str
     revision: str
-    samples: tuple[Sample, ...]
+    samples: Sequence[Sample]  # a tuple, or read as needed (ParquetSamples)
     location: str
 
 
@@ -118,27 +120,79 @@ _REBUILD = ("build or download the dataset again (builtin data: delete the folde
             "generated again)")
 
 
-def _read_parquet_samples(files: list[Path], config: str, reader: RowReader) -> list[Sample]:
-    """Samples read row by row, each image kept as its hash and its place in the file (the
-    bytes are read again when a request needs them), so a loaded dataset does not hold its
-    images."""
-    import pyarrow as pa
+class ParquetSamples(Sequence[Sample]):
+    """The samples of parquet files, read a row group at a time when they are asked for.
 
-    places: list[tuple[str, int, int]] = []  # row index -> file, row group, row in the group
+    Loading reads every row once to check it (a bad row is a load error, as for any source)
+    and keeps only where each row group starts; a sample is read again from its row group when
+    it is needed, the last `CACHED_GROUPS` groups kept. So a loaded dataset holds neither its
+    images nor its texts, and an evaluation in order reads each group about once."""
 
-    def rows() -> Iterator[dict[str, Any]]:
+    CACHED_GROUPS = 2
+
+    def __init__(self, files: list[Path], config: str, reader: RowReader):
+        self._config, self._reader = config, reader
+        self._starts: list[int] = []  # the index of each group's first row
+        self._groups: list[tuple[str, int]] = []  # file and row group
+        reader.locate_image = self._locate
+        total = 0
+        for row, path, group, in_group in self._rows(files):
+            if in_group == 0:
+                self._starts.append(total)
+                self._groups.append((path, group))
+            reader.one(config, row, total)  # checked, then let go
+            total += 1
+        self._len = total
+        reader.checked = True  # rows read again were checked above
+        self._cache: OrderedDict[int, list[Sample]] = OrderedDict()
+
+    @staticmethod
+    def _rows(files: list[Path]) -> Iterator[tuple[dict[str, Any], str, int, int]]:
+        import pyarrow as pa
+
         for file in files:
             try:
-                for row, path, group, in_group in iter_parquet_rows([file]):
-                    places.append((path, group, in_group))
-                    yield row
+                yield from iter_parquet_rows([file])
             except (pa.ArrowException, OSError) as exc:
                 reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise DatasetError(str(file), f"not a readable parquet file ({reason}); "
                                    f"{_REBUILD}") from None
 
-    reader.locate_image = lambda index, field: ParquetCell.of_field(*places[index], field)
-    return reader.read(config, rows())
+    def _locate(self, index: int, field: str) -> ParquetCell:
+        group = bisect.bisect_right(self._starts, index) - 1
+        return ParquetCell.of_field(*self._groups[group], index - self._starts[group], field)
+
+    def __len__(self) -> int:
+        return self._len
+
+    @overload
+    def __getitem__(self, index: int) -> Sample: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Sample]: ...
+
+    def __getitem__(self, index: int | slice) -> Sample | list[Sample]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._len))]
+        if not -self._len <= index < self._len:
+            raise IndexError(index)
+        index %= self._len
+        group = bisect.bisect_right(self._starts, index) - 1
+        return self._group(group)[index - self._starts[group]]
+
+    def _group(self, group: int) -> list[Sample]:
+        if group in self._cache:
+            self._cache.move_to_end(group)
+            return self._cache[group]
+        import pyarrow.parquet as pq
+
+        path, number = self._groups[group]
+        rows = pq.ParquetFile(path).read_row_group(number).to_pylist()
+        first = self._starts[group]
+        samples = [self._reader.one(self._config, row, first + k) for k, row in enumerate(rows)]
+        self._cache[group] = samples
+        while len(self._cache) > self.CACHED_GROUPS:
+            self._cache.popitem(last=False)
+        return samples
 
 
 def _read_jsonl_rows(path: Path) -> list[dict[str, Any]]:
@@ -186,7 +240,7 @@ def _load_folder(spec: str, root: Path, config: str) -> LoadedDataset:
     if sub.is_dir() and sorted(sub.glob("*.parquet")):
         files = sorted(sub.glob("*.parquet"))
         digests = _checked_sums(root, files)
-        samples = _read_parquet_samples(files, config, reader)
+        samples = ParquetSamples(files, config, reader)
     elif (sub / "state.json").exists() or (sub / "dataset_dict.json").exists():
         samples = reader.read(config, _read_saved_rows(sub))
     elif (root / f"{config}.jsonl").exists():
@@ -200,7 +254,8 @@ def _load_folder(spec: str, root: Path, config: str) -> LoadedDataset:
             str(root), f"no data for configuration {config!r} (expected {config}/*.parquet, "
             f"a save_to_disk folder, or {config}.jsonl)"
         )
-    return LoadedDataset(spec, config, content_revision(root, digests), tuple(samples),
+    return LoadedDataset(spec, config, content_revision(root, digests),
+                         samples if isinstance(samples, ParquetSamples) else tuple(samples),
                          str(root))
 
 

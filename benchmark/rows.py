@@ -42,6 +42,7 @@ class RowReader:
         self.resolve_image = resolve_image
         # given, images stored in the rows are kept as their hash and location, not bytes
         self.locate_image = locate_image
+        self.checked = False  # True: the rows were checked before, their images are not again
 
     def error(self, row: int, field: str, message: str) -> DatasetError:
         return DatasetError(self.source, message, row=row, field=field)
@@ -53,7 +54,8 @@ class RowReader:
 
     def image(self, value: Any, index: int, field: str) -> ImageData:
         data, inline = self._image_bytes(value, index, field)
-        check_image(data, lambda msg: self.error(index, field, msg))
+        if not self.checked:
+            check_image(data, lambda msg: self.error(index, field, msg))
         if inline and self.locate_image is not None:
             return ImageData.stored(hashlib.sha256(data).hexdigest(),
                                     self.locate_image(index, field))
@@ -211,10 +213,14 @@ class RowReader:
         )
 
     def read(self, config: str, rows: Iterable[Mapping[str, Any]]) -> list[Sample]:
+        return [self.one(config, row, i) for i, row in enumerate(rows)]
+
+    def one(self, config: str, row: Mapping[str, Any], index: int) -> Sample:
+        """Row `index` of the source as a sample of `config`."""
         if config == CAPEVAL_CONFIG:
-            return [self.capeval(row, i) for i, row in enumerate(rows)]
+            return self.capeval(row, index)
         if config in DIAGNOSTIC_CONFIGS:
-            return [self.diagnostic(row, i, config) for i, row in enumerate(rows)]
+            return self.diagnostic(row, index, config)
         raise DatasetError(self.source, f"unknown configuration {config!r}")
 
 

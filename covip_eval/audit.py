@@ -16,16 +16,18 @@ the answer. Standard errors are bootstrap estimates over samples.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from benchmark import Sample
 from covip_eval.errors import ConfigError
 from covip_eval.evaluator import TaskRun
 from covip_eval.metrics import Parts, metric
 from covip_eval.run import EvalSettings, evaluate
+from covip_eval.tally import TaskTally
 
 PROBES = ("text-only", "probe-name-frequency", "probe-category-uniqueness",
           "probe-facts-unnamed")
@@ -93,14 +95,25 @@ def estimate(samples: Sequence[Parts], name: str, seed: int, source: str = "") -
     return Estimate(found.value, found.stderr, source)
 
 
-def _scored(run: TaskRun) -> dict[int, Parts]:
-    return {r.index: r.score.metrics for r in run.records if r.scored and r.score is not None}
+@dataclass(frozen=True)
+class Ran:
+    """One task of one audited model: what it ran on, and its tally."""
 
+    run: TaskRun
+    tally: TaskTally
 
-def _individuals(run: TaskRun) -> dict[int, int]:
-    """How many named individuals each sample's context holds (0: names unknown)."""
-    return {r.index: len({c.name for c in r.sample.context}) if all(
-        c.name for c in r.sample.context) else 0 for r in run.records}
+    @property
+    def scored(self) -> dict[int, Parts]:
+        return {s.index: s.metrics for s in self.tally.scored}
+
+    def samples(self) -> Iterator[tuple[int, Sample]]:
+        """Each sample with its dataset index, read again as needed."""
+        return ((self.run.kept[p], self.run.sample(p)) for p in range(len(self.run)))
+
+    def individuals(self) -> dict[int, int]:
+        """How many named individuals each sample's context holds (0: names unknown)."""
+        return {index: len({c.name for c in s.context}) if all(c.name for c in s.context)
+                else 0 for index, s in self.samples()}
 
 
 class Auditor:
@@ -112,10 +125,11 @@ class Auditor:
         self.provenance: dict[str, Any] = {}  # judge, datasets, versions: the blind run's
 
     def runs(self, model: str, tasks: Sequence[str], model_args: dict[str, Any] | None = None,
-             controls: Sequence[str] = ()) -> tuple[dict[str, TaskRun], dict[str, Any]]:
+             controls: Sequence[str] = ()) -> tuple[dict[str, Ran], dict[str, Any]]:
         outcome = evaluate(replace(self.base, model=model, model_args=model_args or {},
                                    tasks=list(tasks), controls=list(controls)))
-        return {run.name: run for run in outcome.runs}, outcome.results
+        return ({run.name: Ran(run, outcome.tallies[run.name]) for run in outcome.runs},
+                outcome.results)
 
     def audit(self, tasks: Sequence[str]) -> list[TaskAudit]:
         """One audit per task and headline metric, in task order."""
@@ -123,48 +137,52 @@ class Auditor:
         blind, results = self.runs("blind", tasks)
         self.provenance = {key: results[key] for key in
                            ("judge", "datasets", "prompts", "git_hash", "package_versions")}
-        unknown = [name for name, run in blind.items() if run.config.scorer not in HEADLINES]
+        unknown = [name for name, ran in blind.items()
+                   if ran.run.config.scorer not in HEADLINES]
         if unknown:
             raise ConfigError(f"the audit has no headline metric for task(s) "
                               f"{', '.join(unknown)} (scorers it knows: {', '.join(HEADLINES)})")
         audits = [TaskAudit(name, headline, metric(headline).parts,
-                            self._constant(run, headline), self._chance(run, headline),
+                            self._constant(ran, headline), self._chance(ran, headline),
                             self._oracle(name, headline))
-                  for name, run in blind.items() for headline in HEADLINES[run.config.scorer]]
+                  for name, ran in blind.items()
+                  for headline in HEADLINES[ran.run.config.scorer]]
         for probe in PROBES:
             runs, results = self.runs(probe, list(blind), controls=CONTROLS)
             for audit in audits:
-                audit.probes[probe] = estimate(list(_scored(runs[audit.task]).values()),
+                audit.probes[probe] = estimate(list(runs[audit.task].scored.values()),
                                                audit.metric, seed, probe)
                 audit.control_shift[probe] = _control_shift(results, audit.task, audit.parts)
         return audits
 
-    def _constant(self, blind: TaskRun, headline: str) -> Estimate:
+    def _constant(self, blind: Ran, headline: str) -> Estimate:
         """The best constant answer: nothing (`blind`), and for LSD a box of the answers'
         most common tokens (one, two or three of them)."""
         seed = self.base.seed
-        best = estimate(list(_scored(blind).values()), headline, seed, "blind")
-        if not blind.config.scorer.startswith("lsd"):
+        best = estimate(list(blind.scored.values()), headline, seed, "blind")
+        if not blind.run.config.scorer.startswith("lsd"):
             return best
-        common = Counter(t for r in blind.records for t in set(
-            getattr(r.sample, "answer", "").lower().split())).most_common(3)
+        common = Counter(t for _, s in blind.samples() for t in set(
+            getattr(s, "answer", "").lower().split())).most_common(3)
         for k in range(1, len(common) + 1):
             answer = "\\boxed{" + " ".join(t for t, _ in common[:k]) + "}"
-            runs, _ = self.runs("probe-constant", [blind.name], {"answer": answer})
-            found = estimate(list(_scored(runs[blind.name]).values()), headline, seed, answer)
+            runs, _ = self.runs("probe-constant", [blind.tally.name], {"answer": answer})
+            found = estimate(list(runs[blind.tally.name].scored.values()), headline, seed,
+                             answer)
             if (found.value or 0.0) > (best.value or 0.0):
                 best = found
         return best
 
-    def _chance(self, blind: TaskRun, headline: str) -> Estimate:
+    def _chance(self, blind: Ran, headline: str) -> Estimate:
         """A uniform guess among each sample's individuals, in expectation: every pick of
         `probe-one-individual`, averaged per sample over its own individuals."""
-        individuals = _individuals(blind)
+        individuals = blind.individuals()
         most = max(individuals.values(), default=0)
         if most == 0:
             return Estimate(None, None, "chance: names unknown")
-        picked = [_scored(self.runs("probe-one-individual", [blind.name],
-                                    {"pick": p})[0][blind.name]) for p in range(most)]
+        task = blind.tally.name
+        picked = [self.runs("probe-one-individual", [task], {"pick": p})[0][task].scored
+                  for p in range(most)]
         expected = []
         for index, count in individuals.items():
             mine = [scored[index] for scored in picked[:count] if index in scored]
@@ -179,7 +197,7 @@ class Auditor:
             runs, _ = self.runs("oracle", [task])
         except ConfigError:  # the dataset does not say which entries are present
             return Estimate(None, None, "oracle: positives unknown")
-        return estimate(list(_scored(runs[task]).values()), headline, self.base.seed, "oracle")
+        return estimate(list(runs[task].scored.values()), headline, self.base.seed, "oracle")
 
 
 def _control_shift(results: dict[str, Any], task: str, parts: Sequence[str]) -> float | None:

@@ -23,11 +23,11 @@ from typing import Any
 from benchmark.options import parse_options
 from covip_eval.controls import parse_controls
 from covip_eval.errors import ConfigError, CovipError, MissingDependencyError
-from covip_eval.evaluator import per_count_name
 from covip_eval.loggers import HubLogArgs, log_to_wandb, push_to_hub
 from covip_eval.registry import TaskIndex, model_option_names
-from covip_eval.results import format_controls, format_table, prompt_text
+from covip_eval.results import format_controls, format_table
 from covip_eval.run import EvalOutcome, EvalSettings, default_cache_path, evaluate
+from covip_eval.tally import per_count_name
 
 
 def _shared_flags() -> dict[str, tuple[tuple[str, ...], dict[str, Any]]]:
@@ -488,9 +488,8 @@ def _evaluate_and_print(settings: EvalSettings, show_config: bool = False,
     outcome = evaluate(settings)
     results = outcome.results
     if write_out:
-        for run in outcome.runs:
-            print(f"\n--- {run.name}, first prompt ---\n"
-                  f"{prompt_text(run.records[0].final_request) if run.records else ''}")
+        for task, prompt in outcome.first_prompts.items():
+            print(f"\n--- {task}, first prompt ---\n{prompt or ''}")
     judge = results["judge"]
     model_args = json.dumps(results["config"]["model_args"], default=str)
     print(f"\nmodel: {settings.model} {model_args}; judge: "

@@ -11,8 +11,7 @@ from dataclasses import replace
 
 from benchmark import ImageData, Sample
 from covip_eval.errors import ConfigError
-from covip_eval.evaluator import SampleRecord, TaskRun
-from covip_eval.request_builder import caption_request, direct_request
+from covip_eval.evaluator import TaskStep
 
 GREY = (128, 128, 128)
 
@@ -23,22 +22,21 @@ def _png(image) -> ImageData:
     return ImageData(buf.getvalue())
 
 
-def blank_queries(samples: Sequence[Sample]) -> list[Sample]:
+def blank_query(sample: Sample, following: Sample) -> Sample:
     from PIL import Image
 
-    return [replace(s, query_image=_png(Image.new("RGB", s.query_image.to_pil().size, GREY)))
-            for s in samples]
+    size = sample.query_image.to_pil().size
+    return replace(sample, query_image=_png(Image.new("RGB", size, GREY)))
 
 
-def swapped_queries(samples: Sequence[Sample]) -> list[Sample]:
-    """Sample i shows sample i+1's query image (the last shows the first's)."""
-    n = len(samples)
-    return [replace(s, query_image=samples[(i + 1) % n].query_image)
-            for i, s in enumerate(samples)] if n > 1 else list(samples)
+def swapped_query(sample: Sample, following: Sample) -> Sample:
+    """The sample showing the following sample's query image (the last shows the first's)."""
+    return replace(sample, query_image=following.query_image)
 
 
-CONTROLS: dict[str, Callable[[Sequence[Sample]], list[Sample]]] = {
-    "blank": blank_queries, "swap": swapped_queries}
+# each control changes a sample, given the sample that follows it in the task
+CONTROLS: dict[str, Callable[[Sample, Sample], Sample]] = {
+    "blank": blank_query, "swap": swapped_query}
 
 
 def parse_controls(text: str) -> list[str]:
@@ -50,17 +48,13 @@ def parse_controls(text: str) -> list[str]:
     return names
 
 
-def control_runs(runs: Sequence[TaskRun], control: str) -> list[TaskRun]:
-    """Fresh runs of the same tasks over the changed samples, with the same prompts and
+def control_steps(steps: Sequence[TaskStep], control: str) -> list[TaskStep]:
+    """Fresh records of the same samples, changed by the control, with the same prompts and
     generation settings as the original first-stage requests."""
     changed = []
-    for run in runs:
-        samples = CONTROLS[control]([r.sample for r in run.records])
-        records = []
-        for record, sample in zip(run.records, samples):
-            params = record.first_request.params
-            build = direct_request if run.config.mode == "direct" else caption_request
-            records.append(SampleRecord(record.index, sample, record.mode,
-                                        build(sample, run.prompts, params)))
-        changed.append(run.with_records(records))
+    for step in steps:
+        run = step.run
+        records = [run.record(p, CONTROLS[control](r.sample, run.sample((p + 1) % len(run))))
+                   for p, r in zip(step.positions, step.records)]
+        changed.append(step.with_records(records))
     return changed

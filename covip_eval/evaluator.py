@@ -1,24 +1,25 @@
-"""The evaluation, one direction only:
+"""The evaluation, one direction only, a few hundred samples of every task at a time:
 
 samples -> requests (caption / direct / CAG stage 1) -> generations (cached) -> CAG stage 2
--> judge items, batched across the whole run -> per-sample scores -> aggregates.
+-> judge items, batched across the tasks of the step -> per-sample scores -> tallies.
 
 Each sample of each task is one immutable `SampleRecord`; every stage returns new records
 with its part filled in, so a record always says how far its sample got and why it stopped.
+A step's records are tallied (reduced to what the metrics need) and written out, then let go:
+memory does not grow with the dataset (`tally.py` aggregates).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from benchmark import CapEvalSample, LoadedDataset, Sample, load_benchmark
+from benchmark import LoadedDataset, Sample, load_benchmark
 from benchmark.options import validation_message
 from covip_eval.errors import ConfigError
 from covip_eval.generation import GenerationRunner
@@ -98,19 +99,58 @@ class SampleRecord:
 
 @dataclass(frozen=True)
 class TaskRun:
-    """One task's settings and its sample records."""
+    """One task's settings and the samples it evaluates (`kept`: their dataset indices, in
+    order); records are made a step at a time (`records`)."""
 
     config: TaskConfig
     dataset: LoadedDataset
     prompts: dict[str, PromptTemplate]
-    records: tuple[SampleRecord, ...]
+    kept: tuple[int, ...]
+    first_params: GenParams  # the direct request's, or the caption's
+    second_params: GenParams  # CAG's stage 2
 
     @property
     def name(self) -> str:
         return self.config.task
 
-    def with_records(self, records: Iterable[SampleRecord]) -> TaskRun:
+    def __len__(self) -> int:
+        return len(self.kept)
+
+    def sample(self, position: int) -> Sample:
+        return self.dataset.samples[self.kept[position]]
+
+    def record(self, position: int, sample: Sample | None = None) -> SampleRecord:
+        """The first-stage record of the sample at `position` (or of `sample` in its place)."""
+        sample = self.sample(position) if sample is None else sample
+        build = direct_request if self.config.mode == "direct" else caption_request
+        return SampleRecord(self.kept[position], sample, self.config.mode,
+                            build(sample, self.prompts, self.first_params))
+
+
+@dataclass(frozen=True)
+class TaskStep:
+    """The records of one task in one step of the evaluation, and their positions."""
+
+    run: TaskRun
+    positions: tuple[int, ...]
+    records: tuple[SampleRecord, ...]
+
+    def with_records(self, records: Sequence[SampleRecord]) -> TaskStep:
         return replace(self, records=tuple(records))
+
+
+def steps(runs: Sequence[TaskRun], size: int) -> Iterator[list[TaskStep]]:
+    """The tasks' samples `size` at a time, in lockstep (positions 0..size-1 of every task,
+    then the next ones), so requests that tasks share (a caption of the same sample) meet in
+    one step and are generated once."""
+    longest = max((len(run) for run in runs), default=0)
+    for start in range(0, longest, size):
+        step = []
+        for run in runs:
+            positions = tuple(range(start, min(start + size, len(run))))
+            if positions:
+                step.append(TaskStep(run, positions, tuple(run.record(p) for p in positions)))
+        yield step
 
 
 def in_shard(sample_id: str, shard: tuple[int, int]) -> bool:
@@ -121,12 +161,12 @@ def in_shard(sample_id: str, shard: tuple[int, int]) -> bool:
     return int.from_bytes(digest[:8], "big") % count == index
 
 
-def prepare_runs(configs: Iterable[TaskConfig], dataset_override: str | None,
+def prepare_runs(configs: Sequence[TaskConfig], dataset_override: str | None,
                  limit: int | float | None, seed: int, gen_overrides: dict[str, Any],
                  progress: bool, system_instruction: str | None = None,
                  shard: tuple[int, int] | None = None) -> list[TaskRun]:
-    """Load each task's dataset (once per dataset) and build its first-stage requests. With a
-    shard, only its samples (of those the limit keeps) are kept, with their indices."""
+    """Load each task's dataset (once per dataset) and choose its samples: those the limit
+    keeps, and of them the shard's."""
     loaded: dict[tuple[str, str], LoadedDataset] = {}
     runs = []
     for config in configs:
@@ -140,17 +180,13 @@ def prepare_runs(configs: Iterable[TaskConfig], dataset_override: str | None,
         if system_instruction is not None and "system" in prompts:
             prompts["system"] = PromptTemplate("system_instruction", "command line",
                                                system_instruction, "--system_instruction")
-        kept = list(enumerate(dataset.samples[:_count(limit, len(dataset.samples))]))
+        kept = range(_count(limit, len(dataset.samples)))
         if shard is not None:
-            kept = [(i, s) for i, s in kept if in_shard(s.sample_id, shard)]
-        if config.mode == "direct":
-            params = _params(config.generation, gen_overrides, seed)
-            first = [direct_request(s, prompts, params) for _, s in kept]
-        else:
-            params = _params(config.caption_generation, gen_overrides, seed)
-            first = [caption_request(s, prompts, params) for _, s in kept]
-        records = tuple(SampleRecord(i, s, config.mode, r) for (i, s), r in zip(kept, first))
-        runs.append(TaskRun(config, dataset, prompts, records))
+            kept = [i for i in kept if in_shard(dataset.samples[i].sample_id, shard)]
+        first = config.generation if config.mode == "direct" else config.caption_generation
+        runs.append(TaskRun(config, dataset, prompts, tuple(kept),
+                            _params(first, gen_overrides, seed),
+                            _params(config.generation, gen_overrides, seed)))
     return runs
 
 
@@ -160,7 +196,7 @@ def _count(limit: int | float | None, total: int) -> int:
         return total
     if isinstance(limit, float) and limit < 1:
         return math.ceil(limit * total)
-    return int(limit)
+    return min(int(limit), total)
 
 
 def _check_scorer(config: TaskConfig) -> None:
@@ -194,143 +230,53 @@ def _params(gen: GenerationConfig, overrides: dict[str, Any], seed: int) -> GenP
     return merged.params(seed)
 
 
-def _updated(runs: list[TaskRun], picked: list[tuple[int, int]], values: list[Any],
-             fill: Callable[[SampleRecord, Any], SampleRecord]) -> list[TaskRun]:
-    """The runs with record k of run r filled with its value, for each (r, k) picked."""
-    records = [list(run.records) for run in runs]
-    for (r, k), value in zip(picked, values, strict=True):
-        records[r][k] = fill(records[r][k], value)
-    return [run.with_records(rs) for run, rs in zip(runs, records)]
+def _updated(steps: list[TaskStep], picked: list[tuple[int, int]], values: list[Any],
+             fill: Callable[[SampleRecord, Any], SampleRecord]) -> list[TaskStep]:
+    """The steps with record k of task t filled with its value, for each (t, k) picked."""
+    records = [list(step.records) for step in steps]
+    for (t, k), value in zip(picked, values, strict=True):
+        records[t][k] = fill(records[t][k], value)
+    return [step.with_records(rs) for step, rs in zip(steps, records)]
 
 
-def _run_stage(runs: list[TaskRun], runner: GenerationRunner, desc: str,
+def _run_stage(steps: list[TaskStep], runner: GenerationRunner, desc: str,
                request_of: Callable[[SampleRecord], ChatRequest | None],
-               fill: Callable[[SampleRecord, Generation], SampleRecord]) -> list[TaskRun]:
+               fill: Callable[[SampleRecord, Generation], SampleRecord]) -> list[TaskStep]:
     """Send every record's request of this stage (all tasks together: identical requests, such
     as a caption shared by several tasks, are generated once) and fill in the outputs."""
-    asked = [(r, k, request) for r, run in enumerate(runs) for k, record in enumerate(run.records)
+    asked = [(t, k, request) for t, step in enumerate(steps)
+             for k, record in enumerate(step.records)
              if (request := request_of(record)) is not None]
     outputs = runner.run([request for _, _, request in asked], desc) if asked else []
-    return _updated(runs, [(r, k) for r, k, _ in asked], outputs, fill)
+    return _updated(steps, [(t, k) for t, k, _ in asked], outputs, fill)
 
 
-def generate_outputs(runs: list[TaskRun], runner: GenerationRunner, seed: int,
-                     gen_overrides: dict[str, Any]) -> list[TaskRun]:
+def generate_outputs(steps: list[TaskStep], runner: GenerationRunner) -> list[TaskStep]:
     """Stage 1 for every task at once, then CAG's stage 2 where the caption succeeded."""
-    runs = _run_stage(runs, runner, "generating (captions, direct answers)",
-                      lambda record: record.first_request,
-                      lambda record, output: replace(record, first_output=output))
-    runs = [_with_second_requests(run, seed, gen_overrides) if run.config.mode == "cag" else run
-            for run in runs]
-    return _run_stage(runs, runner, "generating (CAG answers)",
+    steps = _run_stage(steps, runner, "generating (captions, direct answers)",
+                       lambda record: record.first_request,
+                       lambda record, output: replace(record, first_output=output))
+    steps = [step.with_records([_with_second_request(step.run, r) for r in step.records])
+             if step.run.config.mode == "cag" else step for step in steps]
+    return _run_stage(steps, runner, "generating (CAG answers)",
                       lambda record: record.second_request,
                       lambda record, output: replace(record, second_output=output))
 
 
-def _with_second_requests(run: TaskRun, seed: int, gen_overrides: dict[str, Any]) -> TaskRun:
+def _with_second_request(run: TaskRun, record: SampleRecord) -> SampleRecord:
     """CAG's stage 2: the conversation with the caption as the assistant's turn."""
-    params = _params(run.config.generation, gen_overrides, seed)
-
-    def second(record: SampleRecord) -> SampleRecord:
-        caption = record.caption
-        if caption is None or not caption.ok:
-            return record
-        request = cag_request(record.sample, run.prompts, caption.text or "", params)
-        return replace(record, second_request=request)
-
-    return run.with_records(second(record) for record in run.records)
+    caption = record.caption
+    if caption is None or not caption.ok:
+        return record
+    request = cag_request(record.sample, run.prompts, caption.text or "", run.second_params)
+    return replace(record, second_request=request)
 
 
-def score_runs(runs: list[TaskRun], judge: Judge | None) -> list[TaskRun]:
-    """Score every task; the judge items of all tasks go to the judge in one call."""
-    scorers = {run.name: scorer_class(run.config.scorer)() for run in runs}
-    picked = [(r, k) for r, run in enumerate(runs) for k, record in enumerate(run.records)
+def score_steps(steps: list[TaskStep], judge: Judge | None) -> list[TaskStep]:
+    """Score every task's records; the judge items of all tasks go to the judge in one call."""
+    scorers = {step.run.name: scorer_class(step.run.config.scorer)() for step in steps}
+    picked = [(t, k) for t, step in enumerate(steps) for k, record in enumerate(step.records)
               if record.generation_failure is None]  # failed samples are reported, not scored
-    scores = score_outputs([(scorers[runs[r].name], runs[r].records[k].sample,
-                             runs[r].records[k].response) for r, k in picked], judge)
-    return _updated(runs, picked, scores, lambda record, score: replace(record, score=score))
-
-
-def per_count_name(task: str, n: int) -> str:
-    """The row of a task's samples with `n` concepts: a subtask as lm-eval names them."""
-    return f"{task}_n{n}"
-
-
-def per_count_rows(task: str, rows: Iterable[str]) -> list[str]:
-    """The per-count rows of `task` among result rows."""
-    prefix = per_count_name(task, 0)[:-1]
-    return [row for row in rows if row.startswith(prefix) and row[len(prefix):].isdigit()]
-
-
-def aggregate_run(run: TaskRun, seed: int) -> dict[str, dict[str, Any]]:
-    """`{task: {...}, "task_n1": {...}, ...}` metric rows with stderr (lm-eval's layout: an
-    alias and metrics only); a task with a metric declared per count (CapEval-QA's) has a row
-    per number of concepts among its samples (one count makes one row too)."""
-    return {name: _row(run, alias, scored, seed) for name, alias, scored in _row_samples(run)}
-
-
-def count_rows(run: TaskRun) -> dict[str, dict[str, int]]:
-    """Beside each metric row, how many samples it scored and what the scorer counted
-    (questions judged, judge replies with no answer)."""
-    rows = {}
-    for name, _, scored in _row_samples(run):
-        counts: Counter = Counter()
-        for _, sc in scored:
-            counts.update(sc.counts)
-        rows[name] = {"n_scored": len(scored), **dict(sorted(counts.items()))}
-    return rows
-
-
-Scored = list[tuple[Sample, SampleScore]]
-
-
-def _row_samples(run: TaskRun) -> list[tuple[str, str, Scored]]:
-    """Each row's name, alias and scored samples: the task, then its per-count rows."""
-    scored: Scored = [(r.sample, r.score) for r in run.records
-                      if r.scored and r.score is not None]
-    rows = [(run.name, run.name, scored)]
-    if any(metric(m).per_count for m in run.config.metrics):
-        for n in sorted({r.sample.n_concepts for r in run.records
-                         if isinstance(r.sample, CapEvalSample)}):
-            subset: Scored = [(s, sc) for s, sc in scored
-                              if isinstance(s, CapEvalSample) and s.n_concepts == n]
-            rows.append((per_count_name(run.name, n), f"n{n}", subset))
-    return rows
-
-
-def _row(run: TaskRun, alias: str, scored: Sequence[tuple[Sample, SampleScore]], seed: int
-         ) -> dict[str, Any]:
-    row: dict[str, Any] = {"alias": alias}
-    for name in run.config.metrics:
-        declared = metric(name)
-        # a sample the metric does not apply to (n/a) is left out of it
-        applies = [sc.metrics for _, sc in scored if all(p in sc.metrics for p in declared.parts)]
-        found = declared.estimate(applies, seed)
-        row[f"{name},none"] = "N/A" if found.value is None else found.value
-        row[f"{name}_stderr,none"] = "N/A" if found.stderr is None else found.stderr
-    return row
-
-
-def failure_counts(run: TaskRun) -> dict[str, int]:
-    reasons = Counter(r.failure for r in run.records if r.failure is not None)
-    return {str(k)[:300]: v for k, v in reasons.most_common()}
-
-
-def outcome_counts(run: TaskRun) -> dict[str, int]:
-    """What became of the task's samples: scored, or left out with a generation or a judge
-    failure; how many judge replies had no parsable answer (counted as wrong, as the protocol
-    does) and in how many samples; how many scored replies stopped at the token limit."""
-    records = run.records
-    scored = [r for r in records if r.scored and r.score is not None]
-    return {
-        "samples": len(records),
-        "scored": len(scored),
-        "generation_failures": sum(r.generation_failure is not None for r in records),
-        "judge_failures": sum(r.generation_failure is None and r.judge_failure is not None
-                              for r in records),
-        "judge_parse_failures": sum(r.score.counts.get("judge_parse_failures", 0)
-                                    for r in scored if r.score is not None),
-        "samples_with_parse_failures": sum(r.score.counts.get("judge_parse_failures", 0) > 0
-                                           for r in scored if r.score is not None),
-        "cut_replies": sum(r.cut for r in scored),
-    }
+    scores = score_outputs([(scorers[steps[t].run.name], steps[t].records[k].sample,
+                             steps[t].records[k].response) for t, k in picked], judge)
+    return _updated(steps, picked, scores, lambda record, score: replace(record, score=score))

@@ -3,9 +3,9 @@ machines, then `coviP-eval merge DIR...` writes one results file whose metrics, 
 errors, counts and failure lists are those of a single-process run.
 
 Each shard's samples file holds, per sample, the metric parts, the counts and the failure
-(and where it happened). The merge rebuilds the records of every task in the order of the
-full run and aggregates them with the evaluation's own functions, so nothing is computed
-twice in two ways. Shards that disagree on what was measured are refused, and missing ones
+(and where it happened). The merge tallies the lines of every task in the order of the full
+run, as the evaluation tallies its records (`tally.py`), so nothing is computed twice in two
+ways. Shards that disagree on what was measured are refused, and missing ones
 are named.
 """
 
@@ -13,36 +13,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchmark import load_benchmark
 from covip_eval.errors import ConfigError
-from covip_eval.evaluator import (
-    SampleRecord,
-    TaskRun,
-    failure_counts,
-    outcome_counts,
-)
 from covip_eval.registry import TaskIndex
-from covip_eval.requests import ChatRequest, Generation, GenParams, Message, TextPart
 from covip_eval.results import partial_file, samples_path, timestamp, write_json_atomic
-from covip_eval.run import (
-    config_records,
-    failure_rate,
-    metric_rows,
-    sample_counts,
-    task_tables,
-)
-from covip_eval.scoring import SampleScore
+from covip_eval.run import config_records, failure_rate, task_tables
+from covip_eval.tally import TaskTally, metric_rows, sample_counts
 from covip_eval.taskconfig import TaskConfig
 
 # what every shard must agree on for their numbers to be one run's
 SAME = ("model_identity", "limit", "seed", "gen_kwargs", "predict_only")
 SAME_TOP = ("judge", "prompts", "datasets", "configs")
-_NO_REQUEST = ChatRequest((Message("user", (TextPart("(merged from a shard)"),)),), GenParams())
 
 
 @dataclass(frozen=True)
@@ -102,19 +87,6 @@ def check_shards(shards: list[Shard]) -> None:
                           f"{count}: merge needs them all")
 
 
-def _record(line: dict[str, Any], sample: Any) -> SampleRecord:
-    """A record that aggregates as the original did: its metric parts, counts and failure."""
-    stage, failure = line.get("failure_stage"), line.get("failure")
-    text = (line.get("filtered_resps") or [None])[0]
-    output = Generation.failed(failure) if stage == "generation" else Generation(text=text or "")
-    score = None
-    if stage != "generation" and (line.get("metrics") or stage == "judge"):
-        score = SampleScore({k: tuple(v) for k, v in (line.get("metrics") or {}).items()},
-                            counts=Counter(line.get("counts") or {}),
-                            judge_failure=failure if stage == "judge" else None)
-    return SampleRecord(line["doc_id"], sample, "direct", _NO_REQUEST, output, score=score)
-
-
 def _task_config(record: dict[str, Any]) -> TaskConfig:
     return TaskConfig(**{k: v for k, v in record.items() if k in TaskConfig.model_fields})
 
@@ -143,33 +115,33 @@ def merge(paths: list[Path], out: Path, include_path: list[Path] | None = None) 
     if template.get("controls"):
         raise ConfigError("runs with --controls cannot be merged: run the controls unsharded")
     seed = template["config"]["seed"]
-    runs, lines_by_task = [], {}
+    tallies, lines_by_task = [], {}
     for task, source in template["datasets"].items():
         dataset = load_benchmark(source["spec"], source["config"], progress=False)
         if dataset.revision != source["revision"]:
             raise ConfigError(f"{task}: the dataset {source['spec']} is now at revision "
                               f"{dataset.revision}, the shards used {source['revision']}")
-        by_id = {s.sample_id: s for s in dataset.samples}
         lines = sorted((json.loads(line) for shard in shards
                         for line in shard.samples_file(task).read_text().splitlines()),
                        key=lambda line: line["doc_id"])
         lines_by_task[task] = lines
-        records = tuple(_record(line, by_id[line["doc"]["sample_id"]]) for line in lines)
-        config = _task_config(template["configs"][task])
-        run = TaskRun(config, dataset, {}, records)
-        runs.append(run)
-    rows = {} if template["config"]["predict_only"] else metric_rows(runs, seed)
-    outcomes = {r.name: outcome_counts(r) for r in runs}
+        tally = TaskTally(_task_config(template["configs"][task]))
+        for line in lines:
+            tally.add_line(line)
+        tallies.append(tally)
+    configs = [t.config for t in tallies]
+    rows = {} if template["config"]["predict_only"] else metric_rows(tallies, seed)
+    outcomes = {t.name: t.outcomes() for t in tallies}
     merged = {
         **template,
         "results": rows,
-        "counts": {} if template["config"]["predict_only"] else sample_counts(runs),
-        "configs": config_records(runs, rows),
-        **task_tables(runs, rows, TaskIndex(include_path or []), _chosen(template)),
-        "n-samples": {r.name: {"original": template["n-samples"][r.name]["original"],
-                               "effective": len(r.records)} for r in runs},
+        "counts": {} if template["config"]["predict_only"] else sample_counts(tallies),
+        "configs": config_records(configs, rows),
+        **task_tables(configs, rows, TaskIndex(include_path or []), _chosen(template)),
+        "n-samples": {t.name: {"original": template["n-samples"][t.name]["original"],
+                               "effective": t.samples} for t in tallies},
         "config": {**template["config"], "shard": None},
-        "failures": {r.name: failure_counts(r) for r in runs},
+        "failures": {t.name: t.failure_counts() for t in tallies},
         "outcomes": outcomes,
         "failure_rate": failure_rate(template["failure_rate"]["max"], outcomes),
         "usage": _summed_usage([s.results["usage"] for s in shards]),

@@ -1,8 +1,8 @@
 """Result files in lm-eval's layout (plus ours), written so that nothing half-done looks whole.
 
 - `results_<timestamp>.json`: written to a temporary file, then renamed.
-- `samples_<task>_<timestamp>.jsonl`: appended record by record to `<name>.partial`, renamed
-  when the task is complete.
+- `samples_<task>_<timestamp>.jsonl`: appended record by record, as they complete, to
+  `<name>.partial`, renamed when the whole evaluation is complete.
 """
 
 from __future__ import annotations
@@ -12,15 +12,16 @@ import os
 import platform
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
 from benchmark import CapEvalSample, Sample
-from covip_eval.evaluator import SampleRecord, TaskRun, per_count_name
+from covip_eval.evaluator import SampleRecord, TaskRun
 from covip_eval.requests import ChatRequest, ImagePart, stable_hash
+from covip_eval.tally import per_count_name
 
 
 def timestamp() -> str:
@@ -91,6 +92,7 @@ def sample_record(run: TaskRun, record: SampleRecord) -> dict[str, Any]:
         **{metric: (n / d if d else None) for metric, (n, d) in parts.items()},
         "caption": caption.text if caption is not None and record.mode == "cag" else None,
         "failure": record.failure,
+        "cut": record.cut,
         "failure_stage": "generation" if record.generation_failure is not None
         else ("judge" if record.judge_failure is not None else None),
         "metrics": parts,
@@ -153,13 +155,25 @@ def results_path(samples_file: Path) -> tuple[Path, str]:
     return samples_file.with_name(f"results_{stamp}.json"), task
 
 
-def write_samples(run: TaskRun, folder: Path, stamp: str) -> Path:
-    path = samples_path(folder / f"results_{stamp}.json", run.name)
-    with partial_file(path) as fh:
-        for record in run.records:
-            fh.write(json.dumps(sample_record(run, record), ensure_ascii=False, default=str)
-                     + "\n")
-    return path
+class SamplesWriter:
+    """Each task's samples file, a line written as each record completes; the files are
+    renamed to their names only when the writer closes without an error."""
+
+    def __init__(self, results_file: Path, runs: list[TaskRun]):
+        self._stack = ExitStack()
+        self.paths = {run.name: samples_path(results_file, run.name) for run in runs}
+        self._files = {name: self._stack.enter_context(partial_file(path))
+                       for name, path in self.paths.items()}
+
+    def write(self, run: TaskRun, record: SampleRecord) -> None:
+        self._files[run.name].write(json.dumps(sample_record(run, record), ensure_ascii=False,
+                                               default=str) + "\n")
+
+    def __enter__(self) -> SamplesWriter:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stack.__exit__(*exc)
 
 
 def _fmt(value: Any) -> str:

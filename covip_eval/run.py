@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,18 +13,16 @@ from benchmark.images import DEFAULT_MAX_IMAGE_PIXELS, decode_count, set_max_ima
 from benchmark.loading import BUILTIN_PREFIX, cache_dir
 from covip_eval.aliases import cost_estimate
 from covip_eval.cache import RequestCache
-from covip_eval.controls import control_runs
+from covip_eval.controls import control_steps
 from covip_eval.errors import ConfigError
 from covip_eval.evaluator import (
+    SampleRecord,
     TaskRun,
-    aggregate_run,
-    count_rows,
-    failure_counts,
+    TaskStep,
     generate_outputs,
-    outcome_counts,
-    per_count_rows,
     prepare_runs,
-    score_runs,
+    score_steps,
+    steps,
 )
 from covip_eval.generation import GenerationRunner
 from covip_eval.judges.base import Judge
@@ -32,12 +31,14 @@ from covip_eval.models.base import ModelAdapter
 from covip_eval.redaction import redact
 from covip_eval.registry import TaskIndex, make_judge, make_model, scorer_class
 from covip_eval.results import (
+    SamplesWriter,
     git_hash,
     package_versions,
+    prompt_text,
     timestamp,
     write_json_atomic,
-    write_samples,
 )
+from covip_eval.tally import TaskTally, metric_rows, per_count_rows, sample_counts
 from covip_eval.taskconfig import TaskConfig
 
 DEFAULT_OFFLINE_JUDGE = "lexical"
@@ -68,6 +69,9 @@ class EvalSettings:
     shard: tuple[int, int] | None = None  # (index, count): this process's slice (merge.py)
     ignored_flags: list[str] = field(default_factory=list)  # flags the model has no use for
     max_image_pixels: int | None = None  # None: benchmark.images' default
+    # samples of each task evaluated together, then tallied and let go: bounds memory
+    step_size: int = 256
+    keep_records: bool = False  # keep every finished record in the outcome (small runs only)
 
 
 def default_cache_path() -> Path:
@@ -94,8 +98,40 @@ def _choose_judge(settings: EvalSettings, runs: list[TaskRun]) -> str | None:
 class EvalOutcome:
     results: dict[str, Any]
     runs: list[TaskRun]
+    tallies: dict[str, TaskTally]  # by task
     results_path: Path | None
     samples_paths: list[Path]
+    first_prompts: dict[str, str | None]  # by task: the prompt its first sample was scored on
+    records: dict[str, list[SampleRecord]]  # by task, with `keep_records` only
+
+
+class _Evaluation:
+    """One evaluation's state while its steps run: the tallies (with each control's), the
+    samples files, and what `keep_records` keeps."""
+
+    def __init__(self, settings: EvalSettings, runs: list[TaskRun],
+                 writer: SamplesWriter | None):
+        self.settings, self.writer = settings, writer
+        self.tallies = {run.name: TaskTally(run.config) for run in runs}
+        self.controls = {c: {run.name: TaskTally(run.config) for run in runs}
+                         for c in settings.controls}
+        self.first_prompts: dict[str, str | None] = {run.name: None for run in runs}
+        self.records: dict[str, list[SampleRecord]] = {run.name: [] for run in runs}
+
+    def take(self, done: list[TaskStep], control: str | None = None) -> None:
+        for step in done:
+            name = step.run.name
+            tally = self.tallies[name] if control is None else self.controls[control][name]
+            for record in step.records:
+                tally.add(record)
+                if control is not None:
+                    continue
+                if self.writer is not None:
+                    self.writer.write(step.run, record)
+                if self.settings.keep_records:
+                    self.records[name].append(record)
+                if self.first_prompts[name] is None:
+                    self.first_prompts[name] = prompt_text(record.final_request)
 
 
 def evaluate(settings: EvalSettings) -> EvalOutcome:
@@ -114,23 +150,21 @@ def evaluate(settings: EvalSettings) -> EvalOutcome:
             judge = make_judge(judge_name, settings.judge_args, cache, settings.progress)
         decodes_before = decode_count()
         runner = GenerationRunner(model, cache, settings.progress)
-        prepared = runs
-        runs = generate_outputs(runs, runner, settings.seed, settings.gen_kwargs)
-        if not settings.predict_only:
-            runs = score_runs(runs, judge)
-        results = _results(settings, runs, model, judge, runner, index)
-        under = {control: _control_runs(settings, control_runs(prepared, control), runner,
-                                        judge) for control in settings.controls}
-        results["controls"] = {c: {} if settings.predict_only else metric_rows(r, settings.seed)
-                               for c, r in under.items()}
-        results["control_outcomes"] = {c: {run.name: outcome_counts(run) for run in r}
-                                       for c, r in under.items()}
-        results["failure_rate"] = failure_rate(settings.max_failure_rate, results["outcomes"],
-                                               results["control_outcomes"])
+        path = None
+        if settings.output_path is not None:
+            folder = settings.output_path / sanitized(model_name(settings, model))
+            path = folder / f"results_{timestamp()}.json"
+        logged = path is not None and (settings.log_samples or settings.predict_only)
+        with SamplesWriter(path, runs) if logged and path else nullcontext() as writer:
+            evaluation = _Evaluation(settings, runs, writer)
+            _run_steps(settings, runs, runner, judge, evaluation)
+        results = _results(settings, runs, evaluation, model, judge, runner, index)
         results["usage"]["image_decodes"] = decode_count() - decodes_before
-        path, samples = _write(settings, results, runs) if settings.output_path is not None \
-            else (None, [])
-        return EvalOutcome(results, runs, path, samples)
+        if path is not None:
+            write_json_atomic(path, results)
+        return EvalOutcome(results, runs, evaluation.tallies, path,
+                           list(writer.paths.values()) if writer else [],
+                           evaluation.first_prompts, evaluation.records)
     finally:
         model.close()
         if judge is not None:
@@ -138,36 +172,45 @@ def evaluate(settings: EvalSettings) -> EvalOutcome:
         cache.close()
 
 
-def _control_runs(settings: EvalSettings, runs: list[TaskRun], runner: GenerationRunner,
-                  judge: Judge | None) -> list[TaskRun]:
-    """The tasks rerun under one control."""
-    runs = generate_outputs(runs, runner, settings.seed, settings.gen_kwargs)
-    return runs if settings.predict_only else score_runs(runs, judge)
+def _run_steps(settings: EvalSettings, runs: list[TaskRun], runner: GenerationRunner,
+               judge: Judge | None, evaluation: _Evaluation) -> None:
+    """Every step: its records generated, scored and tallied, then each control's."""
+    from tqdm import tqdm
+
+    total = sum(len(run) for run in runs)
+    several = total > settings.step_size * len(runs)
+    with tqdm(total=total, desc="samples", unit="sample",
+              disable=not (settings.progress and several)) as bar:
+        for step in steps(runs, settings.step_size):
+            evaluation.take(_generated_and_scored(settings, step, runner, judge))
+            for control in settings.controls:
+                evaluation.take(_generated_and_scored(
+                    settings, control_steps(step, control), runner, judge), control)
+            bar.update(sum(len(s.records) for s in step))
 
 
-def metric_rows(runs: list[TaskRun], seed: int) -> dict[str, Any]:
-    """Every task's metric rows (its per-count rows too), in task order."""
-    return {name: row for run in runs for name, row in aggregate_run(run, seed).items()}
+def _generated_and_scored(settings: EvalSettings, step: list[TaskStep],
+                          runner: GenerationRunner, judge: Judge | None) -> list[TaskStep]:
+    step = generate_outputs(step, runner)
+    return step if settings.predict_only else score_steps(step, judge)
 
 
-def sample_counts(runs: list[TaskRun]) -> dict[str, Any]:
-    """Every metric row's counts (samples scored, the scorer's counts), kept apart from the
-    metrics so that lm-eval's tools never read a count as a metric."""
-    return {name: row for run in runs for name, row in count_rows(run).items()}
-
-
-def _results(settings: EvalSettings, runs: list[TaskRun], model: ModelAdapter,
-             judge: Judge | None, runner: GenerationRunner, index: TaskIndex) -> dict[str, Any]:
-    rows = {} if settings.predict_only else metric_rows(runs, settings.seed)
+def _results(settings: EvalSettings, runs: list[TaskRun], evaluation: _Evaluation,
+             model: ModelAdapter, judge: Judge | None, runner: GenerationRunner,
+             index: TaskIndex) -> dict[str, Any]:
+    tallies = list(evaluation.tallies.values())
+    rows = {} if settings.predict_only else metric_rows(tallies, settings.seed)
     judge_runner = getattr(judge, "runner", None)
-    outcomes = {r.name: outcome_counts(r) for r in runs}
+    outcomes = {t.name: t.outcomes() for t in tallies}
+    control_outcomes = {c: {t.name: t.outcomes() for t in under.values()}
+                        for c, under in evaluation.controls.items()}
     name = model_name(settings, model)
     return {
         "results": rows,
-        "counts": {} if settings.predict_only else sample_counts(runs),
-        **task_tables(runs, rows, index, settings.tasks),
-        "configs": config_records(runs, rows),
-        "n-samples": {r.name: {"original": len(r.dataset.samples), "effective": len(r.records)}
+        "counts": {} if settings.predict_only else sample_counts(tallies),
+        **task_tables([r.config for r in runs], rows, index, settings.tasks),
+        "configs": config_records([r.config for r in runs], rows),
+        "n-samples": {r.name: {"original": len(r.dataset.samples), "effective": len(r)}
                       for r in runs},
         "config": {
             "model": settings.model,
@@ -189,7 +232,7 @@ def _results(settings: EvalSettings, runs: list[TaskRun], model: ModelAdapter,
         "datasets": {r.name: {"spec": r.dataset.spec, "config": r.dataset.config,
                               "revision": r.dataset.revision, "location": r.dataset.location}
                      for r in runs},
-        "failures": {r.name: failure_counts(r) for r in runs},
+        "failures": {t.name: t.failure_counts() for t in tallies},
         "outcomes": outcomes,
         "usage": {"model": _usage(runner), "judge": _usage(judge_runner) if judge_runner else None},
         "git_hash": git_hash(),
@@ -197,6 +240,11 @@ def _results(settings: EvalSettings, runs: list[TaskRun], model: ModelAdapter,
         "model_name": name,
         "model_name_sanitized": sanitized(name),
         "package_versions": package_versions(),
+        "controls": {c: {} if settings.predict_only else metric_rows(under.values(),
+                                                                     settings.seed)
+                     for c, under in evaluation.controls.items()},
+        "control_outcomes": control_outcomes,
+        "failure_rate": failure_rate(settings.max_failure_rate, outcomes, control_outcomes),
     }
 
 
@@ -211,16 +259,15 @@ def sanitized(name: str) -> str:
     return re.sub(r"[\"<>:/|\\?*\[\]]+", "__", name)
 
 
-def task_tables(runs: list[TaskRun], rows: dict[str, Any], index: TaskIndex,
+def task_tables(configs: list[TaskConfig], rows: dict[str, Any], index: TaskIndex,
                 chosen: list[str]) -> dict[str, Any]:
     """lm-eval's per-task tables: the chosen groups as a tree (a group holds the largest
     groups inside it and its other tasks; the rows per number of concepts are subtasks of
     their task), versions, n-shot and which way each metric is better."""
-    ran = {r.name for r in runs}
-    groups = group_tree(chosen, index.groups, ran)
-    per_count = {r.name: per_count_rows(r.name, rows) for r in runs}
+    groups = group_tree(chosen, index.groups, {c.task for c in configs})
+    per_count = {c.task: per_count_rows(c.task, rows) for c in configs}
     groups.update({task: subtasks for task, subtasks in per_count.items() if subtasks})
-    config_of = {row: run.config for run in runs for row in [run.name, *per_count[run.name]]}
+    config_of = {row: c for c in configs for row in [c.task, *per_count[c.task]]}
     return {
         "group_subtasks": groups,
         "versions": {row: config.version for row, config in config_of.items()},
@@ -256,15 +303,16 @@ def _directions(config: TaskConfig) -> dict[str, bool]:
     return {m: metric(m).higher_is_better for m in config.metrics}
 
 
-def config_records(runs: list[TaskRun], rows: dict[str, Any]) -> dict[str, Any]:
+def config_records(configs: list[TaskConfig], rows: dict[str, Any]) -> dict[str, Any]:
     """Each task's configuration, and one for each of its per-count rows (the task's, named
     for the row, in a group of their own), so that lm-eval's tools find a configuration for
     every row of the results."""
     records = {}
-    for run in runs:
-        records[run.name] = _config_record(run.config)
-        for row in per_count_rows(run.name, rows):
-            records[row] = {**records[run.name], "task": row, "group": f"{run.name}_by_count"}
+    for config in configs:
+        records[config.task] = _config_record(config)
+        for row in per_count_rows(config.task, rows):
+            records[row] = {**records[config.task], "task": row,
+                            "group": f"{config.task}_by_count"}
     return records
 
 
@@ -308,16 +356,3 @@ def _usage(runner: GenerationRunner) -> dict[str, Any]:
     stats["cost_usd_estimate"] = cost_estimate(model_name, stats["input_tokens"],
                                                stats["output_tokens"])
     return stats
-
-
-def _write(settings: EvalSettings, results: dict[str, Any], runs: list[TaskRun]
-           ) -> tuple[Path, list[Path]]:
-    """The results file and the samples files."""
-    assert settings.output_path is not None
-    folder = settings.output_path / results["model_name_sanitized"]
-    stamp = timestamp()
-    samples = [write_samples(run, folder, stamp) for run in runs] \
-        if settings.log_samples or settings.predict_only else []
-    path = folder / f"results_{stamp}.json"
-    write_json_atomic(path, results)
-    return path, samples

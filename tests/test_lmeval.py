@@ -58,7 +58,7 @@ def covip_run(small_dataset: Path):
         model="tiny-random", model_args={"batch_size": 1},
         tasks=["capeval_qa", "lsd_direct", "itr_direct", "lar_direct"],
         dataset=str(small_dataset), judge="lexical", limit=LIMIT,
-        gen_kwargs={"max_new_tokens": 8, "temperature": 0}, progress=False))
+        gen_kwargs={"max_new_tokens": 8, "temperature": 0}, progress=False, keep_records=True))
 
 
 def test_export_writes_flat_tasks(lmeval_run) -> None:
@@ -86,18 +86,17 @@ def test_prompts_agree_image_positions_included(lmeval_run, covip_run, small_dat
 
 def test_outputs_and_scores_agree(lmeval_run, covip_run) -> None:
     results, _ = lmeval_run
-    runs = {run.name: run for run in covip_run.runs}
     for task, metrics in (("capeval_qa", ("acc_pos", "acc_neg", "recognition_f1")),
                           ("lsd_direct", ("token_f1", "token_f1_content")),
                           ("itr_direct", ("keyword_recall", "keyword_leak", "keyword_clean")),
                           ("lar_direct", ("accuracy",))):
-        run = runs[task]
+        records = covip_run.records[task]
         for record in results["samples"][f"covip_{task}"]:
             i = record["doc"]["idx"]
             # lm-eval cuts at the stop string; our adapter stops at EOS and drops special
             # tokens: the same greedy tokens give the same text
-            assert record["resps"][0][0] == run.records[i].response
-            ours = run.records[i].score.metrics
+            assert record["resps"][0][0] == records[i].response
+            ours = records[i].score.metrics
             for metric in metrics:  # (numerator, denominator) in both harnesses
                 assert tuple(record[metric]) == tuple(ours.get(metric, (0.0, 0.0)))
 
@@ -134,8 +133,8 @@ def test_bridge_scores_equal_covip_evals_with_a_failing_judge(small_dataset: Pat
     for run in outcome.runs:
         assert outcome.results["outcomes"][run.name]["judge_failures"] > 0
         parts = bridge.judge_filter(str(small_dataset), run.name, "scripted", judge_args,
-                                    [[r.response] for r in run.records],
-                                    [{"idx": r.index} for r in run.records])
+                                    [[r.response] for r in outcome.records[run.name]],
+                                    [{"idx": r.index} for r in outcome.records[run.name]])
         for metric in run.config.metrics:
             ours = outcome.results["results"][run.name][f"{metric},none"]
             theirs = bridge.ratio([p[metric] for p in parts])

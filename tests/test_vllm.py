@@ -88,12 +88,12 @@ def test_offline_engine_through_the_evaluator(model_dir: Path, small_dataset: Pa
     outcome = evaluate(EvalSettings(
         model="vllm", model_args={"pretrained": str(model_dir), **ENGINE_ARGS},
         tasks=["capeval_qa", "lsd_cag"], dataset=str(small_dataset), judge="lexical",
-        gen_kwargs={"max_new_tokens": 16}, limit=2, progress=False))
+        gen_kwargs={"max_new_tokens": 16}, limit=2, progress=False, keep_records=True))
     results = outcome.results
     assert results["config"]["model_identity"]["adapter"] == "vllm"
     assert results["usage"]["model"]["output_tokens"] > 0
     _scored_or_empty(results, ("capeval_qa", "lsd_cag"))
-    captions = [record.response for record in outcome.runs[0].records]
+    captions = [record.response for record in outcome.records["capeval_qa"]]
     assert all(isinstance(t, str) for t in captions)
 
 
