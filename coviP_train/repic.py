@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,16 @@ from benchmark import CapEvalSample
 from covip_eval.errors import ConfigError
 from covip_eval.prompts import load_template
 from covip_eval.requests import ChatRequest, ImagePart, Message, TextPart
-from coviP_train.data import PromptSet, build_prompts, capped, conversation, image_size
+from coviP_train.data import (
+    PromptSet,
+    Row,
+    Rows,
+    build_prompts,
+    capped,
+    conversation,
+    image_size,
+    prompt_features,
+)
 from coviP_train.reward import completion_text
 from tasks.metrics import recognition_f1
 
@@ -173,31 +182,41 @@ def build_repic_prompts(dataset: str, limit: int | None, max_images: int, max_pi
         request = ChatRequest((Message("user", parts),))
         return conversation(request), [capped(i, max_pixels) for i in request.images]
 
-    rng = random.Random(seed)
-    rows = []
-    for row in captions.rows:
-        sample = captions.samples[row["sample_id"]]
+    def make(positions: Sequence[int]) -> Iterator[Row]:
+        rng = random.Random(seed)  # the same draws on every pass over the rows
+        for row in captions.rows.make(positions):
+            yield from _repic_rows(row, captions.samples[row["sample_id"]], rng)
+
+    def _repic_rows(row: Row, sample: CapEvalSample, rng: random.Random) -> Iterator[Row]:
         names = [c.name for c in sample.context]
         negatives = [k for k in range(len(names)) if k not in sample.positive_indices]
         base = {"sample_id": sample.sample_id, "n_concepts": sample.n_concepts, "answer": "",
                 "box": [], "size": [], "present": [names[k] for k in sample.positive_indices],
                 "absent": [names[k] for k in negatives]}
-        rows.append({**row, **base, "repic_task": "identity"})
+        yield {**row, **base, "repic_task": "identity"}
         asked = [(k, "yes") for k in sample.positive_indices] + \
             [(k, "no") for k in rng.sample(negatives, min(len(negatives), sample.n_concepts))]
         for k, answer in asked:
             prompt, images = pair(sample, k, object_question.render(name=names[k]))
-            rows.append({**base, "repic_task": "object", "answer": answer, "prompt": prompt,
-                         "images": images})
+            yield {**base, "repic_task": "object", "answer": answer, "prompt": prompt,
+                   "images": images}
         for k, truth in zip(sample.positive_indices, sample.query_boxes):
             prompt, images = pair(sample, k, where.render(name=names[k],
                                                           coordinates=COORDINATES[fmt]))
             width, height = image_size(images[-1]["bytes"])  # the capped scene
             scale = width / image_size(sample.query_image.data)[0]
-            rows.append({**base, "repic_task": "localization", "prompt": prompt,
-                         "images": images, "box": [v * scale for v in truth],
-                         "size": [width, height]})
-    if not any(r["repic_task"] == "localization" for r in rows):
+            yield {**base, "repic_task": "localization", "prompt": prompt,
+                   "images": images, "box": [v * scale for v in truth],
+                   "size": [width, height]}
+
+    if not any(captions.samples[i].query_boxes for i in captions.samples):
         raise ConfigError(f"dataset {dataset}: no query_boxes recorded, so the localization "
                           "reward has nothing to score (builtin:mini records them)")
-    return PromptSet(rows, captions.samples, captions.skipped)
+    from datasets import List, Value
+
+    features = prompt_features(
+        answer=Value("string"), box=List(Value("float64")), size=List(Value("int64")),
+        present=List(Value("string")), absent=List(Value("string")),
+        repic_task=Value("string"))
+    return PromptSet(Rows(make, captions.rows.positions), captions.samples, captions.skipped,
+                     features)

@@ -10,14 +10,16 @@ keyword. The loss is on the completion only.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from benchmark import CapEvalSample, Concept, DiagnosticSample, Sample, load_benchmark
 from covip_eval.registry import TaskIndex
 from covip_eval.request_builder import caption_request, direct_request
-from covip_eval.requests import ChatRequest, GenParams, ImagePart
+from covip_eval.requests import GenParams
 from coviP_train.config import SFT_TASKS, SFT_WARMUP
+from coviP_train.data import Row, as_dataset, conversation, conversation_feature
 
 
 def _in_dialogue_order(concept: Concept) -> list[str]:
@@ -46,18 +48,22 @@ def target(sample: Sample) -> str:
     return caption_target(sample) if isinstance(sample, CapEvalSample) else direct_target(sample)
 
 
-def conversation(request: ChatRequest) -> list[dict[str, Any]]:
-    """TRL's conversational format: typed parts, images as placeholders in place."""
-    return [{"role": m.role, "content": [{"type": "image"} if isinstance(p, ImagePart) else
-                                         {"type": "text", "text": p.text} for p in m.parts]}
-            for m in request.messages]
-
-
 @dataclass
 class SFTRows:
-    rows: list[dict[str, Any]]
-    texts: list[str]  # every prompt and target, for training a tokenizer
-    samples: list[Sample]  # the sample each row was made from
+    """Training rows, each made with its texts (prompt and target, for training a tokenizer)
+    when the rows are read, from samples read as needed."""
+
+    make: Callable[[], Iterator[tuple[Row, list[str]]]]
+    features: Any
+
+    def rows(self) -> Iterator[Row]:
+        return (row for row, _ in self.make())
+
+    def texts(self) -> Iterator[str]:
+        return (text for _, texts in self.make() for text in texts)
+
+    def as_dataset(self) -> Any:
+        return as_dataset(self.rows(), self.features)
 
 
 def sft_rows(dataset: str, configs: list[str], limit: int | None,
@@ -66,30 +72,39 @@ def sft_rows(dataset: str, configs: list[str], limit: int | None,
     until the collator decodes them. `concept_counts` keeps the CapEval-QA samples with those
     numbers of concepts (a curriculum starts with one). `dialogues` alone: text rows for the
     warm-up (`dialogue_rows`)."""
+    from datasets import Features, Image, List, Value
+
     if SFT_WARMUP in configs:
         return dialogue_rows(dataset, limit)
     index = TaskIndex()
-    rows, texts, sources = [], [], []
+    chosen = []
     for config in configs:
-        task = index.tasks[SFT_TASKS[config]]
-        prompts = task.prompt_templates()
-        samples = [s for s in load_benchmark(dataset, config).samples
-                   if not concept_counts or not isinstance(s, CapEvalSample)
-                   or s.n_concepts in concept_counts]
-        for sample in samples[:limit] if limit is not None else samples:
-            request = caption_request(sample, prompts, GenParams()) if task.mode == "caption" \
-                else direct_request(sample, prompts, GenParams())
-            answer = target(sample)
-            rows.append({
-                "prompt": conversation(request),
-                "completion": [{"role": "assistant",
-                                "content": [{"type": "text", "text": answer}]}],
-                "images": [{"bytes": image.data, "path": None} for image in request.images],
-                "task": config,
-            })
-            texts += [m.text for m in request.messages] + [answer]
-            sources.append(sample)
-    return SFTRows(rows, texts, sources)
+        samples = load_benchmark(dataset, config).samples
+        kept = [p for p in range(len(samples))
+                if not concept_counts or not isinstance(samples[p], CapEvalSample)
+                or samples[p].n_concepts in concept_counts]
+        chosen.append((index.tasks[SFT_TASKS[config]], config, samples,
+                       kept[:limit] if limit is not None else kept))
+
+    def make() -> Iterator[tuple[Row, list[str]]]:
+        for task, config, samples, kept in chosen:
+            prompts = task.prompt_templates()
+            for p in kept:
+                sample = samples[p]
+                request = caption_request(sample, prompts, GenParams()) \
+                    if task.mode == "caption" else direct_request(sample, prompts, GenParams())
+                answer = target(sample)
+                row = {"prompt": conversation(request),
+                       "completion": [{"role": "assistant",
+                                       "content": [{"type": "text", "text": answer}]}],
+                       "images": [{"bytes": image.data, "path": None}
+                                  for image in request.images],
+                       "task": config}
+                yield row, [m.text for m in request.messages] + [answer]
+
+    return SFTRows(make, Features({"prompt": conversation_feature(),
+                                   "completion": conversation_feature(),
+                                   "images": List(Image()), "task": Value("string")}))
 
 
 def dialogue_rows(dataset: str, limit: int | None) -> SFTRows:
@@ -97,8 +112,13 @@ def dialogue_rows(dataset: str, limit: int | None) -> SFTRows:
     (each repeats its concept's name) a model from scratch learns to copy from its context;
     on the full prompts alone, two thousand tokens long, it did not (docs/covip_tiny.md), and
     every caption target needs that copying."""
+    from datasets import Features, Value
+
     samples = load_benchmark(dataset, "capeval_qa").samples
-    pairs = [(s, c.dialogue) for s in samples[:limit] if isinstance(s, CapEvalSample)
-             for c in s.context]
-    texts = [text for _, text in pairs]
-    return SFTRows([{"text": t} for t in texts], texts, [s for s, _ in pairs])
+
+    def make() -> Iterator[tuple[Row, list[str]]]:
+        for sample in samples[:limit] if limit is not None else samples:
+            for concept in sample.context:
+                yield {"text": concept.dialogue}, [concept.dialogue]
+
+    return SFTRows(make, Features({"text": Value("string")}))

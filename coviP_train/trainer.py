@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import shutil
@@ -15,7 +16,7 @@ from covip_eval.qwen3vl_attention import use_grouped_vision_attention
 from covip_eval.registry import make_judge
 from covip_eval.tiny_models import write_auto_processor
 from coviP_train.config import COVIP_TINY_INIT, TrainConfig
-from coviP_train.data import as_dataset, build_prompts
+from coviP_train.data import build_prompts
 from coviP_train.repic import RepicRewards, box_format, build_repic_prompts
 from coviP_train.reward import CaptionReward, RewardWeights
 from coviP_train.sft import sft_rows
@@ -98,15 +99,15 @@ def build_sft_trainer(config: TrainConfig) -> Any:
         )
 
         # the mini vocabulary is small: a few thousand rows' texts hold all of it
-        corpus = data.texts[:TOKENIZER_CORPUS_TEXTS]
+        corpus = list(itertools.islice(data.texts(), TOKENIZER_CORPUS_TEXTS))
         processor = build_processor(COVIP_TINY_MAX_PIXELS, train_bpe_tokenizer(
             corpus, config.tokenizer_vocab_size))
         model = build_covip_tiny(processor.tokenizer, config.seed)
     else:
         model, processor = load_model_and_processor(config)
     _prepare(model, config)
-    dataset = as_dataset(data.rows)
-    trainer = trl.SFTTrainer(model=model, args=_trl_arguments(config), train_dataset=dataset,
+    trainer = trl.SFTTrainer(model=model, args=_trl_arguments(config),
+                             train_dataset=data.as_dataset(),
                              processing_class=processor, peft_config=_lora(config))
     _add_callbacks(trainer, config)
     return trainer
@@ -142,7 +143,7 @@ def build_trainer(config: TrainConfig, model: Any = None, processor: Any = None
                                config.max_reward_failure_rate)
     trainer = trl.GRPOTrainer(model=model, reward_funcs=reward.reward_functions(),
                               args=_trl_arguments(config),
-                              train_dataset=as_dataset(prompts.rows),
+                              train_dataset=prompts.as_dataset(),
                               processing_class=processor, peft_config=_lora(config))
     _add_callbacks(trainer, config)
     return trainer, reward, prompts.skipped

@@ -92,7 +92,8 @@ def test_box_format_follows_the_family() -> None:
 
 def test_prompts_are_balanced_and_boxes_scaled(small_dataset: Path) -> None:
     prompts = build_repic_prompts(str(small_dataset), None, 16, 128 * 128, "relative_1000", 0)
-    rows = prompts.rows
+    rows = list(prompts.rows)
+    assert rows == list(prompts.rows)  # every pass over the rows draws the same negatives
     objects = [r for r in rows if r["repic_task"] == "object"]
     assert sum(r["answer"] == "yes" for r in objects) == sum(r["answer"] == "no" for r in objects)
     located = [r for r in rows if r["repic_task"] == "localization"]

@@ -146,10 +146,11 @@ def test_training_prompts_hold_encoded_images_decoded_per_row(small_dataset: Pat
     before = decoding.decode_count()
     small = build_prompts(str(small_dataset), None, 16, 10**8)
     assert decoding.decode_count() == before  # under the cap: no pixels at all
-    row, sample = small.rows[0], small.samples[small.rows[0]["sample_id"]]
+    row = small.rows.head(1)[0]
+    sample = small.samples[row["sample_id"]]
     assert row["images"][-1]["bytes"] == sample.query_image.data
     capped = build_prompts(str(small_dataset), None, 16, 64 * 64)
     assert all(len(cell["bytes"]) < len(sample.query_image.data) for cell in
-               capped.rows[0]["images"][-1:])
-    pil = as_dataset(capped.rows[:2])[0]["images"][-1]
+               capped.rows.head(1)[0]["images"][-1:])
+    pil = as_dataset(capped.rows.head(2), capped.features)[0]["images"][-1]
     assert pil.width * pil.height <= 64 * 64

@@ -166,7 +166,7 @@ def test_warm_up_on_dialogues_then_sft_on_the_requests(tmp_path: Path,
     from the warm-up's checkpoint (a run stopped early leaves only those)."""
     from coviP_train.sft import sft_rows
 
-    rows = sft_rows(str(small_dataset), ["dialogues"], 2).rows
+    rows = list(sft_rows(str(small_dataset), ["dialogues"], 2).rows())
     assert rows and all(set(r) == {"text"} and "This is" in r["text"] for r in rows)
     common = ["--dataset", str(small_dataset), "use_lora=false", "logging_steps=1",
               "per_device_train_batch_size=4"]
