@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from PIL import Image as PILImage
 
 DEFAULT_MAX_IMAGE_PIXELS = 4096 * 4096  # above what any model's processor takes
-CACHE_PIXELS = 48 * 2**20  # decoded pixels kept: about 150 MB of RGB
+CACHE_PIXELS = 8 * 2**20  # decoded pixels kept (about 25 MB of RGB): a few samples' images
 REDUCIBLE = ("JPEG",)  # formats decoded at reduced size
 
 _max_pixels = DEFAULT_MAX_IMAGE_PIXELS

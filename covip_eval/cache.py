@@ -31,13 +31,15 @@ def request_key(identity: dict[str, Any], request: ChatRequest, truth_fingerprin
 
 
 class RequestCache:
-    """A persistent map from request keys to generations. `path=None` keeps it in memory."""
+    """A persistent map from request keys to generations. `path=None`: a private temporary
+    file, deleted when the cache closes (memory holds only sqlite's page cache, so a long run
+    does not grow with its generations)."""
 
     def __init__(self, path: Path | None):
         self.path = path
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False,
+        self._db = sqlite3.connect(str(path) if path else "", check_same_thread=False,
                                    timeout=60)
         self._lock = threading.Lock()
         with self._lock:

@@ -26,9 +26,20 @@ from covip_eval.errors import ConfigError, CovipError, MissingDependencyError
 from covip_eval.loggers import HubLogArgs, log_to_wandb, push_to_hub
 from covip_eval.registry import TaskIndex, model_option_names
 from covip_eval.results import format_controls, format_table
-from covip_eval.run import EvalOutcome, EvalSettings, default_cache_path, evaluate
+from covip_eval.run import (
+    DEFAULT_STEP_SIZE,
+    EvalOutcome,
+    EvalSettings,
+    default_cache_path,
+    evaluate,
+)
 from covip_eval.tally import per_count_name
 
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {text!r}")
+    return int(text)
 
 def _shared_flags() -> dict[str, tuple[tuple[str, ...], dict[str, Any]]]:
     """Flags that several commands take, defined once: name -> (option strings, settings)."""
@@ -95,6 +106,10 @@ def _add_eval_flags(p: argparse.ArgumentParser) -> None:
                    help="pixel limit of a dataset image (default 4096x4096): a larger JPEG is "
                         "decoded at reduced size, a larger image of another format is refused "
                         "when the dataset loads")
+    p.add_argument("--step_size", type=_positive_int, default=DEFAULT_STEP_SIZE,
+                   help="samples of each task evaluated together before they are tallied, "
+                        f"written and let go (default {DEFAULT_STEP_SIZE}): memory does not "
+                        "grow with the dataset; raise it for engines that batch widely (vLLM)")
     lm = p.add_argument_group("lm-eval's flags (each also settable in --model_args)")
     lm.add_argument("--num_fewshot", type=int, default=None,
                     help="0 only: the tasks are zero-shot by design")
@@ -389,7 +404,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         output_path=args.output_path, log_samples=args.log_samples,
         predict_only=args.predict_only, progress=not args.no_progress,
         max_failure_rate=args.max_failure_rate, system_instruction=args.system_instruction,
-        controls=args.controls, shard=args.shard, max_image_pixels=args.max_image_pixels),
+        controls=args.controls, shard=args.shard, max_image_pixels=args.max_image_pixels,
+        step_size=args.step_size),
         show_config=args.show_config, write_out=args.write_out, loggers=loggers)
 
 

@@ -74,7 +74,8 @@ class GenerationRunner:
             self.stats.ignored_options.update(self.adapter.ignored_options(request))
             todo.append((key, request))
         todo.sort(key=lambda kr: _length(kr[1]))  # similar lengths batch together
-        with tqdm(total=len(todo), desc=desc, unit="call", disable=not self.progress) as bar:
+        with tqdm(total=len(todo), desc=desc, unit="call", disable=not self.progress,
+                  leave=False) as bar:  # a run's steps show one bar of samples
             for completed in self._completed(todo):
                 done = [(key, generation.as_answer()) for key, generation in completed]
                 self.cache.put_many(done)  # each result is kept as soon as it exists

@@ -12,7 +12,7 @@ questions of one caption move together.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,8 +58,10 @@ class Metric:
         value = self.value(samples)
         if value is None or len(samples) < 2:
             return Estimate(value)
-        draws = self._draws(samples, _resample(len(samples), seed, iterations))
-        return Estimate(value, _stderr(draws))
+        nums, dens = self._arrays(samples)
+        draws = [self._draws(nums, dens, rows)
+                 for rows in _resamples(len(samples), seed, iterations)]
+        return Estimate(value, _stderr(np.concatenate(draws)))
 
     def paired_difference(self, base: Mapping[str, Parts], target: Mapping[str, Parts],
                           seed: int, iterations: int = BOOTSTRAP_ITERATIONS) -> Estimate:
@@ -77,10 +79,11 @@ class Metric:
             return Estimate(None)
         if len(keys) < 2:
             return Estimate(b - a)
-        rows = _resample(len(keys), seed, iterations)
-        draws = (self._draws([target[k] for k in keys], rows)
-                 - self._draws([base[k] for k in keys], rows))
-        return Estimate(b - a, _stderr(draws))
+        after = self._arrays([target[k] for k in keys])
+        before = self._arrays([base[k] for k in keys])
+        draws = [self._draws(*after, rows) - self._draws(*before, rows)
+                 for rows in _resamples(len(keys), seed, iterations)]
+        return Estimate(b - a, _stderr(np.concatenate(draws)))
 
     def _arrays(self, samples: Sequence[Parts]) -> tuple[np.ndarray, np.ndarray]:
         """Numerators and denominators, shaped (parts, samples)."""
@@ -88,8 +91,8 @@ class Metric:
                          dtype=np.float64).reshape(len(self.parts), len(samples), 2)
         return pairs[..., 0], pairs[..., 1]
 
-    def _draws(self, samples: Sequence[Parts], rows: np.ndarray) -> np.ndarray:
-        nums, dens = self._arrays(samples)
+    def _draws(self, nums: np.ndarray, dens: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The metric over each resample (a row of sample indices)."""
         return self._ratios(nums[:, rows].sum(axis=-1), dens[:, rows].sum(axis=-1))
 
     @staticmethod
@@ -106,8 +109,16 @@ def ratio_of_sums(pairs: Sequence[tuple[float, float]]) -> float | None:
     return None if den == 0 else sum(n for n, _ in pairs) / den
 
 
-def _resample(n: int, seed: int, iterations: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, n, size=(iterations, n))
+RESAMPLE_BLOCK = 2**18  # sample indices drawn at once (2 MB): memory does not grow with n
+
+
+def _resamples(n: int, seed: int, iterations: int) -> Iterator[np.ndarray]:
+    """The bootstrap's resamples of `n` samples, a block of them at a time: the same draws
+    as one (iterations, n) matrix, whose size would grow with the dataset."""
+    rng = np.random.default_rng(seed)
+    block = max(1, RESAMPLE_BLOCK // n)
+    for start in range(0, iterations, block):
+        yield rng.integers(0, n, size=(min(block, iterations - start), n))
 
 
 def _stderr(draws: np.ndarray) -> float | None:

@@ -42,6 +42,7 @@ from covip_eval.tally import TaskTally, metric_rows, per_count_rows, sample_coun
 from covip_eval.taskconfig import TaskConfig
 
 DEFAULT_OFFLINE_JUDGE = "lexical"
+DEFAULT_STEP_SIZE = 64
 
 
 @dataclass
@@ -70,7 +71,7 @@ class EvalSettings:
     ignored_flags: list[str] = field(default_factory=list)  # flags the model has no use for
     max_image_pixels: int | None = None  # None: benchmark.images' default
     # samples of each task evaluated together, then tallied and let go: bounds memory
-    step_size: int = 256
+    step_size: int = DEFAULT_STEP_SIZE
     keep_records: bool = False  # keep every finished record in the outcome (small runs only)
 
 
@@ -177,10 +178,8 @@ def _run_steps(settings: EvalSettings, runs: list[TaskRun], runner: GenerationRu
     """Every step: its records generated, scored and tallied, then each control's."""
     from tqdm import tqdm
 
-    total = sum(len(run) for run in runs)
-    several = total > settings.step_size * len(runs)
-    with tqdm(total=total, desc="samples", unit="sample",
-              disable=not (settings.progress and several)) as bar:
+    with tqdm(total=sum(len(run) for run in runs), desc="evaluating", unit="sample",
+              disable=not settings.progress) as bar:
         for step in steps(runs, settings.step_size):
             evaluation.take(_generated_and_scored(settings, step, runner, judge))
             for control in settings.controls:
