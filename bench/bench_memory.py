@@ -11,7 +11,8 @@ image decodes per distinct image. `blind` and `retrieval` run the `covip` group;
 (transformers on CPU, replies capped at 64 tokens: its memory does not depend on their length)
 and `openai-compatible` (against a local server that answers at once) run CapEval-QA, the task
 with the most images; `tiny-random` only at 1x and on the photo-sized copy (at 5x its CPU
-generation alone would take an hour).
+generation alone would take an hour). `train-data` is coviP-train's data step: its GRPO
+prompts built and written to the Arrow file that TRL reads (the trainer's default image cap).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from benchmark.storage import config_files, iter_parquet_rows, write_config, wri
 DEFAULT = MiniSizes()
 PHOTO_SIZE = (1024, 768)
 TASKS = {"blind": "covip", "retrieval": "covip", "tiny-random": "capeval_qa",
-         "openai-compatible": "capeval_qa"}
+         "openai-compatible": "capeval_qa", "train-data": "capeval_qa"}
 ONE_X_ONLY = {"tiny-random"}
 
 
@@ -85,10 +86,29 @@ def distinct_images(dataset: str, task: str) -> int:
 
 
 # the child reports its own peak: a forked child's ru_maxrss starts at its parent's size
-CHILD = ("import sys\nfrom covip_eval.cli import main\ncode = main(sys.argv[1:])\n"
-         "status = open('/proc/self/status').read()\n"
-         "print('PEAK_KB', status.split('VmHWM:')[1].split()[0], file=sys.stderr)\n"
-         "sys.exit(code)\n")
+PEAK = ("status = open('/proc/self/status').read()\n"
+        "print('PEAK_KB', status.split('VmHWM:')[1].split()[0], file=sys.stderr)\n")
+CHILD = ("import sys\nfrom covip_eval.cli import main\ncode = main(sys.argv[1:])\n" + PEAK
+         + "sys.exit(code)\n")
+TRAIN_CHILD = ("import sys\nfrom benchmark.images import decode_count\n"
+               "from coviP_train.config import CovipArguments\n"
+               "from coviP_train.data import build_prompts\n"
+               "config = CovipArguments()\n"
+               "prompts = build_prompts(sys.argv[1], None, config.max_images, config.max_pixels)\n"
+               "rows = len(prompts.as_dataset())\n"
+               "print('ROWS', rows, decode_count(), file=sys.stderr)\n" + PEAK)
+
+
+def train_data(dataset: str) -> tuple[float, float, int, int]:
+    """Peak resident megabytes and seconds of coviP-train's data step, its rows and decodes."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", TRAIN_CHILD, dataset], capture_output=True,
+                          text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0 or "PEAK_KB" not in done.stderr:
+        raise SystemExit(f"the data step on {dataset} failed:\n{done.stderr[-2000:]}")
+    rows, decodes = map(int, done.stderr.rsplit("ROWS", 1)[1].split()[:2])
+    return int(done.stderr.rsplit("PEAK_KB", 1)[1].split()[0]) / 1024, seconds, rows, decodes
 
 
 def run(model: str, dataset: str, out: Path, extra: list[str]) -> tuple[float, float, dict]:
@@ -111,7 +131,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1,5,20")
-    parser.add_argument("--models", default="blind,retrieval,tiny-random,openai-compatible")
+    parser.add_argument("--models",
+                        default="blind,retrieval,tiny-random,openai-compatible,train-data")
     parser.add_argument("--no_photo", action="store_true")
     args = parser.parse_args()
     datasets = [(f"{m}x", mini_spec(int(m))) for m in args.sizes.split(",")]
@@ -133,10 +154,13 @@ def main() -> None:
                 extra = {"openai-compatible": ["--model_args",
                                                f"base_url={server.url},model=served"],
                          "tiny-random": ["--gen_kwargs", "max_new_tokens=64"]}.get(model, [])
-                peak, seconds, results = run(model, dataset, Path(tmp) / model, extra)
-                samples = sum(n["effective"] for n in results["n-samples"].values())
+                if model == "train-data":
+                    peak, seconds, samples, decodes = train_data(dataset)
+                else:
+                    peak, seconds, results = run(model, dataset, Path(tmp) / model, extra)
+                    samples = sum(n["effective"] for n in results["n-samples"].values())
+                    decodes = results["usage"].get("image_decodes", 0)
                 images = distinct_images(dataset, TASKS[model])
-                decodes = results["usage"].get("image_decodes", 0)
                 print(f"| {model} | {label} | {samples:,} | {folder_bytes(folder) / 1e6:.0f} MB "
                       f"| {peak:,.0f} MB | {seconds:.1f} | {samples / seconds:.1f} "
                       f"| {decodes / images:.2f} |", flush=True)

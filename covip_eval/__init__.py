@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "CovipError": "covip_eval.errors",
     "Judge": "covip_eval.judges.base", "JudgeItem": "covip_eval.judges.base",
+    "JudgeTemplate": "covip_eval.judges.base",
     "Verdict": "covip_eval.judges.base",
     "Metric": "covip_eval.metrics", "register_metric": "covip_eval.metrics",
     "Capabilities": "covip_eval.models.base", "ModelAdapter": "covip_eval.models.base",
@@ -34,14 +35,14 @@ _EXPORTS = {
 }
 __all__ = [
     "Capabilities", "ChatRequest", "CovipError", "EvalOutcome", "EvalSettings", "GenParams",
-    "Generation", "Judge", "JudgeItem", "Metric", "ModelAdapter", "SampleScore", "Scorer",
-    "Verdict", "evaluate", "register_judge", "register_metric", "register_model",
+    "Generation", "Judge", "JudgeItem", "JudgeTemplate", "Metric", "ModelAdapter", "SampleScore",
+    "Scorer", "Verdict", "evaluate", "register_judge", "register_metric", "register_model",
     "register_scorer",
 ]
 
 if TYPE_CHECKING:
     from covip_eval.errors import CovipError
-    from covip_eval.judges.base import Judge, JudgeItem, Verdict
+    from covip_eval.judges.base import Judge, JudgeItem, JudgeTemplate, Verdict
     from covip_eval.metrics import Metric, register_metric
     from covip_eval.models.base import Capabilities, ModelAdapter
     from covip_eval.registry import register_judge, register_model, register_scorer

@@ -17,7 +17,8 @@ from typing import Any, ClassVar
 
 from benchmark import QA, CapEvalSample, Concept, DiagnosticSample, Sample
 from covip_eval.errors import CovipError
-from covip_eval.judges.base import Judge, JudgeItem, Verdict, lar_item, mcqa_item
+from covip_eval.judges.base import Judge, JudgeItem, JudgeTemplate, Verdict
+from covip_eval.judges.lexical import choose_letter, grade_action
 from tasks.metrics import (
     contains_keyword,
     contains_text,
@@ -28,6 +29,28 @@ from tasks.metrics import (
     set_f1,
     tokens,
 )
+
+# The judge templates of the judged tasks (prompts in tasks/prompts), with their offline rules
+MCQA_JUDGE = JudgeTemplate("judge_mcqa", ("A", "B", "C", "D"), offline=choose_letter)
+LAR_JUDGE = JudgeTemplate("judge_lar", ("correct", "wrong"), offline=grade_action)
+
+
+def mcqa_item(caption: str, qa: QA, expected: str, concept: str = "",
+              others: Sequence[str] = ()) -> JudgeItem:
+    """CapEval-QA: which option does the caption support (D: it cannot be determined)?
+    `concept` is the name the question is about and `others` the other names of the context
+    (one per line), for judges that check whom a statement is about."""
+    options = dict(zip(("option_a", "option_b", "option_c", "option_d"), qa.options))
+    return JudgeItem(MCQA_JUDGE, {"caption": caption, "question": qa.question, **options,
+                                  "concept": concept, "other_concepts": "\n".join(others)},
+                     expected)
+
+
+def lar_item(response: str, reference: str, others: Sequence[str] = ()) -> JudgeItem:
+    """LAR: does the response state the reference action? `others` are the actions of the
+    other encounters (one per line): a response naming them besides the right one is wrong."""
+    return JudgeItem(LAR_JUDGE, {"response": response, "reference": reference,
+                                 "other_actions": "\n".join(others)}, "correct")
 
 
 @dataclass

@@ -9,9 +9,9 @@ import pytest
 
 from benchmark.rows import RowReader
 from covip_eval.cache import RequestCache
-from covip_eval.judges import lar_item, mcqa_item
 from covip_eval.judges.lexical import LexicalJudge
 from covip_eval.registry import make_judge
+from covip_eval.scoring import lar_item, mcqa_item
 
 EXCERPT = Path(__file__).parent / "data" / "official_qas_excerpt.json"
 

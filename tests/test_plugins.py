@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import DiagnosticSample, Sample
+from benchmark import DiagnosticSample, Sample, load_benchmark
 from covip_eval import (
     EvalSettings,
     Generation,
     JudgeItem,
+    JudgeTemplate,
     Metric,
     ModelAdapter,
     SampleScore,
@@ -47,21 +48,36 @@ class EchoModel(ModelAdapter):
         return [Generation(text="You were feeding the ducks.") for _ in requests]
 
 
+def said_first_word(item: JudgeItem) -> Verdict:
+    """The plugin's offline rule: the reference's first word is in the response."""
+    found = item.fields["reference"].split()[0].lower() in item.fields["response"].lower()
+    return Verdict("yes" if found else "no", "first word found" if found else "not found")
+
+
+# a template of the plugin's own: the built-in LAR prompt, its own answers and offline rule
+NAMED = JudgeTemplate("judge_lar", ("yes", "no"), offline=said_first_word)
+NO_RULE = JudgeTemplate("judge_lar", ("yes", "no"))  # only a model judge can decide these
+
+
 class ActionNamedScorer(Scorer):
-    """A new judged task: does the response name the last action? Asked with the built-in
-    LAR template but its own answers and expectations."""
+    """A new judged task: does the response name the last action?"""
 
     needs_judge = True
     metrics = ("named",)
+    template = NAMED
 
     def judge_items(self, sample: Sample, text: str) -> list[JudgeItem]:
         assert isinstance(sample, DiagnosticSample)
-        return [JudgeItem("judge_lar", {"response": text, "reference": sample.last_action},
-                          ("correct", "wrong"), "correct")]
+        return [JudgeItem(self.template, {"response": text, "reference": sample.last_action},
+                          "yes")]
 
     def score(self, sample: Sample, text: str, verdicts: list[Verdict]) -> SampleScore:
-        return SampleScore({"named": (float(verdicts[0].answer == "correct"), 1.0)},
+        return SampleScore({"named": (float(verdicts[0].answer == "yes"), 1.0)},
                            counts=Counter(judged=1))
+
+
+class UnruledScorer(ActionNamedScorer):
+    template = NO_RULE
 
 
 def test_a_plugin_model_and_a_new_judged_task(tmp_path: Path, small_dataset: Path) -> None:
@@ -75,8 +91,18 @@ def test_a_plugin_model_and_a_new_judged_task(tmp_path: Path, small_dataset: Pat
                                     include_path=[tmp_path], progress=False)).results
     row = results["results"]["lar_named"]
     assert results["counts"]["lar_named"] == {"n_scored": 4, "judged": 4}
-    assert 0.0 <= row["named,none"] <= 1.0
+    said = [s.last_action.split()[0].lower() in "you were feeding the ducks."
+            for s in load_benchmark(str(small_dataset), "lar").samples]
+    assert row["named,none"] == sum(said) / len(said)  # decided by the plugin's own rule
     assert results["config"]["model_identity"]["adapter"] == "echo-plugin"
+    # a template with no offline rule: the offline judge refuses it, it never guesses
+    register_scorer("action_unruled", UnruledScorer)
+    (tmp_path / "lar_unruled.yaml").write_text(
+        (tmp_path / "lar_named.yaml").read_text().replace("lar_named", "lar_unruled")
+        .replace("action_named", "action_unruled"))
+    with pytest.raises(ConfigError, match="no rule for judge template.*judge_lar"):
+        evaluate(EvalSettings(model="echo-plugin", tasks=["lar_unruled"], judge="lexical",
+                              include_path=[tmp_path], progress=False))
 
 
 def test_a_name_is_registered_once() -> None:

@@ -1,33 +1,42 @@
 """The judge interface: one `grade(items)` for every judged task.
 
-A judge item carries everything a judge needs and nothing task-specific to the engine: the
-prompt template it is asked with, the values that fill the template, the answers a reply may
-give, and the answer that a right output earns. A new judged task makes its own items; neither
-the evaluator nor the judges change.
+A judge item carries everything a judge needs and nothing task-specific to the engine: its
+template (the prompt, the answers a reply may give, and the rule an offline judge decides it
+by, if any), the values that fill the template, and the answer that a right output earns. A
+task's scorer makes its own items with its own templates (scoring.py holds CapEval-QA's and
+LAR's); neither the evaluator nor the judges know any template by name.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmark import QA
 from tasks.metrics import boxed_contents
 
-MCQA_TEMPLATE = "judge_mcqa"
-LAR_TEMPLATE = "judge_lar"
-LETTERS = ("A", "B", "C", "D")
-CORRECTNESS = ("correct", "wrong")
+
+@dataclass(frozen=True)
+class JudgeTemplate:
+    """What a judge is asked with: a prompt template (a name in tasks/prompts, or a file), the
+    answers a reply may give in its box, and, for judges without a model, the rule that decides
+    an item without one (`None`: only a model judge can decide it)."""
+
+    name: str
+    answers: tuple[str, ...]
+    offline: Callable[[JudgeItem], Verdict] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class JudgeItem:
-    template: str  # a prompt template reference (a name in tasks/prompts, or a file)
+    template: JudgeTemplate
     fields: Mapping[str, str] = field(hash=False)
-    answers: tuple[str, ...]  # what a reply may answer, in its box
     expected: str  # the answer a right output earns
+
+    @property
+    def answers(self) -> tuple[str, ...]:
+        return self.template.answers
 
     def parse(self, reply: str) -> str | None:
         """The last boxed answer of `reply` that is one of `answers` (case and brackets aside)."""
@@ -37,25 +46,6 @@ class JudgeItem:
             if answer is not None:
                 return answer
         return None
-
-
-def mcqa_item(caption: str, qa: QA, expected: str, concept: str = "",
-              others: Sequence[str] = ()) -> JudgeItem:
-    """CapEval-QA: which option does the caption support (D: it cannot be determined)?
-    `concept` is the name the question is about and `others` the other names of the context
-    (one per line), for judges that check whom a statement is about."""
-    options = dict(zip(("option_a", "option_b", "option_c", "option_d"), qa.options))
-    return JudgeItem(MCQA_TEMPLATE, {"caption": caption, "question": qa.question, **options,
-                                     "concept": concept, "other_concepts": "\n".join(others)},
-                     LETTERS, expected)
-
-
-def lar_item(response: str, reference: str, others: Sequence[str] = ()) -> JudgeItem:
-    """LAR: does the response state the reference action? `others` are the actions of the
-    other encounters (one per line): a response naming them besides the right one is wrong."""
-    return JudgeItem(LAR_TEMPLATE, {"response": response, "reference": reference,
-                                    "other_actions": "\n".join(others)},
-                     CORRECTNESS, "correct")
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from functools import lru_cache
 from typing import Any
 
 from covip_eval.errors import ConfigError
-from covip_eval.judges.base import LAR_TEMPLATE, MCQA_TEMPLATE, Judge, JudgeItem, Verdict
+from covip_eval.judges.base import Judge, JudgeItem, Verdict
 from tasks.metrics import contains_keyword, tokens
 
 VERSION = "3"  # 2: attribution to the question's concept, negation, LAR against the others
@@ -173,17 +173,22 @@ class LexicalJudge(Judge):
                 "min_support": MIN_SUPPORT}
 
     def grade(self, items: list[JudgeItem]) -> list[Verdict]:
-        rules = {MCQA_TEMPLATE: _choose_letter, LAR_TEMPLATE: _grade_action}
-        return [rules[i.template](i) if i.template in rules else
-                Verdict(None, "", f"the lexical judge has no rule for template {i.template!r}")
-                for i in items]
+        """Each item by its template's offline rule; a template without one cannot be judged
+        here, and the run stops before any of its items is scored."""
+        undecidable = sorted({i.template.name for i in items if i.template.offline is None})
+        if undecidable:
+            raise ConfigError(f"the lexical judge has no rule for judge template(s) "
+                              f"{', '.join(undecidable)}: judge this task with a model "
+                              "(--judge openai-compatible ..., or any model name)")
+        return [i.template.offline(i) for i in items if i.template.offline is not None]
 
 
 def _lines(value: str | None) -> list[str]:
     return [line for line in (value or "").splitlines() if line.strip()]
 
 
-def _choose_letter(item: JudgeItem) -> Verdict:
+def choose_letter(item: JudgeItem) -> Verdict:
+    """The offline rule of CapEval-QA's questions: the option the caption supports, or D."""
     options = [item.fields[f"option_{x}"] for x in "abc"]
     index, note = choose_option(item.fields["caption"], options, item.fields.get("concept", ""),
                                 _lines(item.fields.get("other_concepts")))
@@ -191,7 +196,8 @@ def _choose_letter(item: JudgeItem) -> Verdict:
     return Verdict(letter, f"support {note} -> \\boxed{{{letter}}}")
 
 
-def _grade_action(item: JudgeItem) -> Verdict:
+def grade_action(item: JudgeItem) -> Verdict:
+    """The offline rule of LAR: the reference action's words are said, and no other's."""
     said = content_words(" ".join(clauses_about(item.fields["response"], "", [])))
     reference = content_words(item.fields["reference"])
     found = len(reference & said) / max(len(reference), 1)

@@ -16,12 +16,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from covip_eval.generation import GenerationRunner
-from covip_eval.judges.base import LAR_TEMPLATE, MCQA_TEMPLATE, Judge, JudgeItem, Verdict
+from covip_eval.judges.base import Judge, JudgeItem, Verdict
 from covip_eval.prompts import PromptTemplate, load_template
 from covip_eval.requests import ChatRequest, GenParams, Message, TextPart
 
-JUDGE_KEYS = ("samples", "temperature", "top_p", "top_k", "min_p", "max_new_tokens", "seed",
-              "mcqa_template", "lar_template")
+JUDGE_KEYS = ("samples", "temperature", "top_p", "top_k", "min_p", "max_new_tokens", "seed")
+TEMPLATE_KEY = "_template"  # `NAME_template=FILE` asks items of template judge_NAME with FILE
 
 
 class JudgeSettings(BaseModel):
@@ -35,8 +35,8 @@ class JudgeSettings(BaseModel):
     min_p: float | None = 0.0
     max_new_tokens: int = 512
     seed: int = 0
-    mcqa_template: str = "judge_mcqa"
-    lar_template: str = "judge_lar"
+    templates: dict[str, str] = Field(
+        {}, description="template name -> the prompt that replaces it (a name or a file)")
 
     def params(self, vote: int = 0) -> GenParams:
         """Settings of one vote: each vote of a sampled judge has its own seed, or identical
@@ -47,9 +47,15 @@ class JudgeSettings(BaseModel):
 
 
 def split_judge_args(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Separate the judge's own settings from the arguments of its model."""
-    settings = {k: v for k, v in args.items() if k in JUDGE_KEYS}
-    model_args = {k: v for k, v in args.items() if k not in JUDGE_KEYS}
+    """Separate the judge's own settings (`mcqa_template=FILE` replaces the template
+    judge_mcqa, and so for any template) from the arguments of its model."""
+    settings: dict[str, Any] = {k: v for k, v in args.items() if k in JUDGE_KEYS}
+    templates = {f"judge_{k.removesuffix(TEMPLATE_KEY)}": str(v) for k, v in args.items()
+                 if k.endswith(TEMPLATE_KEY)}
+    if templates:
+        settings["templates"] = templates
+    model_args = {k: v for k, v in args.items()
+                  if k not in JUDGE_KEYS and not k.endswith(TEMPLATE_KEY)}
     return settings, model_args
 
 
@@ -58,14 +64,12 @@ class ModelJudge(Judge):
 
     def __init__(self, runner: GenerationRunner, settings: JudgeSettings):
         self.runner, self.settings = runner, settings
-        # The settings may point the built-in templates at other files.
-        self._refs = {MCQA_TEMPLATE: settings.mcqa_template, LAR_TEMPLATE: settings.lar_template}
-        self._templates: dict[str, PromptTemplate] = {}
+        self._templates: dict[str, PromptTemplate] = {}  # every template asked so far
 
-    def template(self, ref: str) -> PromptTemplate:
-        if ref not in self._templates:
-            self._templates[ref] = load_template(self._refs.get(ref, ref))
-        return self._templates[ref]
+    def template(self, name: str) -> PromptTemplate:
+        if name not in self._templates:
+            self._templates[name] = load_template(self.settings.templates.get(name, name))
+        return self._templates[name]
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -73,15 +77,14 @@ class ModelJudge(Judge):
             "judge": "model",
             "model": self.runner.adapter.identity,
             "settings": self.settings.model_dump(),
-            "templates": {"mcqa": self.template(MCQA_TEMPLATE).record(),
-                          "lar": self.template(LAR_TEMPLATE).record()},
+            "templates": {name: t.record() for name, t in sorted(self._templates.items())},
             "deterministic": self.settings.temperature == 0,
         }
 
     def grade(self, items: list[JudgeItem]) -> list[Verdict]:
         k = self.settings.samples
         requests = [
-            ChatRequest((Message("user", (TextPart(self.template(item.template)
+            ChatRequest((Message("user", (TextPart(self.template(item.template.name)
                                                    .render(**item.fields)),)),),
                         self.settings.params(i), sample_index=i)
             for item in items for i in range(k)
