@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from covip_eval.aliases import cost_estimate
 from covip_eval.cache import RequestCache, request_key
 from covip_eval.errors import CovipError
 from covip_eval.models.base import ModelAdapter
@@ -45,6 +47,14 @@ class GenerationRunner:
         self.adapter, self.cache, self.progress = adapter, cache, progress
         self.stats = CallStats()
         self._reads_truth = adapter.capabilities.reads_ground_truth
+
+    def usage(self) -> dict[str, Any]:
+        """Calls, tokens and the adapter's own account (retries, splits, endpoints), with a
+        cost estimate where the model's price is listed."""
+        stats = {**self.stats.as_dict(), **self.adapter.usage()}
+        stats["cost_usd_estimate"] = cost_estimate(self.adapter.identity.get("model"),
+                                                   stats["input_tokens"], stats["output_tokens"])
+        return stats
 
     def key(self, request: ChatRequest) -> str:
         truth = request.ground_truth

@@ -11,7 +11,6 @@ from typing import Any
 
 from benchmark.images import DEFAULT_MAX_IMAGE_PIXELS, decode_count, set_max_image_pixels
 from benchmark.loading import BUILTIN_PREFIX, cache_dir
-from covip_eval.aliases import cost_estimate
 from covip_eval.cache import RequestCache
 from covip_eval.controls import control_steps
 from covip_eval.errors import ConfigError
@@ -199,7 +198,6 @@ def _results(settings: EvalSettings, runs: list[TaskRun], evaluation: _Evaluatio
              index: TaskIndex) -> dict[str, Any]:
     tallies = list(evaluation.tallies.values())
     rows = {} if settings.predict_only else metric_rows(tallies, settings.seed)
-    judge_runner = getattr(judge, "runner", None)
     outcomes = {t.name: t.outcomes() for t in tallies}
     control_outcomes = {c: {t.name: t.outcomes() for t in under.values()}
                         for c, under in evaluation.controls.items()}
@@ -233,7 +231,7 @@ def _results(settings: EvalSettings, runs: list[TaskRun], evaluation: _Evaluatio
                      for r in runs},
         "failures": {t.name: t.failure_counts() for t in tallies},
         "outcomes": outcomes,
-        "usage": {"model": _usage(runner), "judge": _usage(judge_runner) if judge_runner else None},
+        "usage": {"model": runner.usage(), "judge": judge.usage() if judge else None},
         "git_hash": git_hash(),
         "date": time.time(),  # a float, as lm-eval writes it
         "model_name": name,
@@ -340,18 +338,3 @@ def failure_rate(limit: float, outcomes: dict[str, dict[str, int]],
              for task, c in every.items() if c["samples"]}
     exceeded = {t: round(r, 4) for t, r in rates.items() if r > limit}
     return {"max": limit, "exceeded": exceeded, "counts_parse_failures": True}
-
-
-def _usage(runner: GenerationRunner) -> dict[str, Any]:
-    stats = runner.stats.as_dict()
-    adapter = runner.adapter
-    stats["retries"] = dict(adapter.retry_counts)
-    stats["oom_splits"] = adapter.oom_splits
-    stats["token_splits"] = adapter.token_splits
-    endpoints = adapter.endpoint_usage
-    if endpoints:
-        stats["endpoints"] = endpoints  # each endpoint's calls, failures and share
-    model_name = getattr(runner.adapter.options, "model", None)
-    stats["cost_usd_estimate"] = cost_estimate(model_name, stats["input_tokens"],
-                                               stats["output_tokens"])
-    return stats

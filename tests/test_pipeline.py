@@ -106,7 +106,7 @@ def test_end_to_end_with_scripted_models(concepts: Path, tmp_path: Path) -> None
     assert again == 0
     usage = read_manifest(out)["usage"]
     assert usage["dialogue"]["called"] == 0 and usage["qa"]["called"] == 0  # all from cache
-    assert load_benchmark(str(out), "capeval_qa").samples == samples
+    assert list(load_benchmark(str(out), "capeval_qa").samples) == list(samples)
 
 
 def test_tiny_random_garbage_is_rejected_and_nothing_written(concepts: Path,

@@ -355,13 +355,7 @@ def _write(settings, samples, diagnostics, log, runners) -> dict[str, Any]:
     if not samples:
         raise DatasetError(str(settings.out), "no sample passed validation; nothing written "
                            f"(rejections: {dict(log.counts)})")
-    usage = {}
-    for role, runner in runners.items():
-        stats = runner.stats.as_dict()
-        stats["cost_usd_estimate"] = cost_estimate(
-            getattr(runner.adapter.options, "model", None), stats["input_tokens"],
-            stats["output_tokens"])
-        usage[role] = stats
+    usage = {role: runner.usage() for role, runner in runners.items()}
     with AtomicFolder(settings.out, overwrite=True) as tmp:
         write_config(tmp, "capeval_qa", [sample_to_row(s) for s in samples])
         for task, items in diagnostics.items():

@@ -79,5 +79,9 @@ class Judge(ABC):
         """One verdict per item, in order; all items of a run come in one call, so judges can
         batch."""
 
+    def usage(self) -> dict[str, Any] | None:
+        """The calls and tokens of the judge's model (None: a judge without one)."""
+        return None
+
     def close(self) -> None:
         """Release the judge's model."""

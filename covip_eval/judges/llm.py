@@ -97,6 +97,9 @@ class ModelJudge(Judge):
                                    for g in group]))
         return verdicts
 
+    def usage(self) -> dict[str, Any]:
+        return self.runner.usage()
+
     def close(self) -> None:
         self.runner.adapter.close()
 

@@ -46,8 +46,8 @@ class ModelAdapter(ABC):
     Options: ClassVar[type[BaseModel]] = NoOptions
     options: BaseModel  # the parsed --model_args, of the adapter's own Options
     batch_size: int = 16
-    # what results record of the adapter's work (usage): adapters that stream, retry, split
-    # batches or spread calls over endpoints set their own
+    # what results record of the adapter's work (`usage`): adapters that stream, retry,
+    # split batches or spread calls over endpoints set their own
     streams: ClassVar[bool] = False  # generate hands results back as they complete
     retry_counts: Mapping[str, int] = MappingProxyType({})  # retries by kind of fault
     oom_splits: int = 0  # batches halved after running out of memory
@@ -57,6 +57,13 @@ class ModelAdapter(ABC):
     def endpoint_usage(self) -> dict[str, dict[str, Any]] | None:
         """Each endpoint's calls, failures and share, where calls go to several."""
         return None
+
+    def usage(self) -> dict[str, Any]:
+        """The adapter's own account of its work, recorded beside the runner's counts."""
+        endpoints = self.endpoint_usage
+        return {"retries": dict(self.retry_counts), "oom_splits": self.oom_splits,
+                "token_splits": self.token_splits,
+                **({"endpoints": endpoints} if endpoints else {})}
 
     def __init__(self, **model_args: Any):
         try:
