@@ -240,7 +240,7 @@ def _load_folder(spec: str, root: Path, config: str) -> LoadedDataset:
     if sub.is_dir() and sorted(sub.glob("*.parquet")):
         files = sorted(sub.glob("*.parquet"))
         digests = _checked_sums(root, files)
-        samples = ParquetSamples(files, config, reader)
+        samples: Sequence[Sample] = ParquetSamples(files, config, reader)
     elif (sub / "state.json").exists() or (sub / "dataset_dict.json").exists():
         samples = reader.read(config, _read_saved_rows(sub))
     elif (root / f"{config}.jsonl").exists():

@@ -246,8 +246,8 @@ def trl_parser(algorithm: str) -> Any:
         def error(self, message: str) -> Any:  # one line, never an exit from a library call
             raise ConfigError(message)
 
-    parser = Parser((CovipArguments, SFTConfig if algorithm == "sft" else GRPOConfig),
-                    prog="coviP-train")
+    classes: list[Any] = [CovipArguments, SFTConfig if algorithm == "sft" else GRPOConfig]
+    parser = Parser(classes, prog="coviP-train")
     parser.set_defaults(**DEFAULTS_OVER_TRL, **_checkpointing_defaults(parser),
                         **_launch_defaults())
     return parser

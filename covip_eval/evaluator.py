@@ -180,7 +180,7 @@ def prepare_runs(configs: Sequence[TaskConfig], dataset_override: str | None,
         if system_instruction is not None and "system" in prompts:
             prompts["system"] = PromptTemplate("system_instruction", "command line",
                                                system_instruction, "--system_instruction")
-        kept = range(_count(limit, len(dataset.samples)))
+        kept: Sequence[int] = range(_count(limit, len(dataset.samples)))
         if shard is not None:
             kept = [i for i in kept if in_shard(dataset.samples[i].sample_id, shard)]
         first = config.generation if config.mode == "direct" else config.caption_generation

@@ -5,6 +5,7 @@ covip-eval's own loader, request builder, judges and scorers, so that both harne
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -22,7 +23,7 @@ IMAGE_PLACEHOLDER = "<image>"  # lm-eval's default, replaced in place by hf-mult
 
 
 @cache
-def _samples(spec: str, config: str) -> tuple[Sample, ...]:
+def _samples(spec: str, config: str) -> Sequence[Sample]:
     return load_benchmark(spec, config, progress=False).samples
 
 
@@ -78,8 +79,8 @@ def _parts(task: str, score: SampleScore) -> dict[str, tuple[float, float]]:
     out (its judge call failed) or a metric that does not apply to it (n/a) is (0, 0): it
     moves neither side of the ratio, as in coviP-eval."""
     left_out = score.judge_failure is not None
-    return {m: (0.0, 0.0) if left_out else tuple(score.metrics.get(m, (0.0, 0.0)))
-            for m in _task(task).metrics}  # type: ignore[misc]
+    return {m: (0.0, 0.0) if left_out else score.metrics.get(m, (0.0, 0.0))
+            for m in _task(task).metrics}
 
 
 def judge_filter(spec: str, task: str, judge: str, judge_args: dict[str, Any],

@@ -108,14 +108,16 @@ def export_lmeval(out: Path, dataset: str, judge: str, judge_args: dict[str, Any
     from covip_eval.lmeval_bridge import system_instruction
 
     left_out = CANNOT_TAKE.get(for_model or "", {})
-    dumper = type("Dumper", (yaml.SafeDumper,), {})
-    dumper.add_representer(_Function, _function_representer)
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    Dumper.add_representer(_Function, _function_representer)
     out.mkdir(parents=True, exist_ok=True)
     tasks = TaskIndex().tasks
     (out / "utils.py").write_text(_utils(tasks, dataset, judge, judge_args))
     for task in TASKS:
         (out / f"covip_{task}.yaml").write_text(
-            yaml.dump(_task_yaml(tasks[task], set(left_out)), Dumper=dumper, sort_keys=False))
+            yaml.dump(_task_yaml(tasks[task], set(left_out)), Dumper=Dumper, sort_keys=False))
     (out / "system_instruction.txt").write_text(system_instruction("lsd_direct") or "")
     write_json_atomic(out / "covip_export.json", {"dataset": dataset, "judge": judge,
                                                   "tasks": [f"covip_{t}" for t in TASKS],

@@ -106,7 +106,7 @@ def push_to_hub(args: HubLogArgs, model_folder: str, results_file: Path,
                           "push_samples_to_hub=True")
     if args.push_samples_to_hub and not samples_files:
         raise ConfigError("--hf_hub_log_args push_samples_to_hub=True needs --log_samples")
-    api = None
+    api: Any = None
     org = args.hub_results_org
     if args.dry_run is None:
         from huggingface_hub import HfApi
@@ -199,6 +199,6 @@ def log_to_wandb(init_args: dict[str, Any], results: dict[str, Any],
     for path in samples_files:
         artifact.add_file(str(path))
     run.log_artifact(artifact)
-    name = run.name
+    name = str(run.name)
     run.finish()
     return name

@@ -83,7 +83,7 @@ class Family:
         return processor
 
 
-def _ids(tokenizer: Any, **tokens: str) -> dict[str, int]:
+def _ids(tokenizer: Any, **tokens: str) -> dict[str, Any]:
     return {key: tokenizer.convert_tokens_to_ids(token) for key, token in tokens.items()}
 
 
@@ -135,7 +135,7 @@ def _qwen3_vl_moe(tokenizer: Any) -> Any:
     return _instantiate(Qwen3VLMoeForConditionalGeneration, config)
 
 
-def _qwen_vision_ids(tokenizer: Any) -> dict[str, int]:
+def _qwen_vision_ids(tokenizer: Any) -> dict[str, Any]:
     return _ids(tokenizer, image_token_id="<|image_pad|>", video_token_id="<|video_pad|>",
                 vision_start_token_id="<|vision_start|>", vision_end_token_id="<|vision_end|>")
 

@@ -51,7 +51,7 @@ def byte_tokenizer(special: tuple[str, ...] = SPECIAL_TOKENS, *, eos: str = "<|i
     from transformers import Qwen2Tokenizer
 
     vocab = {symbol: i for i, symbol in enumerate(_byte_symbols())}
-    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], unk_token=None, bos_token=bos,
+    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], unk_token=None, bos_token=bos,  # type: ignore[arg-type]
                                eos_token=eos, pad_token=pad, extra_special_tokens=named or {})
     tokenizer.add_special_tokens({"additional_special_tokens": list(special)})
     tokenizer.padding_side = "left"

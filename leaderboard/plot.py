@@ -67,7 +67,7 @@ def draw(series: list[tuple[str, np.ndarray, np.ndarray]]) -> Any:
     order = sorted(range(len(series)), key=lambda i: -len(set(zip(*series[i][1:]))))
     for rank, i in enumerate(order):
         label, xs, ys = series[i]
-        colour, marker = plt.cm.tab10.colors[i % 10], MARKERS[i % len(MARKERS)]
+        colour, marker = plt.get_cmap("tab10")(i % 10), MARKERS[i % len(MARKERS)]
         jitter = rng.uniform(-1.0, 1.0, size=(2, len(xs)))  # overlapping points stay visible
         m = slope(xs, ys)
         legend = (f"{label} (m = {m:.2f}, n = {len(xs)})" if m is not None

@@ -104,8 +104,10 @@ def _measured_row(run: Run, table: str) -> Row:
     if table == "capeval":
         values = {f"{m}_{n}": _percent(run.metric(f"capeval_qa_n{n}", m))
                   for n in (1, 2, 3, 4) for m in ("acc_pos", "acc_neg")}
-        both = [run.metric("capeval_qa", m) for m in metric("acc_mean").parts]
-        values["acc_mean_all"] = None if None in both else _percent(sum(both) / len(both))
+        parts = metric("acc_mean").parts
+        both = [v for m in parts if (v := run.metric("capeval_qa", m)) is not None]
+        values["acc_mean_all"] = _percent(sum(both) / len(both)) if len(both) == len(parts) \
+            else None
         for control in ("blank", "swap"):
             changed = run.control_metric(control, "capeval_qa", "acc_pos")
             normal = run.metric("capeval_qa", "acc_pos")
@@ -215,9 +217,11 @@ def _paired(base: Run, target: Run, table: str, keys: list[str]) -> dict[str, Es
         if set(a) != set(b):
             raise ResultFileError(f"{base.path.name} and {target.path.name} logged different "
                                   f"samples of {task}, so they cannot be paired")
-        both = [k for k in a if a[k] is not None and b[k] is not None]  # scored in both
-        difference = metric(name).paired_difference({k: a[k] for k in both},  # type: ignore
-                                                    {k: b[k] for k in both}, PAIRED_SEED)
+        scored_a = {k: parts for k, parts in a.items() if parts is not None}
+        scored_b = {k: parts for k, parts in b.items() if parts is not None}
+        both = scored_a.keys() & scored_b.keys()  # scored in both
+        difference = metric(name).paired_difference({k: scored_a[k] for k in both},
+                                                    {k: scored_b[k] for k in both}, PAIRED_SEED)
         if difference.value is not None and difference.stderr is not None:
             found[key] = difference
     return found

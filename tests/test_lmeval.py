@@ -129,7 +129,7 @@ def test_bridge_scores_equal_covip_evals_with_a_failing_judge(small_dataset: Pat
     outcome = evaluate(EvalSettings(model="oracle", tasks=["capeval_qa", "lar_direct"],
                                     dataset=str(small_dataset), judge="scripted",
                                     judge_args=judge_args, max_failure_rate=1.0,
-                                    progress=False))
+                                    progress=False, keep_records=True))
     for run in outcome.runs:
         assert outcome.results["outcomes"][run.name]["judge_failures"] > 0
         parts = bridge.judge_filter(str(small_dataset), run.name, "scripted", judge_args,

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,7 @@ def read_concepts(folder: Path) -> list[ConceptSource]:
         for path in sorted(sub.iterdir()):
             if path.suffix.lower() in IMAGE_SUFFIXES:
                 data = path.read_bytes()
-                check_image(data, lambda msg, p=path: DatasetError(str(p), msg))
+                check_image(data, functools.partial(_error_of, path))
                 images.append(ImageData(data))
         if not images:
             raise DatasetError(str(sub), "no images (png, jpg, jpeg, webp)")
@@ -49,3 +50,7 @@ def read_concepts(folder: Path) -> list[ConceptSource]:
     if len(concepts) < 3:
         raise DatasetError(str(folder), f"{len(concepts)} concepts: at least 3 are needed")
     return concepts
+
+
+def _error_of(path: Path, message: str) -> DatasetError:
+    return DatasetError(str(path), message)

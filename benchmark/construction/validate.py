@@ -99,7 +99,8 @@ def parse_qas(text: str, concept_index: int, rng: random.Random) -> tuple[QA, ..
         correct = texts["ABC".index(answer)]
         rng.shuffle(texts)
         qas.append(QA(f"c{concept_index}_Q{n}", str(item["question"]).strip(),
-                      (*texts, CANNOT_DETERMINE), "ABC"[texts.index(correct)]))
+                      (texts[0], texts[1], texts[2], CANNOT_DETERMINE),
+                      "ABC"[texts.index(correct)]))
     return tuple(qas)
 
 

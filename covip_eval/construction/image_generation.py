@@ -14,6 +14,7 @@ import asyncio
 import base64
 import os
 import random
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +46,7 @@ class OfflineComposer:
         return [SceneResult(compose_scene(j.images, random.Random(j.seed))) for j in jobs]
 
 
-class _APIGenerator:
+class _APIGenerator(ABC):
     key_env = ""
 
     def __init__(self, model: str, base_url: str | None = None, max_concurrency: int = 4,
@@ -58,6 +59,14 @@ class _APIGenerator:
             raise ConfigError(f"the image generator {model!r} needs an API key: set "
                               f"{self.key_env} (keys are never taken from flags)")
         self.identity = {"generator": type(self).__name__, "model": model}
+
+    @abstractmethod
+    def _client(self) -> Any:
+        """A client of the provider's SDK."""
+
+    @abstractmethod
+    async def _call(self, client: Any, job: SceneJob) -> bytes:
+        """One generated image's encoded bytes."""
 
     def generate(self, jobs: Sequence[SceneJob]) -> list[SceneResult]:
         return asyncio.run(self._all(jobs))

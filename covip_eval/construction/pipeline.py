@@ -89,7 +89,7 @@ def _text_request(text: str, attempt: int) -> ChatRequest:
     return ChatRequest((Message("user", (TextPart(text),)),), SAMPLING, sample_index=attempt)
 
 
-def _with_retries(runner: GenerationRunner, items: dict[str, Callable[[int], ChatRequest]],
+def _with_retries(runner: GenerationRunner, items: dict[str, Callable[..., ChatRequest]],
                   check: Callable[[str, str], Any], stage: str, retries: int, log: Log
                   ) -> dict[str, Any]:
     """Ask for every item, validate, ask again (as another sample) for the rejected ones."""
@@ -253,8 +253,8 @@ def _filter_scene(concepts, plan: Plan, scene: ImageData, runner, attempt: int) 
 
 
 def _named(qa: QA, name: str) -> QA:
-    return QA(qa.id, qa.question.replace(PLACEHOLDER, name),
-              tuple(o.replace(PLACEHOLDER, name) for o in qa.options), qa.correct_answer)
+    a, b, c, d = (o.replace(PLACEHOLDER, name) for o in qa.options)
+    return QA(qa.id, qa.question.replace(PLACEHOLDER, name), (a, b, c, d), qa.correct_answer)
 
 
 def _assemble(concepts, plans, dialogues, qas, scenes, rng, log) -> list[CapEvalSample]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import re
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import Field
 
@@ -54,7 +54,7 @@ class AnthropicModel(APIModel):
     Options = AnthropicOptions
     options: AnthropicOptions  # the parsed --model_args
     default_key_env = "ANTHROPIC_API_KEY"
-    capabilities: ClassVar[Capabilities] = Capabilities(
+    capabilities = Capabilities(
         max_images=100, sampling_options=frozenset({"temperature"}))
 
     def __init__(self, **model_args: Any):

@@ -42,7 +42,7 @@ class ModelAdapter(ABC):
     """
 
     name: ClassVar[str]
-    capabilities: ClassVar[Capabilities] = Capabilities()
+    capabilities: Capabilities = Capabilities()  # an adapter's options may narrow its own
     Options: ClassVar[type[BaseModel]] = NoOptions
     options: BaseModel  # the parsed --model_args, of the adapter's own Options
     batch_size: int = 16

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -172,7 +172,7 @@ class OracleModel(ExtractiveBaseline):
     """Reads the ground truth: which entries are present (and nothing else of it)."""
 
     name = "oracle"
-    capabilities: ClassVar[Capabilities] = Capabilities(reads_ground_truth=True)
+    capabilities = Capabilities(reads_ground_truth=True)
 
     def recall(self, request: ChatRequest, seen: Seen) -> list[Memory]:
         truth = request.ground_truth

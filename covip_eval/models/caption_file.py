@@ -17,7 +17,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -69,7 +69,7 @@ class CaptionFileModel(ModelAdapter):
     name = "captions"
     Options = CaptionFileOptions
     options: CaptionFileOptions  # the parsed --model_args
-    capabilities: ClassVar[Capabilities] = Capabilities(reads_ground_truth=True)
+    capabilities = Capabilities(reads_ground_truth=True)
     batch_size = 256
 
     def __init__(self, **model_args: Any):

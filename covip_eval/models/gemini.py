@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from covip_eval.models.api_base import APIModel, NotAnAnswer, import_sdk
 from covip_eval.models.base import Capabilities
@@ -15,7 +15,7 @@ from covip_eval.requests import ChatRequest, Generation, ImagePart
 class GeminiModel(APIModel):
     name = "gemini"
     default_key_env = "GEMINI_API_KEY"
-    capabilities: ClassVar[Capabilities] = Capabilities(
+    capabilities = Capabilities(
         max_images=3000,
         sampling_options=frozenset({"temperature", "top_p", "top_k", "presence_penalty",
                                     "seed"}))

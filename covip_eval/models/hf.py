@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -206,7 +206,7 @@ def generate_kwargs(requests: list[ChatRequest], params: GenParams) -> dict[str,
 
 class HFModel(ModelAdapter):
     name = "hf"
-    capabilities: ClassVar[Capabilities] = Capabilities(
+    capabilities = Capabilities(
         sampling_options=frozenset({"temperature", "top_p", "top_k", "min_p", "seed"}))
     Options = HFOptions
     options: HFOptions  # the parsed --model_args

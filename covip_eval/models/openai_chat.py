@@ -13,7 +13,7 @@ another; results record every endpoint's share.
 from __future__ import annotations
 
 import time
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import Field
 
@@ -67,7 +67,7 @@ class OpenAIModel(APIModel):
     Options = OpenAIOptions
     options: OpenAIOptions  # the parsed --model_args
     default_key_env = "OPENAI_API_KEY"
-    capabilities: ClassVar[Capabilities] = Capabilities(
+    capabilities = Capabilities(
         sampling_options=frozenset({"temperature", "top_p", "presence_penalty", "seed"}))
     max_tokens_field = "max_completion_tokens"
 
@@ -168,7 +168,7 @@ class OpenAICompatibleModel(OpenAIModel):
     name = "openai-compatible"
     default_key_env = "OPENAI_COMPATIBLE_API_KEY"
     requires_key = False
-    capabilities: ClassVar[Capabilities] = Capabilities(
+    capabilities = Capabilities(
         sampling_options=frozenset({"temperature", "top_p", "top_k", "min_p",
                                     "presence_penalty", "seed"}))
     max_tokens_field = "max_tokens"

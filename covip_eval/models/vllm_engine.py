@@ -11,7 +11,7 @@ with `vllm serve --data-parallel-size N` and use `--model openai-compatible`.
 from __future__ import annotations
 
 import sys
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,7 +49,7 @@ class VLLMModel(ModelAdapter):
     name = "vllm"
     Options = VLLMOptions
     options: VLLMOptions  # the parsed --model_args
-    capabilities: ClassVar[Capabilities] = Capabilities()
+    capabilities = Capabilities()
     identity_excludes = {"tensor_parallel_size", "pipeline_parallel_size", "batch_size",
                          "distributed_executor_backend", "gpu_memory_utilization",
                          "kv_cache_memory_bytes", "enforce_eager", "enable_chunked_prefill",
