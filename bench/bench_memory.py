@@ -10,9 +10,10 @@ samples, size on disk, the process's peak resident memory, seconds, samples per 
 image decodes per distinct image. `blind` and `retrieval` run the `covip` group; `tiny-random`
 (transformers on CPU, replies capped at 64 tokens: its memory does not depend on their length)
 and `openai-compatible` (against a local server that answers at once) run CapEval-QA, the task
-with the most images; `tiny-random` only at 1x and on the photo-sized copy (at 5x its CPU
-generation alone would take an hour). `train-data` is coviP-train's data step: its GRPO
-prompts built and written to the Arrow file that TRL reads (the trainer's default image cap).
+with the most images; `tiny-random` at every size on a GPU, and on a CPU only at 1x and on the
+photo-sized copy (at 5x its CPU generation alone would take an hour). `train-data` is
+coviP-train's data step: its GRPO prompts built and written to the Arrow file that TRL reads
+(the trainer's default image cap).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ DEFAULT = MiniSizes()
 PHOTO_SIZE = (1024, 768)
 TASKS = {"blind": "covip", "retrieval": "covip", "tiny-random": "capeval_qa",
          "openai-compatible": "capeval_qa", "train-data": "capeval_qa"}
-ONE_X_ONLY = {"tiny-random"}
+ONE_X_ONLY = {"tiny-random"}  # on a CPU
 
 
 def mini_spec(multiple: int) -> str:
@@ -127,6 +128,14 @@ def run(model: str, dataset: str, out: Path, extra: list[str]) -> tuple[float, f
     return peak_kb / 1024, seconds, results
 
 
+def _has_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -135,6 +144,7 @@ def main() -> None:
                         default="blind,retrieval,tiny-random,openai-compatible,train-data")
     parser.add_argument("--no_photo", action="store_true")
     args = parser.parse_args()
+    cuda = _has_cuda()
     datasets = [(f"{m}x", mini_spec(int(m))) for m in args.sizes.split(",")]
     if not args.no_photo:
         photos = Path(tempfile.gettempdir()) / "covip_bench_photo_sized"
@@ -149,7 +159,8 @@ def main() -> None:
         for label, dataset in datasets:
             folder = Path(dataset) if Path(dataset).is_dir() else builtin_folder(dataset)
             for model in args.models.split(","):
-                if model in ONE_X_ONLY and label not in ("1x", "1x, photo-sized JPEGs"):
+                if model in ONE_X_ONLY and not cuda and label not in ("1x",
+                                                                      "1x, photo-sized JPEGs"):
                     continue
                 extra = {"openai-compatible": ["--model_args",
                                                f"base_url={server.url},model=served"],
