@@ -20,8 +20,8 @@ from typing import Any
 from benchmark import load_benchmark
 from covip_eval.errors import ConfigError
 from covip_eval.registry import TaskIndex
+from covip_eval.result_parts import config_records, failure_rate, task_tables
 from covip_eval.results import partial_file, samples_path, timestamp, write_json_atomic
-from covip_eval.run import config_records, failure_rate, task_tables
 from covip_eval.tally import TaskTally, metric_rows, sample_counts
 from covip_eval.taskconfig import TaskConfig
 

@@ -63,6 +63,7 @@ class SampleScore:
 
 class Scorer(ABC):
     needs_judge: ClassVar[bool] = False
+    judge_templates: ClassVar[tuple[JudgeTemplate, ...]] = ()  # the templates its items use
     metrics: ClassVar[tuple[str, ...]]
     rule: ClassVar[str] = ""  # how outputs are read, where rules differ; recorded in results
 
@@ -81,6 +82,7 @@ class CapEvalMCQAScorer(Scorer):
     A judge reply that cannot be parsed counts as not correct in both, and is reported."""
 
     needs_judge = True
+    judge_templates = (MCQA_JUDGE,)
     metrics = ("acc_pos", "acc_neg", "recognition_f1")
 
     @staticmethod
@@ -178,6 +180,7 @@ class LARScorer(Scorer):
     """The judge decides whether the response states the last action."""
 
     needs_judge = True
+    judge_templates = (LAR_JUDGE,)
     metrics = ("accuracy",)
 
     def judge_items(self, sample: Sample, text: str) -> list[JudgeItem]:

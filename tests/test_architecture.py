@@ -22,6 +22,7 @@ ENGINE_LAYERS = [
     ("covip_eval.run", 5), ("covip_eval.merge", 5),  # settings to results; shards to one
     ("covip_eval.audit", 5),  # evaluations of probe models
     ("covip_eval.evaluator", 4), ("covip_eval.tally", 4), ("covip_eval.results", 4),
+    ("covip_eval.result_parts", 4),
     ("covip_eval.construction*", 4),
     ("covip_eval.loggers", 4),  # where results go besides the output folder
     ("covip_eval.controls", 4), ("covip_eval.judge_agreement", 4),  # reruns and re-judging

@@ -65,6 +65,7 @@ class ActionNamedScorer(Scorer):
     needs_judge = True
     metrics = ("named",)
     template = NAMED
+    judge_templates = (NAMED,)
 
     def judge_items(self, sample: Sample, text: str) -> list[JudgeItem]:
         assert isinstance(sample, DiagnosticSample)
@@ -78,6 +79,7 @@ class ActionNamedScorer(Scorer):
 
 class UnruledScorer(ActionNamedScorer):
     template = NO_RULE
+    judge_templates = (NO_RULE,)
 
 
 def test_a_plugin_model_and_a_new_judged_task(tmp_path: Path, small_dataset: Path) -> None:

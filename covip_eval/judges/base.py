@@ -10,7 +10,7 @@ LAR's); neither the evaluator nor the judges know any template by name.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +73,11 @@ class Judge(ABC):
     @abstractmethod
     def identity(self) -> dict[str, Any]:
         """Which judge, model, templates and settings: recorded in every result."""
+
+    def expect(self, templates: Sequence[JudgeTemplate]) -> None:
+        """The templates the run's tasks will ask with, before any item: a judge that cannot
+        decide one says so now, and a judge records them (as its identity) whether or not a
+        shard of the run happens to ask each."""
 
     @abstractmethod
     def grade(self, items: list[JudgeItem]) -> list[Verdict]:

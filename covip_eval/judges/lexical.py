@@ -24,11 +24,12 @@ agrees with an LLM judge is to be measured, and results name the judge that was 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
 from covip_eval.errors import ConfigError
-from covip_eval.judges.base import Judge, JudgeItem, Verdict
+from covip_eval.judges.base import Judge, JudgeItem, JudgeTemplate, Verdict
 from tasks.metrics import contains_keyword, tokens
 
 VERSION = "3"  # 2: attribution to the question's concept, negation, LAR against the others
@@ -172,14 +173,18 @@ class LexicalJudge(Judge):
         return {"judge": self.name, "version": VERSION, "deterministic": True,
                 "min_support": MIN_SUPPORT}
 
-    def grade(self, items: list[JudgeItem]) -> list[Verdict]:
-        """Each item by its template's offline rule; a template without one cannot be judged
-        here, and the run stops before any of its items is scored."""
-        undecidable = sorted({i.template.name for i in items if i.template.offline is None})
+    def expect(self, templates: Sequence[JudgeTemplate]) -> None:
+        """A template without an offline rule cannot be judged here: the run stops before
+        it starts."""
+        undecidable = sorted({t.name for t in templates if t.offline is None})
         if undecidable:
             raise ConfigError(f"the lexical judge has no rule for judge template(s) "
                               f"{', '.join(undecidable)}: judge this task with a model "
                               "(--judge openai-compatible ..., or any model name)")
+
+    def grade(self, items: list[JudgeItem]) -> list[Verdict]:
+        """Each item by its template's offline rule."""
+        self.expect([i.template for i in items])
         return [i.template.offline(i) for i in items if i.template.offline is not None]
 
 

@@ -11,12 +11,13 @@ guessed.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from covip_eval.generation import GenerationRunner
-from covip_eval.judges.base import Judge, JudgeItem, Verdict
+from covip_eval.judges.base import Judge, JudgeItem, JudgeTemplate, Verdict
 from covip_eval.prompts import PromptTemplate, load_template
 from covip_eval.requests import ChatRequest, GenParams, Message, TextPart
 
@@ -65,6 +66,10 @@ class ModelJudge(Judge):
     def __init__(self, runner: GenerationRunner, settings: JudgeSettings):
         self.runner, self.settings = runner, settings
         self._templates: dict[str, PromptTemplate] = {}  # every template asked so far
+
+    def expect(self, templates: Sequence[JudgeTemplate]) -> None:
+        for t in templates:  # loaded now: a missing file stops the run before it starts
+            self.template(t.name)
 
     def template(self, name: str) -> PromptTemplate:
         if name not in self._templates:
