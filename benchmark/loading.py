@@ -165,6 +165,14 @@ class ParquetSamples(Sequence[Sample]):
     def __len__(self) -> int:
         return self._len
 
+    def __eq__(self, other: object) -> bool:
+        """Equal to any sequence of the same samples, as the tuple it stands for would be."""
+        if not isinstance(other, (tuple, list, ParquetSamples)):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]  # equal to a list, so not hashable
+
     @overload
     def __getitem__(self, index: int) -> Sample: ...
     @overload

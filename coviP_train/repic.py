@@ -20,12 +20,12 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from benchmark import CapEvalSample
 from covip_eval.errors import ConfigError
-from covip_eval.prompts import load_template
+from covip_eval.prompts import PromptTemplate, load_template
 from covip_eval.requests import ChatRequest, ImagePart, Message, TextPart
 from coviP_train.data import (
     PromptSet,
@@ -162,32 +162,28 @@ class RepicRewards:
         return [make(task) for task in TASKS]
 
 
-def build_repic_prompts(dataset: str, limit: int | None, max_images: int, max_pixels: int,
-                        fmt: str, seed: int, concept_counts: list[int] | None = None
-                        ) -> PromptSet:
-    """Per CapEval-QA sample that the caption prompts keep (`build_prompts`): its caption
-    request (identity), one object question per present concept and as many about absent ones
-    (drawn with `seed`), and one localization request per present concept whose box the
-    dataset records."""
-    captions = build_prompts(dataset, limit, max_images, max_pixels, concept_counts)
-    reference, new_photo, object_question, where = (load_template(name) for name in (
-        "repic_reference", "repic_new_photo", "repic_object", "repic_localization"))
+@dataclass(frozen=True)
+class _RepicQuestions:
+    """The rows RePIC asks about one sample, beside its caption prompt."""
 
-    def pair(sample: CapEvalSample, k: int, question: str) -> tuple[list, list]:
+    max_pixels: int
+    fmt: str
+    reference: PromptTemplate = field(default_factory=lambda: load_template("repic_reference"))
+    new_photo: PromptTemplate = field(default_factory=lambda: load_template("repic_new_photo"))
+    object_question: PromptTemplate = field(
+        default_factory=lambda: load_template("repic_object"))
+    where: PromptTemplate = field(default_factory=lambda: load_template("repic_localization"))
+
+    def pair(self, sample: CapEvalSample, k: int, question: str) -> tuple[list, list]:
         """The reference photo of context entry `k`, then the scene, then the question: the
         prompt and its images."""
-        parts = (TextPart(reference.render(name=sample.context[k].name)),
-                 ImagePart(sample.context[k].image), TextPart(new_photo.render()),
+        parts = (TextPart(self.reference.render(name=sample.context[k].name)),
+                 ImagePart(sample.context[k].image), TextPart(self.new_photo.render()),
                  ImagePart(sample.query_image), TextPart(question))
         request = ChatRequest((Message("user", parts),))
-        return conversation(request), [capped(i, max_pixels) for i in request.images]
+        return conversation(request), [capped(i, self.max_pixels) for i in request.images]
 
-    def make(positions: Sequence[int]) -> Iterator[Row]:
-        rng = random.Random(seed)  # the same draws on every pass over the rows
-        for row in captions.rows.make(positions):
-            yield from _repic_rows(row, captions.samples[row["sample_id"]], rng)
-
-    def _repic_rows(row: Row, sample: CapEvalSample, rng: random.Random) -> Iterator[Row]:
+    def rows(self, row: Row, sample: CapEvalSample, rng: random.Random) -> Iterator[Row]:
         names = [c.name for c in sample.context]
         negatives = [k for k in range(len(names)) if k not in sample.positive_indices]
         base = {"sample_id": sample.sample_id, "n_concepts": sample.n_concepts, "answer": "",
@@ -197,22 +193,38 @@ def build_repic_prompts(dataset: str, limit: int | None, max_images: int, max_pi
         asked = [(k, "yes") for k in sample.positive_indices] + \
             [(k, "no") for k in rng.sample(negatives, min(len(negatives), sample.n_concepts))]
         for k, answer in asked:
-            prompt, images = pair(sample, k, object_question.render(name=names[k]))
+            prompt, images = self.pair(sample, k, self.object_question.render(name=names[k]))
             yield {**base, "repic_task": "object", "answer": answer, "prompt": prompt,
                    "images": images}
         for k, truth in zip(sample.positive_indices, sample.query_boxes):
-            prompt, images = pair(sample, k, where.render(name=names[k],
-                                                          coordinates=COORDINATES[fmt]))
+            prompt, images = self.pair(sample, k, self.where.render(
+                name=names[k], coordinates=COORDINATES[self.fmt]))
             width, height = image_size(images[-1]["bytes"])  # the capped scene
             scale = width / image_size(sample.query_image.data)[0]
             yield {**base, "repic_task": "localization", "prompt": prompt,
                    "images": images, "box": [v * scale for v in truth],
                    "size": [width, height]}
 
+
+def build_repic_prompts(dataset: str, limit: int | None, max_images: int, max_pixels: int,
+                        fmt: str, seed: int, concept_counts: list[int] | None = None
+                        ) -> PromptSet:
+    """Per CapEval-QA sample that the caption prompts keep (`build_prompts`): its caption
+    request (identity), one object question per present concept and as many about absent ones
+    (drawn with `seed`), and one localization request per present concept whose box the
+    dataset records."""
+    from datasets import List, Value
+
+    captions = build_prompts(dataset, limit, max_images, max_pixels, concept_counts)
     if not any(captions.samples[i].query_boxes for i in captions.samples):
         raise ConfigError(f"dataset {dataset}: no query_boxes recorded, so the localization "
                           "reward has nothing to score (builtin:mini records them)")
-    from datasets import List, Value
+    questions = _RepicQuestions(max_pixels, fmt)
+
+    def make(positions: Sequence[int]) -> Iterator[Row]:
+        rng = random.Random(seed)  # the same draws on every pass over the rows
+        for row in captions.rows.make(positions):
+            yield from questions.rows(row, captions.samples[row["sample_id"]], rng)
 
     features = prompt_features(
         answer=Value("string"), box=List(Value("float64")), size=List(Value("int64")),

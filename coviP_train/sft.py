@@ -51,16 +51,19 @@ def target(sample: Sample) -> str:
 @dataclass
 class SFTRows:
     """Training rows, each made with its texts (prompt and target, for training a tokenizer)
-    when the rows are read, from samples read as needed."""
+    and the sample it comes from when the rows are read, from samples read as needed."""
 
-    make: Callable[[], Iterator[tuple[Row, list[str]]]]
+    make: Callable[[], Iterator[tuple[Row, list[str], Sample]]]
     features: Any
 
     def rows(self) -> Iterator[Row]:
-        return (row for row, _ in self.make())
+        return (row for row, _, _ in self.make())
 
     def texts(self) -> Iterator[str]:
-        return (text for _, texts in self.make() for text in texts)
+        return (text for _, texts, _ in self.make() for text in texts)
+
+    def with_samples(self) -> Iterator[tuple[Sample, Row]]:
+        return ((sample, row) for row, _, sample in self.make())
 
     def as_dataset(self) -> Any:
         return as_dataset(self.rows(), self.features)
@@ -86,7 +89,7 @@ def sft_rows(dataset: str, configs: list[str], limit: int | None,
         chosen.append((index.tasks[SFT_TASKS[config]], config, samples,
                        kept[:limit] if limit is not None else kept))
 
-    def make() -> Iterator[tuple[Row, list[str]]]:
+    def make() -> Iterator[tuple[Row, list[str], Sample]]:
         for task, config, samples, kept in chosen:
             prompts = task.prompt_templates()
             for p in kept:
@@ -100,7 +103,7 @@ def sft_rows(dataset: str, configs: list[str], limit: int | None,
                        "images": [{"bytes": image.data, "path": None}
                                   for image in request.images],
                        "task": config}
-                yield row, [m.text for m in request.messages] + [answer]
+                yield row, [m.text for m in request.messages] + [answer], sample
 
     return SFTRows(make, Features({"prompt": conversation_feature(),
                                    "completion": conversation_feature(),
@@ -116,9 +119,9 @@ def dialogue_rows(dataset: str, limit: int | None) -> SFTRows:
 
     samples = load_benchmark(dataset, "capeval_qa").samples
 
-    def make() -> Iterator[tuple[Row, list[str]]]:
+    def make() -> Iterator[tuple[Row, list[str], Sample]]:
         for sample in samples[:limit] if limit is not None else samples:
             for concept in sample.context:
-                yield {"text": concept.dialogue}, [concept.dialogue]
+                yield {"text": concept.dialogue}, [concept.dialogue], sample
 
     return SFTRows(make, Features({"text": Value("string")}))

@@ -85,10 +85,12 @@ def main() -> None:
     processor = load_processor(args.model)
     model = AutoModelForImageTextToText.from_pretrained(args.model, dtype=torch.float32).eval()
     data = sft_rows("builtin:mini", ["capeval_qa"], args.samples, args.counts)
-    samples = [s for s in data.samples if isinstance(s, CapEvalSample)]
+    pairs = list(data.with_samples())
+    samples = [s for s, _ in pairs if isinstance(s, CapEvalSample)]
     totals: dict[str, list[int]] = {}
     skipped = 0
-    for sample, row in zip(samples, data.rows):
+    for sample, row in pairs:
+        assert isinstance(sample, CapEvalSample)
         right = read_hops(model, processor, sample, row)
         if right is None:
             skipped += 1

@@ -61,13 +61,14 @@ def main() -> None:
     model = AutoModelForImageTextToText.from_pretrained(args.model, dtype=torch.float32).eval()
     data = sft_rows("builtin:mini", ["capeval_qa"], args.samples)
     in_prompts, in_text = [], []
-    for sample, row in zip(data.samples, data.rows):
+    pairs = list(data.with_samples())
+    for sample, row in pairs:
         in_prompts += repeated_name_probabilities(model, processor, row,
                                                   [c.name for c in sample.context])
         for concept in sample.context:
             in_text += repeated_name_probabilities_in_text(model, processor, concept.dialogue,
                                                            concept.name)
-    for found, where in ((in_prompts, f"{len(data.rows)} prompts"),
+    for found, where in ((in_prompts, f"{len(pairs)} prompts"),
                          (in_text, "their dialogues as text")):
         print(f"{len(found)} repeated name mentions in {where}: mean probability "
               f"{statistics.mean(found):.3f}, median {statistics.median(found):.3f}; a uniform "

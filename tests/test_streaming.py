@@ -60,9 +60,11 @@ def test_a_run_holds_one_step_of_records_and_samples(small_groups: Path, monkeyp
     samples of the step and of the row groups being read (16 samples, steps of 2)."""
     seen: list[tuple[int, int]] = []
     run = GenerationRunner.run
+    samples = (CapEvalSample, DiagnosticSample)
+    before = (_live(SampleRecord), _live(samples))  # what earlier tests left alive
 
     def counting(self, requests, desc):
-        seen.append((_live(SampleRecord), _live((CapEvalSample, DiagnosticSample))))
+        seen.append((_live(SampleRecord) - before[0], _live(samples) - before[1]))
         return run(self, requests, desc)
 
     monkeypatch.setattr(GenerationRunner, "run", counting)
