@@ -29,7 +29,7 @@ from covip_eval.prompts import PromptTemplate
 from covip_eval.registry import scorer_class
 from covip_eval.request_builder import cag_request, caption_request, direct_request
 from covip_eval.requests import ChatRequest, Generation, GenParams
-from covip_eval.scoring import SampleScore, score_outputs
+from covip_eval.scoring import SampleScore, Scorer, score_outputs
 from covip_eval.taskconfig import GenerationConfig, TaskConfig
 
 Mode = Literal["caption", "direct", "cag"]
@@ -99,10 +99,11 @@ class SampleRecord:
 
 @dataclass(frozen=True)
 class TaskRun:
-    """One task's settings and the samples it evaluates (`kept`: their dataset indices, in
-    order); records are made a step at a time (`records`)."""
+    """One task as it runs: its settings, its scorer, and the samples it evaluates (`kept`:
+    their dataset indices, in order); records are made a step at a time (`record`)."""
 
     config: TaskConfig
+    scorer: Scorer
     dataset: LoadedDataset
     prompts: dict[str, PromptTemplate]
     kept: tuple[int, ...]
@@ -175,7 +176,6 @@ def prepare_runs(configs: Sequence[TaskConfig], dataset_override: str | None,
         if key not in loaded:
             loaded[key] = load_benchmark(spec, config.dataset_config, progress=progress)
         dataset = loaded[key]
-        _check_scorer(config)
         prompts = config.prompt_templates()
         if system_instruction is not None and "system" in prompts:
             prompts["system"] = PromptTemplate("system_instruction", "command line",
@@ -184,7 +184,7 @@ def prepare_runs(configs: Sequence[TaskConfig], dataset_override: str | None,
         if shard is not None:
             kept = [i for i in kept if in_shard(dataset.samples[i].sample_id, shard)]
         first = config.generation if config.mode == "direct" else config.caption_generation
-        runs.append(TaskRun(config, dataset, prompts, tuple(kept),
+        runs.append(TaskRun(config, _scorer(config), dataset, prompts, tuple(kept),
                             _params(first, gen_overrides, seed),
                             _params(config.generation, gen_overrides, seed)))
     return runs
@@ -199,12 +199,15 @@ def _count(limit: int | float | None, total: int) -> int:
     return min(int(limit), total)
 
 
-def _check_scorer(config: TaskConfig) -> None:
-    produced = scorer_class(config.scorer).metrics
+def _scorer(config: TaskConfig) -> Scorer:
+    """The task's scorer, which must produce every part of the task's metrics."""
+    scorer = scorer_class(config.scorer)()
+    produced = scorer.metrics
     unknown = [m for m in config.metrics if any(p not in produced for p in metric(m).parts)]
     if unknown:
         raise ConfigError(f"{config.source}: key 'metrics': {', '.join(unknown)} not produced by "
                           f"scorer {config.scorer!r} (it gives {', '.join(produced)})")
+    return scorer
 
 
 # lm-eval's names for generation settings, as users type them in --gen_kwargs
@@ -274,9 +277,8 @@ def _with_second_request(run: TaskRun, record: SampleRecord) -> SampleRecord:
 
 def score_steps(steps: list[TaskStep], judge: Judge | None) -> list[TaskStep]:
     """Score every task's records; the judge items of all tasks go to the judge in one call."""
-    scorers = {step.run.name: scorer_class(step.run.config.scorer)() for step in steps}
     picked = [(t, k) for t, step in enumerate(steps) for k, record in enumerate(step.records)
               if record.generation_failure is None]  # failed samples are reported, not scored
-    scores = score_outputs([(scorers[steps[t].run.name], steps[t].records[k].sample,
+    scores = score_outputs([(steps[t].run.scorer, steps[t].records[k].sample,
                              steps[t].records[k].response) for t, k in picked], judge)
     return _updated(steps, picked, scores, lambda record, score: replace(record, score=score))

@@ -27,7 +27,7 @@ from covip_eval.generation import GenerationRunner
 from covip_eval.judges.base import Judge
 from covip_eval.models.base import ModelAdapter
 from covip_eval.redaction import redact
-from covip_eval.registry import TaskIndex, make_judge, make_model, scorer_class
+from covip_eval.registry import TaskIndex, make_judge, make_model
 from covip_eval.result_parts import config_records, failure_rate, task_tables
 from covip_eval.results import (
     SamplesWriter,
@@ -82,7 +82,7 @@ def _choose_judge(settings: EvalSettings, runs: list[TaskRun]) -> str | None:
         return None
     if settings.judge:
         return settings.judge
-    needs = [r.name for r in runs if scorer_class(r.config.scorer).needs_judge]
+    needs = [r.name for r in runs if r.scorer.needs_judge]
     if not needs:
         return None
     specs = {r.dataset.spec for r in runs}
@@ -147,8 +147,7 @@ def evaluate(settings: EvalSettings) -> EvalOutcome:
         judge_name = _choose_judge(settings, runs)
         if judge_name:
             judge = make_judge(judge_name, settings.judge_args, cache, settings.progress)
-            judge.expect([t for run in runs
-                          for t in scorer_class(run.config.scorer).judge_templates])
+            judge.expect([t for run in runs for t in run.scorer.judge_templates])
         decodes_before = decode_count()
         runner = GenerationRunner(model, cache, settings.progress)
         path = None
