@@ -13,6 +13,7 @@ step holds neither the dataset's pixels nor its rows.
 from __future__ import annotations
 
 import io
+import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -119,21 +120,22 @@ def prompt_features(**more: Any) -> Any:
                      "sample_id": Value("string"), "n_concepts": Value("int64"), **more})
 
 
+WRITER_BATCH_ROWS = 64  # rows in memory while the Arrow file is written
+
+
 def as_dataset(rows: Iterable[Row], features: Any) -> Any:
-    """The rows as a `datasets.Dataset` of `features` in an Arrow file, written a batch at a
-    time and memory-mapped; Image columns decode per row."""
+    """The rows as a `datasets.Dataset` of `features` in an Arrow file (in the temporary
+    folder), written a batch at a time and memory-mapped; Image columns decode per row."""
     from datasets import Dataset
     from datasets.arrow_writer import ArrowWriter
 
-    path = tempfile.mkstemp(prefix="coviP-train-", suffix=".arrow")[1]
+    handle, path = tempfile.mkstemp(prefix="coviP-train-", suffix=".arrow")
+    os.close(handle)  # the writer opens the file by its path
     with ArrowWriter(path=path, features=features, writer_batch_size=WRITER_BATCH_ROWS) as out:
         for row in rows:
             out.write(row)
         out.finalize()
     return Dataset.from_file(path)
-
-
-WRITER_BATCH_ROWS = 64  # rows in memory while the Arrow file is written
 
 
 def build_prompts(dataset: str, limit: int | None, max_images: int, max_pixels: int,

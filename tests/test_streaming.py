@@ -88,3 +88,27 @@ def test_parquet_samples_read_their_group_again(small_groups: Path) -> None:
     assert first.query_image.data == samples[0].query_image.data  # bytes read from the file
     with pytest.raises(IndexError):
         samples[16]
+
+
+def test_a_run_that_stops_midway_leaves_only_partial_samples_files(small_dataset: Path,
+                                                                    tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    """Lines written before the stop stay in `.partial` files: nothing half-written looks
+    like a finished samples file, and no results file is written."""
+    calls = []
+    run = GenerationRunner.run
+
+    def stopping(self, requests, desc):
+        calls.append(desc)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return run(self, requests, desc)
+
+    monkeypatch.setattr(GenerationRunner, "run", stopping)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(EvalSettings(model="retrieval", tasks=["lsd_direct"], judge="lexical",
+                              dataset=str(small_dataset), output_path=tmp_path,
+                              log_samples=True, progress=False, step_size=1))
+    partial = list(tmp_path.rglob("*.partial"))
+    assert len(partial) == 1 and len(partial[0].read_text().splitlines()) == 2
+    assert not list(tmp_path.rglob("*.jsonl")) and not list(tmp_path.rglob("results_*.json"))
