@@ -34,6 +34,7 @@ from benchmark.storage import (
     file_sha256,
     iter_parquet_rows,
     read_manifest,
+    row_group_rows,
 )
 
 BUILTIN_PREFIX = "builtin:"
@@ -158,9 +159,14 @@ class ParquetSamples(Sequence[Sample]):
                 raise DatasetError(str(file), f"not a readable parquet file ({reason}); "
                                    f"{_REBUILD}") from None
 
-    def _locate(self, index: int, field: str) -> ParquetCell:
+    def _place(self, index: int) -> tuple[int, int]:
+        """The row group of row `index`, and the row's place in it."""
         group = bisect.bisect_right(self._starts, index) - 1
-        return ParquetCell.of_field(*self._groups[group], index - self._starts[group], field)
+        return group, index - self._starts[group]
+
+    def _locate(self, index: int, field: str) -> ParquetCell:
+        group, row = self._place(index)
+        return ParquetCell.of_field(*self._groups[group], row, field)
 
     def __len__(self) -> int:
         return self._len
@@ -183,18 +189,14 @@ class ParquetSamples(Sequence[Sample]):
             return [self[i] for i in range(*index.indices(self._len))]
         if not -self._len <= index < self._len:
             raise IndexError(index)
-        index %= self._len
-        group = bisect.bisect_right(self._starts, index) - 1
-        return self._group(group)[index - self._starts[group]]
+        group, row = self._place(index % self._len)
+        return self._group(group)[row]
 
     def _group(self, group: int) -> list[Sample]:
         if group in self._cache:
             self._cache.move_to_end(group)
             return self._cache[group]
-        import pyarrow.parquet as pq
-
-        path, number = self._groups[group]
-        rows = pq.ParquetFile(path).read_row_group(number).to_pylist()
+        rows = row_group_rows(*self._groups[group])
         first = self._starts[group]
         samples = [self._reader.one(self._config, row, first + k) for k, row in enumerate(rows)]
         self._cache[group] = samples

@@ -198,7 +198,13 @@ def iter_parquet_rows(files: Iterable[Path]) -> Iterator[tuple[dict[str, Any], s
     import pyarrow.parquet as pq
 
     for path in files:
-        parquet = pq.ParquetFile(path)
-        for group in range(parquet.num_row_groups):
-            for row, values in enumerate(parquet.read_row_group(group).to_pylist()):
+        for group in range(pq.ParquetFile(path).num_row_groups):
+            for row, values in enumerate(row_group_rows(str(path), group)):
                 yield values, str(path), group, row
+
+
+def row_group_rows(path: str, group: int) -> list[dict[str, Any]]:
+    """The rows of one row group of a parquet file."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).read_row_group(group).to_pylist()

@@ -150,12 +150,13 @@ def evaluate(settings: EvalSettings) -> EvalOutcome:
             judge.expect([t for run in runs for t in run.scorer.judge_templates])
         decodes_before = decode_count()
         runner = GenerationRunner(model, cache, settings.progress)
-        path = None
+        path = writer = None
         if settings.output_path is not None:
             folder = settings.output_path / sanitized(model_name(settings, model))
             path = folder / f"results_{timestamp()}.json"
-        logged = path is not None and (settings.log_samples or settings.predict_only)
-        with SamplesWriter(path, runs) if logged and path else nullcontext() as writer:
+            if settings.log_samples or settings.predict_only:
+                writer = SamplesWriter(path, runs)
+        with writer or nullcontext():
             evaluation = _Evaluation(settings, runs, writer)
             _run_steps(settings, runs, runner, judge, evaluation)
         results = _results(settings, runs, evaluation, model, judge, runner, index)
