@@ -16,7 +16,6 @@ from typing import Any
 
 from benchmark import CapEvalSample, Concept, DiagnosticSample, Sample, load_benchmark
 from covip_eval.registry import TaskIndex
-from covip_eval.request_builder import caption_request, direct_request
 from covip_eval.requests import GenParams
 from coviP_train.config import SFT_TASKS, SFT_WARMUP
 from coviP_train.data import Row, as_dataset, conversation, conversation_feature
@@ -94,8 +93,7 @@ def sft_rows(dataset: str, configs: list[str], limit: int | None,
             prompts = task.prompt_templates()
             for p in kept:
                 sample = samples[p]
-                request = caption_request(sample, prompts, GenParams()) \
-                    if task.mode == "caption" else direct_request(sample, prompts, GenParams())
+                request = task.reply.request(sample, prompts, GenParams(), ())
                 answer = target(sample)
                 row = {"prompt": conversation(request),
                        "completion": [{"role": "assistant",

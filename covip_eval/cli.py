@@ -417,7 +417,8 @@ def _cache_path(value: str | None) -> Path | None:
 
 def _list_tasks(index: TaskIndex) -> str:
     lines = ["|Task|Dataset|Config|Mode|Scorer|", "|----|-------|------|----|------|"]
-    for name, c in sorted(index.tasks.items()):
+    for name, task in sorted(index.tasks.items()):
+        c = task.config
         lines.append(f"|{name}|{c.dataset}|{c.dataset_config}|{c.mode}|{c.scorer}|")
     return "\n".join(lines + ["", _list_groups(index)])
 
@@ -429,10 +430,10 @@ def _list_groups(index: TaskIndex) -> str:
 
 
 def _list_subtasks(index: TaskIndex) -> str:
-    """The rows a run writes beside its tasks: CapEval-QA's per number of concepts."""
+    """The rows a run writes beside its tasks: one per number of concepts (CapEval-QA's)."""
     lines = ["|Subtask|Of|Samples|", "|-------|--|-------|"]
-    for name, c in sorted(index.tasks.items()):
-        if c.dataset_config == "capeval_qa":
+    for name, task in sorted(index.tasks.items()):
+        if task.per_count:
             lines += [f"|{per_count_name(name, n)}|{name}|with {n} concept{'s' * (n > 1)}|"
                       for n in (1, 2, 3, 4)]
     return "\n".join(lines)

@@ -1,7 +1,8 @@
 """The evaluation, one direction only, a few hundred samples of every task at a time:
 
-samples -> requests (caption / direct / CAG stage 1) -> generations (cached) -> CAG stage 2
--> judge items, batched across the tasks of the step -> per-sample scores -> tallies.
+samples -> each task's chain of stages (`stages.py`: direct; caption; caption then answer),
+stage by stage, the requests of all tasks generated together (cached) -> judge items, batched
+across the tasks of the step -> per-sample scores -> tallies.
 
 Each sample of each task is one immutable `SampleRecord`; every stage returns new records
 with its part filled in, so a record always says how far its sample got and why it stopped.
@@ -15,62 +16,67 @@ import hashlib
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
-
-from pydantic import ValidationError
+from typing import Any
 
 from benchmark import LoadedDataset, Sample, load_benchmark
-from benchmark.options import validation_message
-from covip_eval.errors import ConfigError
 from covip_eval.generation import GenerationRunner
 from covip_eval.judges.base import Judge
-from covip_eval.metrics import metric
 from covip_eval.prompts import PromptTemplate
-from covip_eval.registry import scorer_class
-from covip_eval.request_builder import cag_request, caption_request, direct_request
 from covip_eval.requests import ChatRequest, Generation, GenParams
 from covip_eval.scoring import SampleScore, Scorer, score_outputs
-from covip_eval.taskconfig import GenerationConfig, TaskConfig
-
-Mode = Literal["caption", "direct", "cag"]
+from covip_eval.stages import Chain
+from covip_eval.task import Task
+from covip_eval.taskconfig import TaskConfig
 
 
 @dataclass(frozen=True)
 class SampleRecord:
-    """One sample of one task, as far as the evaluation has taken it.
-
-    `first_request` is the direct request, or the caption request (CapEval-QA, and stage 1 of
-    CAG); `second_request` is CAG's stage 2. The final output is the one that is scored."""
+    """One sample of one task, as far as the evaluation has taken it: the requests of the
+    stages of its chain reached so far, and their outputs. The last stage's output is the
+    reply that is scored."""
 
     index: int
     sample: Sample
-    mode: Mode
-    first_request: ChatRequest
-    first_output: Generation | None = None
-    second_request: ChatRequest | None = None
-    second_output: Generation | None = None
+    chain: Chain
+    requests: tuple[ChatRequest, ...]
+    outputs: tuple[Generation, ...] = ()
     score: SampleScore | None = None
+
+    def request_of(self, stage: str) -> ChatRequest | None:
+        """The request of the stage of that name, if it was reached."""
+        return next((r for s, r in zip(self.chain, self.requests) if s.name == stage), None)
+
+    def output_of(self, stage: str) -> Generation | None:
+        return next((o for s, o in zip(self.chain, self.outputs) if s.name == stage), None)
+
+    @property
+    def pending(self) -> ChatRequest | None:
+        """The request that waits for its output, if any."""
+        return self.requests[-1] if len(self.requests) > len(self.outputs) else None
+
+    @property
+    def finished(self) -> bool:
+        return len(self.outputs) == len(self.chain)
 
     @property
     def caption(self) -> Generation | None:
-        return self.first_output if self.mode != "direct" else None
+        return self.output_of("caption")
 
     @property
     def final_request(self) -> ChatRequest | None:
-        return self.second_request if self.mode == "cag" else self.first_request
+        return self.requests[-1] if len(self.requests) == len(self.chain) else None
 
     @property
     def final_output(self) -> Generation | None:
-        return self.second_output if self.mode == "cag" else self.first_output
+        return self.outputs[-1] if self.finished else None
 
     @property
     def generation_failure(self) -> str | None:
         """Why this sample has no response to score, or None."""
-        caption = self.caption
-        if caption is not None and not caption.ok:
-            return f"caption failed: {caption.error}"
-        output = self.final_output
-        return "not generated" if output is None else output.error
+        for stage, output in zip(self.chain, self.outputs):
+            if not output.ok:
+                return stage.failure(output.error or "")
+        return None if self.finished else "not generated"
 
     @property
     def judge_failure(self) -> str | None:
@@ -87,9 +93,9 @@ class SampleRecord:
 
     @property
     def cut(self) -> bool:
-        """Whether the scored reply, or the caption it answers from, stopped at the token
+        """Whether the scored reply, or an output it was built on, stopped at the token
         limit."""
-        return any(g is not None and g.cut for g in (self.caption, self.final_output))
+        return any(output.cut for output in self.outputs)
 
     @property
     def response(self) -> str:
@@ -99,20 +105,27 @@ class SampleRecord:
 
 @dataclass(frozen=True)
 class TaskRun:
-    """One task as it runs: its settings, its scorer, and the samples it evaluates (`kept`:
-    their dataset indices, in order); records are made a step at a time (`record`)."""
+    """One task as it runs: the task, the samples it evaluates (`kept`: their dataset indices,
+    in order), its prompts and each stage's generation parameters; records are made a step at
+    a time (`record`) and taken from stage to stage (`advanced`)."""
 
-    config: TaskConfig
-    scorer: Scorer
+    task: Task
     dataset: LoadedDataset
     prompts: dict[str, PromptTemplate]
     kept: tuple[int, ...]
-    first_params: GenParams  # the direct request's, or the caption's
-    second_params: GenParams  # CAG's stage 2
+    params: tuple[GenParams, ...]  # one per stage of the chain
 
     @property
     def name(self) -> str:
-        return self.config.task
+        return self.task.name
+
+    @property
+    def config(self) -> TaskConfig:
+        return self.task.config
+
+    @property
+    def scorer(self) -> Scorer:
+        return self.task.scorer
 
     def __len__(self) -> int:
         return len(self.kept)
@@ -123,9 +136,18 @@ class TaskRun:
     def record(self, position: int, sample: Sample | None = None) -> SampleRecord:
         """The first-stage record of the sample at `position` (or of `sample` in its place)."""
         sample = self.sample(position) if sample is None else sample
-        build = direct_request if self.config.mode == "direct" else caption_request
-        return SampleRecord(self.kept[position], sample, self.config.mode,
-                            build(sample, self.prompts, self.first_params))
+        first = self.task.chain[0].request(sample, self.prompts, self.params[0], ())
+        return SampleRecord(self.kept[position], sample, self.task.chain, (first,))
+
+    def advanced(self, record: SampleRecord) -> SampleRecord:
+        """The record with its next stage's request, once every output so far succeeded."""
+        done = len(record.outputs)
+        if record.pending is not None or record.finished \
+                or not all(output.ok for output in record.outputs):
+            return record
+        request = self.task.chain[done].request(record.sample, self.prompts, self.params[done],
+                                                record.outputs)
+        return replace(record, requests=(*record.requests, request))
 
 
 @dataclass(frozen=True)
@@ -162,7 +184,7 @@ def in_shard(sample_id: str, shard: tuple[int, int]) -> bool:
     return int.from_bytes(digest[:8], "big") % count == index
 
 
-def prepare_runs(configs: Sequence[TaskConfig], dataset_override: str | None,
+def prepare_runs(tasks: Sequence[Task], dataset_override: str | None,
                  limit: int | float | None, seed: int, gen_overrides: dict[str, Any],
                  progress: bool, system_instruction: str | None = None,
                  shard: tuple[int, int] | None = None) -> list[TaskRun]:
@@ -170,23 +192,21 @@ def prepare_runs(configs: Sequence[TaskConfig], dataset_override: str | None,
     keeps, and of them the shard's."""
     loaded: dict[tuple[str, str], LoadedDataset] = {}
     runs = []
-    for config in configs:
-        spec = dataset_override or config.dataset
-        key = (spec, config.dataset_config)
+    for task in tasks:
+        spec = dataset_override or task.config.dataset
+        key = (spec, task.config.dataset_config)
         if key not in loaded:
-            loaded[key] = load_benchmark(spec, config.dataset_config, progress=progress)
+            loaded[key] = load_benchmark(spec, task.config.dataset_config, progress=progress)
         dataset = loaded[key]
-        prompts = config.prompt_templates()
+        prompts = task.prompt_templates()
         if system_instruction is not None and "system" in prompts:
             prompts["system"] = PromptTemplate("system_instruction", "command line",
                                                system_instruction, "--system_instruction")
         kept: Sequence[int] = range(_count(limit, len(dataset.samples)))
         if shard is not None:
             kept = [i for i in kept if in_shard(dataset.samples[i].sample_id, shard)]
-        first = config.generation if config.mode == "direct" else config.caption_generation
-        runs.append(TaskRun(config, _scorer(config), dataset, prompts, tuple(kept),
-                            _params(first, gen_overrides, seed),
-                            _params(config.generation, gen_overrides, seed)))
+        runs.append(TaskRun(task, dataset, prompts, tuple(kept),
+                            task.params(gen_overrides, seed)))
     return runs
 
 
@@ -197,40 +217,6 @@ def _count(limit: int | float | None, total: int) -> int:
     if isinstance(limit, float) and limit < 1:
         return math.ceil(limit * total)
     return min(int(limit), total)
-
-
-def _scorer(config: TaskConfig) -> Scorer:
-    """The task's scorer, which must produce every part of the task's metrics."""
-    scorer = scorer_class(config.scorer)()
-    produced = scorer.metrics
-    unknown = [m for m in config.metrics if any(p not in produced for p in metric(m).parts)]
-    if unknown:
-        raise ConfigError(f"{config.source}: key 'metrics': {', '.join(unknown)} not produced by "
-                          f"scorer {config.scorer!r} (it gives {', '.join(produced)})")
-    return scorer
-
-
-# lm-eval's names for generation settings, as users type them in --gen_kwargs
-LMEVAL_GEN_NAMES = {"max_gen_toks": "max_new_tokens"}
-
-
-def _our_names(overrides: dict[str, Any]) -> dict[str, Any]:
-    """--gen_kwargs in our names; lm-eval's `max_gen_toks` and `do_sample` are understood."""
-    out = {LMEVAL_GEN_NAMES.get(k, k): v for k, v in overrides.items() if k != "do_sample"}
-    if overrides.get("do_sample") is False:
-        out["temperature"] = 0.0  # greedy
-    if "until" in out:
-        raise ConfigError("--gen_kwargs: until (stop strings) is not supported: every task "
-                          "generates to the end of the model's turn or max_new_tokens")
-    return out
-
-
-def _params(gen: GenerationConfig, overrides: dict[str, Any], seed: int) -> GenParams:
-    try:
-        merged = GenerationConfig(**{**gen.model_dump(), **_our_names(overrides)})
-    except ValidationError as exc:
-        raise ConfigError(validation_message(exc, "--gen_kwargs")) from None
-    return merged.params(seed)
 
 
 def _updated(steps: list[TaskStep], picked: list[tuple[int, int]], values: list[Any],
@@ -255,24 +241,20 @@ def _run_stage(steps: list[TaskStep], runner: GenerationRunner, desc: str,
 
 
 def generate_outputs(steps: list[TaskStep], runner: GenerationRunner) -> list[TaskStep]:
-    """Stage 1 for every task at once, then CAG's stage 2 where the caption succeeded."""
-    steps = _run_stage(steps, runner, "generating (captions, direct answers)",
-                       lambda record: record.first_request,
-                       lambda record, output: replace(record, first_output=output))
-    steps = [step.with_records([_with_second_request(step.run, r) for r in step.records])
-             if step.run.config.mode == "cag" else step for step in steps]
-    return _run_stage(steps, runner, "generating (CAG answers)",
-                      lambda record: record.second_request,
-                      lambda record, output: replace(record, second_output=output))
-
-
-def _with_second_request(run: TaskRun, record: SampleRecord) -> SampleRecord:
-    """CAG's stage 2: the conversation with the caption as the assistant's turn."""
-    caption = record.caption
-    if caption is None or not caption.ok:
-        return record
-    request = cag_request(record.sample, run.prompts, caption.text or "", run.second_params)
-    return replace(record, second_request=request)
+    """Every task's chain, stage by stage: the requests of each stage, all tasks together, then
+    the next stage's requests where every output before them succeeded."""
+    depth = max((len(step.run.task.chain) for step in steps), default=0)
+    for stage in range(depth):
+        if stage:
+            steps = [step.with_records([step.run.advanced(r) for r in step.records])
+                     for step in steps]
+        names = sorted({step.run.task.chain[stage].name for step in steps
+                        if stage < len(step.run.task.chain)})
+        steps = _run_stage(steps, runner, f"generating ({', '.join(names)})",
+                           lambda record: record.pending,
+                           lambda record, output: replace(record,
+                                                          outputs=(*record.outputs, output)))
+    return steps
 
 
 def score_steps(steps: list[TaskStep], judge: Judge | None) -> list[TaskStep]:

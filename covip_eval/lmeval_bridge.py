@@ -13,11 +13,10 @@ from benchmark import Sample, load_benchmark
 from covip_eval.cache import RequestCache
 from covip_eval.metrics import ratio_of_sums
 from covip_eval.prompts import PromptTemplate
-from covip_eval.registry import TaskIndex, make_judge, scorer_class
-from covip_eval.request_builder import caption_request, direct_request
+from covip_eval.registry import TaskIndex, make_judge
 from covip_eval.requests import ChatRequest, GenParams, ImagePart
 from covip_eval.scoring import SampleScore, score_outputs
-from covip_eval.taskconfig import TaskConfig
+from covip_eval.task import Task
 
 IMAGE_PLACEHOLDER = "<image>"  # lm-eval's default, replaced in place by hf-multimodal
 
@@ -28,7 +27,7 @@ def _samples(spec: str, config: str) -> Sequence[Sample]:
 
 
 @cache
-def _task(task: str) -> TaskConfig:
+def _task(task: str) -> Task:
     """Task files are read once per process, not once per document."""
     return TaskIndex().tasks[task]
 
@@ -39,24 +38,22 @@ def _prompts(task: str) -> dict[str, PromptTemplate]:
 
 
 def _sample(spec: str, task: str, doc: dict[str, Any]) -> Sample:
-    return _samples(spec, _task(task).dataset_config)[doc["idx"]]
+    return _samples(spec, _task(task).config.dataset_config)[doc["idx"]]
 
 
 def load_docs(spec: str, task: str) -> dict[str, Any]:
     """A `test` split of light documents (ids and index); the rest is fetched by index."""
     from datasets import Dataset
 
-    samples = _samples(spec, _task(task).dataset_config)
+    samples = _samples(spec, _task(task).config.dataset_config)
     return {"test": Dataset.from_list([{"idx": i, "sample_id": s.sample_id}
                                        for i, s in enumerate(samples)])}
 
 
 def request(spec: str, task: str, doc: dict[str, Any]) -> ChatRequest:
-    """The same request coviP-eval sends (direct mode or the caption)."""
+    """The same request coviP-eval sends (a task of one stage: direct mode or the caption)."""
     sample, prompts = _sample(spec, task, doc), _prompts(task)
-    if _task(task).mode == "caption":
-        return caption_request(sample, prompts, GenParams())
-    return direct_request(sample, prompts, GenParams())
+    return _task(task).reply.request(sample, prompts, GenParams(), ())
 
 
 def doc_to_text(spec: str, task: str, doc: dict[str, Any]) -> str:
@@ -71,7 +68,7 @@ def doc_to_image(spec: str, task: str, doc: dict[str, Any]) -> list[Any]:
 
 def system_instruction(task: str) -> str | None:
     prompts = _prompts(task)
-    return prompts["system"].render() if _task(task).mode == "direct" else None
+    return prompts["system"].render() if "system" in _task(task).reply.prompts else None
 
 
 def _parts(task: str, score: SampleScore) -> dict[str, tuple[float, float]]:
@@ -79,14 +76,14 @@ def _parts(task: str, score: SampleScore) -> dict[str, tuple[float, float]]:
     out (its judge call failed) or a metric that does not apply to it (n/a) is (0, 0): it
     moves neither side of the ratio, as in coviP-eval."""
     left_out = score.judge_failure is not None
-    return {m: (0.0, 0.0) if left_out else score.metrics.get(m, (0.0, 0.0))
+    return {m.name: (0.0, 0.0) if left_out else score.metrics.get(m.name, (0.0, 0.0))
             for m in _task(task).metrics}
 
 
 def judge_filter(spec: str, task: str, judge: str, judge_args: dict[str, Any],
                  resps: list[list[str]], docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """All documents of the task judged in one batched call; each gets its metric parts."""
-    scorer = scorer_class(_task(task).scorer)()
+    scorer = _task(task).scorer
     jobs = [(scorer, _sample(spec, task, d), r[0] if r else "") for r, d in zip(resps, docs)]
     judge_role = make_judge(judge, dict(judge_args), RequestCache(None), progress=False)
     try:
@@ -97,7 +94,7 @@ def judge_filter(spec: str, task: str, judge: str, judge_args: dict[str, Any],
 
 def score(spec: str, task: str, doc: dict[str, Any], text: str) -> dict[str, Any]:
     """Metric parts of a document whose scorer needs no judge (LSD, ITR)."""
-    scorer = scorer_class(_task(task).scorer)()
+    scorer = _task(task).scorer
     return _parts(task, score_outputs([(scorer, _sample(spec, task, doc), text)], None)[0])
 
 

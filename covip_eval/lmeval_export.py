@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from covip_eval.metrics import metric
-from covip_eval.registry import TaskIndex, scorer_class
+from covip_eval.registry import TaskIndex
 from covip_eval.results import write_json_atomic
+from covip_eval.task import Task
 
 TASKS = ("capeval_qa", "lsd_direct", "lar_direct", "itr_direct")
 STOP = "<|im_end|>"
@@ -27,7 +27,7 @@ CANNOT_TAKE = {"hf-multimodal": {"presence_penalty": "transformers' generate has
                                                      "it as ignored)"}}
 
 
-def _utils(tasks: dict[str, Any], dataset: str, judge: str, judge_args: dict[str, Any]) -> str:
+def _utils(tasks: dict[str, Task], dataset: str, judge: str, judge_args: dict[str, Any]) -> str:
     lines = [
         '"""Written by `coviP-eval export-lmeval`: lm-eval calls these, they call covip-eval."""',
         "",
@@ -48,7 +48,7 @@ def _utils(tasks: dict[str, Any], dataset: str, judge: str, judge_args: dict[str
                   f"    return bridge.doc_to_text(DATASET, {task!r}, doc)",
                   "", "", f"def image_{task}(doc):",
                   f"    return bridge.doc_to_image(DATASET, {task!r}, doc)"]
-        if scorer_class(tasks[task].scorer).needs_judge:
+        if tasks[task].scorer.needs_judge:
             lines += ["", "", f"def judge_{task}(resps, docs):",
                       f"    return bridge.judge_filter(DATASET, {task!r}, JUDGE, JUDGE_ARGS, "
                       "resps, docs)",
@@ -68,9 +68,9 @@ def _function_representer(dumper: yaml.Dumper, value: _Function) -> Any:
     return dumper.represent_scalar("!function", str(value))
 
 
-def _task_yaml(config: Any, left_out: set[str]) -> dict[str, Any]:
-    task = config.task
-    gen = config.caption_generation if config.mode == "caption" else config.generation
+def _task_yaml(resolved: Task, left_out: set[str]) -> dict[str, Any]:
+    task = resolved.name
+    gen = resolved.generation(resolved.reply)
     generation: dict[str, Any] = {"until": [STOP], "max_gen_toks": gen.max_new_tokens,
                                   "do_sample": gen.temperature > 0}
     if gen.temperature > 0:
@@ -90,12 +90,12 @@ def _task_yaml(config: Any, left_out: set[str]) -> dict[str, Any]:
         "doc_to_target": "sample_id",
         "process_results": _Function(f"utils.results_{task}"),
         "generation_kwargs": generation,
-        "metric_list": [{"metric": m, "aggregation": _Function("utils.ratio"),
-                         "higher_is_better": metric(m).higher_is_better}
-                        for m in config.metrics],
-        "metadata": {"version": int(config.version)},
+        "metric_list": [{"metric": m.name, "aggregation": _Function("utils.ratio"),
+                         "higher_is_better": m.higher_is_better}
+                        for m in resolved.metrics],
+        "metadata": {"version": int(resolved.config.version)},
     }
-    if scorer_class(config.scorer).needs_judge:
+    if resolved.scorer.needs_judge:
         data["filter_list"] = [{"name": "judge", "filter": [
             {"function": "custom", "filter_fn": _Function(f"utils.judge_{task}")}]}]
     return data

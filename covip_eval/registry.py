@@ -1,13 +1,14 @@
 """Registries: what a name on the command line or in a task file stands for.
 
-Models, judges and scorers are tables of import strings, resolved only when a name is used, so
-importing this module imports no backend and fills nothing as a side effect. A plugin adds an
-entry with `register_model`, `register_judge` or `register_scorer`, or with no code at all as
-an installed package's entry point (`[project.entry-points."covip_eval.models"] mine =
-"pkg.module:MyAdapter"`; groups `covip_eval.models`, `covip_eval.judges`, `covip_eval.scorers`),
-found the first time a name is looked up. A name is registered once. The factories that turn a
-name and its arguments into an object live here too; tasks are the YAML files of `tasks/` and
-of every `--include_path`.
+Models, judges, scorers and modes (chains of stages) are tables of import strings, resolved
+only when a name is used, so importing this module imports no backend and fills nothing as a
+side effect. A plugin adds an entry with `register_model`, `register_judge`, `register_scorer`
+or `register_mode`, or with no code at all as an installed package's entry point
+(`[project.entry-points."covip_eval.models"] mine = "pkg.module:MyAdapter"`; groups
+`covip_eval.models`, `covip_eval.judges`, `covip_eval.scorers`, `covip_eval.modes`), found the
+first time a name is looked up. A name is registered once. The factories that turn a name and
+its arguments into an object live here too; tasks are the YAML files of `tasks/` and of every
+`--include_path`, each resolved once into a `Task`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from covip_eval.judges.base import Judge
 from covip_eval.judges.llm import JudgeSettings, ModelJudge, split_judge_args
 from covip_eval.models.base import ModelAdapter
 from covip_eval.scoring import Scorer
-from covip_eval.taskconfig import TaskConfig, load_task_file
+from covip_eval.stages import Chain
+from covip_eval.task import Task
+from covip_eval.taskconfig import load_task_file
 from tasks import TASKS_DIR
 
 MODELS: dict[str, str | type[ModelAdapter]] = {
@@ -68,6 +71,12 @@ SCORERS: dict[str, str | type[Scorer]] = {
     "itr_keyword_lenient": "covip_eval.scoring:LenientITRScorer",
 }
 
+MODES: dict[str, str | Chain] = {
+    "direct": "covip_eval.stages:DIRECT",
+    "caption": "covip_eval.stages:CAPTION",
+    "cag": "covip_eval.stages:CAG",
+}
+
 T = TypeVar("T")
 
 
@@ -101,10 +110,16 @@ def register_scorer(name: str, target: str | type[Scorer] | None = None) -> Any:
     return _register(SCORERS, "scorer", name, target)
 
 
+def register_mode(name: str, target: str | Chain) -> Any:
+    """A chain of stages (`stages.py`) that task files can name as their `mode`."""
+    return _register(MODES, "mode", name, target)
+
+
 ENTRY_POINT_GROUPS: dict[str, tuple[dict[str, Any], str]] = {
     "covip_eval.models": (MODELS, "model"),
     "covip_eval.judges": (JUDGES, "judge"),
     "covip_eval.scorers": (SCORERS, "scorer"),
+    "covip_eval.modes": (MODES, "mode"),
 }
 _discovered = False
 
@@ -146,6 +161,11 @@ def scorer_class(name: str) -> type[Scorer]:
     return _resolve(SCORERS, "scorer", name, lambda: SCORERS)
 
 
+def mode_chain(name: str) -> Chain:
+    chain: Chain = _resolve(MODES, "mode", name, lambda: MODES)
+    return chain
+
+
 def model_option_names(name: str, args: dict[str, Any]) -> tuple[str, set[str]]:
     """The adapter a model name or alias runs on, and the options it takes."""
     adapter, _, _ = resolve_alias(name, args)
@@ -175,31 +195,42 @@ def make_judge(name: str, args: dict[str, Any], cache: RequestCache, progress: b
     return ModelJudge(runner, judge_settings)
 
 
+def make_task(path: Path) -> Task:
+    """A task file resolved: its mode's chain and its scorer found, its prompts and metrics
+    checked against them."""
+    config = load_task_file(path)
+    try:
+        chain = mode_chain(config.mode)
+    except UnknownNameError as exc:
+        raise ConfigError(f"{path}: mode: {exc}") from None
+    return Task.resolve(config, chain, scorer_class(config.scorer)())
+
+
 class TaskIndex:
     """Every task file found in the built-in folder and in `include_paths`, and their groups."""
 
     def __init__(self, include_paths: Iterable[Path] = ()):
-        self.tasks: dict[str, TaskConfig] = {}
+        self.tasks: dict[str, Task] = {}
         for folder in (TASKS_DIR, *include_paths):
             if not Path(folder).is_dir():
                 raise ConfigError(f"--include_path {folder}: not a folder")
             for path in sorted(Path(folder).glob("*.yaml")):
                 if path.name.startswith("_"):
                     continue  # shared fragments, pulled in with `include:`
-                config = load_task_file(path)
-                self.tasks[config.task] = config
+                task = make_task(path)
+                self.tasks[task.name] = task
 
     @property
     def groups(self) -> dict[str, list[str]]:
         groups: dict[str, list[str]] = {}
-        for name, config in self.tasks.items():
-            for group in config.groups:
+        for name, task in self.tasks.items():
+            for group in task.config.groups:
                 groups.setdefault(group, []).append(name)
         return groups
 
-    def resolve(self, names: Iterable[str]) -> list[TaskConfig]:
-        """Task and group names to task configs, in order, without repeats."""
-        chosen: dict[str, TaskConfig] = {}
+    def resolve(self, names: Iterable[str]) -> list[Task]:
+        """Task and group names to tasks, in order, without repeats."""
+        chosen: dict[str, Task] = {}
         groups = self.groups
         for name in names:
             if name in self.tasks:

@@ -67,18 +67,19 @@ def partial_file(path: Path) -> Iterator[IO[str]]:
 
 def sample_record(run: TaskRun, record: SampleRecord) -> dict[str, Any]:
     """One line of the samples file. `prompt_hash` is the request whose reply was scored;
-    `caption_prompt_hash` the caption request (CapEval-QA, and CAG's stage 1)."""
+    `caption_prompt_hash` the caption request (CapEval-QA, and CAG's stage 1); `caption` the
+    caption a later stage answered from."""
     sample = record.sample
     target = _target(sample)
     score = record.score
     output = record.final_output
     text = output.text if output is not None else None
     request = record.final_request
-    caption_request = record.first_request if record.mode != "direct" else None
+    caption_request = record.request_of("caption")
     doc = {"sample_id": sample.sample_id, "n_concepts": sample.n_concepts,
            "names_context": [c.name for c in sample.context],
            "query_image_sha256": sample.query_image.sha256}
-    caption = record.caption
+    caption = record.caption if run.task.reply.name != "caption" else None
     parts = dict(score.metrics) if score else {}
     return {
         "doc_id": record.index,
@@ -90,7 +91,7 @@ def sample_record(run: TaskRun, record: SampleRecord) -> dict[str, Any]:
         "filtered_resps": [text],
         "filter": "none",
         **{metric: (n / d if d else None) for metric, (n, d) in parts.items()},
-        "caption": caption.text if caption is not None and record.mode == "cag" else None,
+        "caption": caption.text if caption is not None else None,
         "failure": record.failure,
         "cut": record.cut,
         "failure_stage": "generation" if record.generation_failure is not None

@@ -136,18 +136,18 @@ class _Evaluation:
 def evaluate(settings: EvalSettings) -> EvalOutcome:
     set_max_image_pixels(settings.max_image_pixels or DEFAULT_MAX_IMAGE_PIXELS)
     index = TaskIndex(settings.include_path)
-    configs = index.resolve(settings.tasks)
+    tasks = index.resolve(settings.tasks)
     model = make_model(settings.model, settings.model_args)
     cache = RequestCache(settings.cache_path)
     judge = None
     try:
-        runs = prepare_runs(configs, settings.dataset, settings.limit, settings.seed,
+        runs = prepare_runs(tasks, settings.dataset, settings.limit, settings.seed,
                             settings.gen_kwargs, settings.progress,
                             settings.system_instruction, settings.shard)
         judge_name = _choose_judge(settings, runs)
         if judge_name:
             judge = make_judge(judge_name, settings.judge_args, cache, settings.progress)
-            judge.expect([t for run in runs for t in run.scorer.judge_templates])
+            judge.expect([t for run in runs for t in run.task.judge_templates])
         decodes_before = decode_count()
         runner = GenerationRunner(model, cache, settings.progress)
         path = writer = None

@@ -30,14 +30,15 @@ class GenerationConfig(BaseModel):
 
 
 class TaskConfig(BaseModel):
-    """One task: a dataset, a mode, prompt templates, generation settings and a scorer."""
+    """One task file: a dataset, a mode (a registered chain of stages), prompt templates,
+    generation settings, a scorer and its metrics."""
 
     model_config = ConfigDict(extra="forbid")
     task: str
     version: str = "1"
     dataset: str = "builtin:mini"
     dataset_config: Literal[CONFIGS]  # type: ignore[valid-type]
-    mode: Literal["caption", "direct", "cag"]
+    mode: str
     groups: list[str] = []
     prompts: dict[str, str]
     generation: GenerationConfig = GenerationConfig()
@@ -50,10 +51,6 @@ class TaskConfig(BaseModel):
         """The task's templates by role; paths are relative to the task file."""
         base = Path(self.source).parent if self.source else None
         return {role: load_template(ref, base) for role, ref in self.prompts.items()}
-
-    def required_prompts(self) -> tuple[str, ...]:
-        base = ("memory_header", "memory_dialogue", "query_header", "caption")
-        return base if self.mode == "caption" else (*base, "system", "question")
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -93,8 +90,4 @@ def load_task_file(path: Path) -> TaskConfig:
             metric(name)
         except ConfigError as exc:
             raise ConfigError(f"{path}: key 'metrics': {exc}") from None
-    missing = [p for p in config.required_prompts() if p not in config.prompts]
-    if missing:
-        raise ConfigError(f"{path}: key 'prompts': missing {', '.join(missing)} "
-                          f"(needed by mode {config.mode!r})")
     return config

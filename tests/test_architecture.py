@@ -32,6 +32,7 @@ ENGINE_LAYERS = [
     ("covip_eval.models", 1), ("covip_eval.judges", 1),  # interfaces
     ("covip_eval.models.*", 2), ("covip_eval.judges.*", 2),  # adapters and judges
     ("covip_eval.generation", 2), ("covip_eval.request_builder", 2), ("covip_eval.scoring", 2),
+    ("covip_eval.stages", 2), ("covip_eval.task", 2),  # a task: its chain, scorer, metrics
     ("covip_eval.cache", 1), ("covip_eval.taskconfig", 1),
     ("covip_eval.errors", 0), ("covip_eval.requests", 0), ("covip_eval.prompts", 0),
     ("covip_eval.redaction", 0), ("covip_eval.metrics", 0), ("covip_eval.aliases", 0),

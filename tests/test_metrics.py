@@ -114,6 +114,7 @@ def test_itr_leak_and_clean_are_n_a_without_keywords_planted_elsewhere(small_dat
     from covip_eval.evaluator import SampleRecord
     from covip_eval.registry import TaskIndex, scorer_class
     from covip_eval.requests import ChatRequest, Generation, GenParams, Message, TextPart
+    from covip_eval.stages import DIRECT
     from covip_eval.tally import TaskTally
 
     itr = load_benchmark(str(small_dataset), "itr").samples[0]
@@ -125,10 +126,10 @@ def test_itr_leak_and_clean_are_n_a_without_keywords_planted_elsewhere(small_dat
         "keyword_recall", "keyword_leak", "keyword_clean"}
     assert set(scorer.score(bare, itr.keyword, []).metrics) == {"keyword_recall"}
 
-    tally = TaskTally(TaskIndex([]).resolve(["itr_direct"])[0])
+    tally = TaskTally(TaskIndex([]).resolve(["itr_direct"])[0].config)
     request = ChatRequest((Message("user", (TextPart("q"),)),), GenParams())
     for index in range(2):
-        tally.add(SampleRecord(index, bare, "direct", request, Generation("x"),
+        tally.add(SampleRecord(index, bare, DIRECT, (request,), (Generation("x"),),
                                score=scorer.score(bare, itr.keyword, [])))
     row = tally.metric_rows(0)["itr_direct"]
     assert row["keyword_recall,none"] == 1.0 and row["keyword_leak,none"] == "N/A"
