@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 
+from covip_eval.result_files import ResultsFile
 from covip_eval.run import EvalSettings, evaluate
 
 MODELS = ("oracle", "text-only", "retrieval", "blind")
 
 
 def cell(results: dict, row: str, metric: str) -> str:
-    value = results["results"].get(row, {}).get(f"{metric},none")
+    value = ResultsFile.model_validate(results).value(row, metric)
     return "-" if value is None else f"{100 * value:.1f}"
 
 

@@ -26,6 +26,7 @@ from benchmark import Sample
 from covip_eval.errors import ConfigError
 from covip_eval.evaluator import TaskRun
 from covip_eval.metrics import Parts, metric
+from covip_eval.result_files import MetricRow, ResultsFile
 from covip_eval.run import EvalSettings, evaluate
 from covip_eval.tally import TaskTally
 
@@ -202,14 +203,15 @@ class Auditor:
 
 def _control_shift(results: dict[str, Any], task: str, parts: Sequence[str]) -> float | None:
     """The largest change of the headline under any control (0 for a model that never looks)."""
-    def headline(rows: Mapping[str, Any]) -> float | None:
-        values = [rows.get(task, {}).get(f"{m},none") for m in parts]
-        if any(not isinstance(v, (int, float)) for v in values):
-            return None
-        return sum(values) / len(values)
+    def headline(rows: Mapping[str, MetricRow]) -> float | None:
+        row = rows.get(task)
+        values = [row.value(m) if row is not None else None for m in parts]
+        known = [v for v in values if v is not None]
+        return sum(known) / len(known) if len(known) == len(values) else None
 
-    base = headline(results["results"])
-    shifts = [headline(rows) for rows in results.get("controls", {}).values()]
+    typed = ResultsFile.model_validate(results)
+    base = headline(typed.results)
+    shifts = [headline(rows) for rows in typed.controls.values()]
     known = [abs(s - base) for s in shifts if s is not None and base is not None]
     return max(known) if known else None
 

@@ -25,6 +25,7 @@ from covip_eval.controls import parse_controls
 from covip_eval.errors import ConfigError, CovipError, MissingDependencyError
 from covip_eval.loggers import HubLogArgs, log_to_wandb, push_to_hub
 from covip_eval.registry import TaskIndex, model_option_names
+from covip_eval.result_files import ResultsFile, per_count_name
 from covip_eval.results import format_controls, format_table
 from covip_eval.run import (
     DEFAULT_STEP_SIZE,
@@ -33,7 +34,6 @@ from covip_eval.run import (
     default_cache_path,
     evaluate,
 )
-from covip_eval.tally import per_count_name
 
 
 def _positive_int(text: str) -> int:
@@ -258,9 +258,9 @@ def _run_merge(args: argparse.Namespace) -> int:
     from covip_eval.merge import merge
 
     path = merge(args.paths, args.output_path, args.include_path)
-    results = json.loads(path.read_text())
+    results = ResultsFile.read(path)
     print(format_table(results))
-    print(f"merged {len(results['merged_from'])} shards into {path}")
+    print(f"merged {len(results.dump()['merged_from'])} shards into {path}")
     return 0
 
 
@@ -284,7 +284,8 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
 
 def _run_audit(args: argparse.Namespace) -> int:
     from covip_eval.audit import Auditor, format_audit, report
-    from covip_eval.results import timestamp, write_json_atomic
+    from covip_eval.result_files import write_json_atomic
+    from covip_eval.results import timestamp
 
     settings = EvalSettings(
         model="blind", dataset=args.dataset, judge=args.judge,
@@ -346,7 +347,8 @@ def _run_judge_agreement(args: argparse.Namespace) -> int:
     from covip_eval.cache import RequestCache
     from covip_eval.judge_agreement import compare, decisions, failed_judges, format_report
     from covip_eval.registry import make_judge
-    from covip_eval.results import timestamp, write_json_atomic
+    from covip_eval.result_files import write_json_atomic
+    from covip_eval.results import timestamp
 
     found = decisions(args.samples)
     cache = RequestCache(_cache_path(args.use_cache))

@@ -10,7 +10,6 @@ sample and the output.
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from benchmark import load_benchmark
 from covip_eval.errors import ConfigError
 from covip_eval.judges.base import Judge, JudgeItem
 from covip_eval.registry import scorer_class
+from covip_eval.result_files import ResultsFile, read_samples
 from covip_eval.results import results_path
 
 FAILED = "(failed)"
@@ -51,18 +51,17 @@ def decisions(path: Path) -> list[Decision]:
         if not found.is_file():
             raise ConfigError(f"{samples}: its results file {found.name} is missing (it names "
                               "the dataset and the scorer)")
-        results = json.loads(found.read_text())
-        config = results["configs"].get(task)
+        results = ResultsFile.read(found)
+        config = results.configs.get(task)
         if config is None or not scorer_class(config["scorer"]).needs_judge:
             continue
         scorer = scorer_class(config["scorer"])()
-        source = results["datasets"][task]
+        source = results.datasets[task]
         by_id = {s.sample_id: s for s in
-                 load_benchmark(source["spec"], source["config"], progress=False).samples}
-        for line in samples.read_text().splitlines():
-            record = json.loads(line)
-            text = (record.get("filtered_resps") or [None])[0]
-            sample = by_id.get(record["doc"]["sample_id"])
+                 load_benchmark(source.spec, source.config, progress=False).samples}
+        for line in read_samples(samples):
+            text = (line.filtered_resps or [None])[0]
+            sample = by_id.get(line.doc.sample_id)
             if text is None or sample is None:
                 continue
             out += [Decision(task, sample.n_concepts, item)

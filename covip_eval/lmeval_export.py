@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from covip_eval.registry import TaskIndex
-from covip_eval.results import write_json_atomic
+from covip_eval.result_files import write_json_atomic
 from covip_eval.task import Task
 
 TASKS = ("capeval_qa", "lsd_direct", "lar_direct", "itr_direct")

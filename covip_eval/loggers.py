@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from benchmark.options import validation_message
 from covip_eval.errors import ConfigError, CovipError, MissingDependencyError
+from covip_eval.result_files import ResultsFile
 
 DEFAULT_HUB_REPO = "covip-eval-results"
 
@@ -165,7 +166,7 @@ def _hub_call(what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
 def log_to_wandb(init_args: dict[str, Any], results: dict[str, Any],
                  results_file: Path | None, samples_files: list[Path]) -> str:
     """One W&B run: the configuration, every metric in the summary as `task/metric` (lm-eval's
-    keys: the filter's `,none` left out, as its logger does), a table of the results, and the
+    keys without the filter's name, as its logger writes them), a table of the results, and the
     result files as an artifact. `init_args` go to
     `wandb.init` (project, name, entity, mode, dir, ...). Returns the run's name."""
     try:
@@ -178,15 +179,15 @@ def log_to_wandb(init_args: dict[str, Any], results: dict[str, Any],
                      config={"config": results["config"], "judge": results["judge"],
                              "datasets": results["datasets"], "prompts": results["prompts"]})
     rows, summary = [], {}
-    for task, metrics in results["results"].items():
-        for key, value in metrics.items():
-            if not isinstance(value, (int, float)) or key.startswith("alias"):
+    for task, row in ResultsFile.model_validate(results).results.items():
+        for metric in row.metrics():
+            value, stderr = row.value(metric), row.stderr(metric)
+            if value is None:
                 continue
-            name, _, _ = key.partition(",")
-            summary[f"{task}/{name}"] = value
-            if not name.endswith("_stderr"):
-                stderr = metrics.get(key.replace(name, f"{name}_stderr", 1))
-                rows.append([task, name, value, stderr if isinstance(stderr, float) else None])
+            summary[f"{task}/{metric}"] = value
+            if stderr is not None:
+                summary[f"{task}/{metric}_stderr"] = stderr
+            rows.append([task, metric, value, stderr])
     run.summary.update(summary)
     run.log({"evaluation/eval_results": wandb.Table(columns=["task", "metric", "value", "stderr"],
                                                     data=rows)})

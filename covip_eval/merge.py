@@ -11,7 +11,6 @@ are named.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +19,9 @@ from typing import Any
 from benchmark import load_benchmark
 from covip_eval.errors import ConfigError
 from covip_eval.registry import TaskIndex
+from covip_eval.result_files import ResultsFile, read_samples
 from covip_eval.result_parts import config_records, failure_rate, task_tables
-from covip_eval.results import partial_file, samples_path, timestamp, write_json_atomic
+from covip_eval.results import partial_file, samples_path, timestamp
 from covip_eval.tally import TaskTally, metric_rows, sample_counts
 from covip_eval.taskconfig import TaskConfig
 
@@ -33,7 +33,7 @@ SAME_TOP = ("judge", "prompts", "datasets", "configs")
 @dataclass(frozen=True)
 class Shard:
     path: Path
-    results: dict[str, Any]
+    results: ResultsFile
     index: int
     count: int
 
@@ -51,8 +51,8 @@ def find_shards(paths: list[Path]) -> list[Shard]:
         files += sorted(path.rglob("results_*.json")) if path.is_dir() else [path]
     shards = []
     for f in files:
-        results = json.loads(f.read_text())
-        shard = results.get("config", {}).get("shard")
+        results = ResultsFile.read(f)
+        shard = results.config.get("shard")
         if shard:
             shards.append(Shard(f, results, *shard))
     if not shards:
@@ -65,7 +65,7 @@ def check_shards(shards: list[Shard]) -> None:
     first = shards[0]
     for shard in shards[1:]:
         for key in SAME:
-            if shard.results["config"].get(key) != first.results["config"].get(key):
+            if shard.results.config.get(key) != first.results.config.get(key):
                 raise ConfigError(f"{shard.path} and {first.path} differ in {key}: they are not "
                                   "shards of one run")
         for key in SAME_TOP:
@@ -91,18 +91,18 @@ def _task_config(record: dict[str, Any]) -> TaskConfig:
     return TaskConfig(**{k: v for k, v in record.items() if k in TaskConfig.model_fields})
 
 
-def _tasks_only(results: dict[str, Any], key: str) -> Any:
+def _tasks_only(results: ResultsFile, key: str) -> Any:
     """A top-level entry, the configurations without their per-count rows (a shard has those
     only for the numbers of concepts among its own samples)."""
-    value = results.get(key)
+    value = results.dump().get(key)
     if key != "configs" or not isinstance(value, dict):
         return value
-    return {k: v for k, v in value.items() if k in results.get("n-samples", {})}
+    return {k: v for k, v in value.items() if k in results.n_samples}
 
 
-def _chosen(results: dict[str, Any]) -> list[str]:
+def _chosen(results: ResultsFile) -> list[str]:
     """The groups a run was asked for: the roots of its group tree."""
-    tree = results.get("group_subtasks", {})
+    tree = results.group_subtasks
     children = {c for members in tree.values() for c in members}
     return [name for name in tree if name not in children]
 
@@ -112,47 +112,48 @@ def merge(paths: list[Path], out: Path, include_path: list[Path] | None = None) 
     shards = find_shards(paths)
     check_shards(shards)
     template = shards[0].results
-    if template.get("controls"):
+    if template.controls:
         raise ConfigError("runs with --controls cannot be merged: run the controls unsharded")
-    seed = template["config"]["seed"]
+    seed = template.config["seed"]
+    predict_only = template.config["predict_only"]
     tallies, lines_by_task = [], {}
-    for task, source in template["datasets"].items():
-        dataset = load_benchmark(source["spec"], source["config"], progress=False)
-        if dataset.revision != source["revision"]:
-            raise ConfigError(f"{task}: the dataset {source['spec']} is now at revision "
-                              f"{dataset.revision}, the shards used {source['revision']}")
-        lines = sorted((json.loads(line) for shard in shards
-                        for line in shard.samples_file(task).read_text().splitlines()),
-                       key=lambda line: line["doc_id"])
+    for task, source in template.datasets.items():
+        dataset = load_benchmark(source.spec, source.config, progress=False)
+        if dataset.revision != source.revision:
+            raise ConfigError(f"{task}: the dataset {source.spec} is now at revision "
+                              f"{dataset.revision}, the shards used {source.revision}")
+        lines = sorted((line for shard in shards
+                        for line in read_samples(shard.samples_file(task))),
+                       key=lambda line: line.doc_id)
         lines_by_task[task] = lines
-        tally = TaskTally(_task_config(template["configs"][task]))
+        tally = TaskTally(_task_config(template.configs[task]))
         for line in lines:
             tally.add_line(line)
         tallies.append(tally)
     configs = [t.config for t in tallies]
-    rows = {} if template["config"]["predict_only"] else metric_rows(tallies, seed)
+    rows = {} if predict_only else metric_rows(tallies, seed)
     outcomes = {t.name: t.outcomes() for t in tallies}
     merged = {
-        **template,
+        **template.dump(),
         "results": rows,
-        "counts": {} if template["config"]["predict_only"] else sample_counts(tallies),
+        "counts": {} if predict_only else sample_counts(tallies),
         "configs": config_records(configs, rows),
         **task_tables(configs, rows, TaskIndex(include_path or []), _chosen(template)),
-        "n-samples": {t.name: {"original": template["n-samples"][t.name]["original"],
+        "n-samples": {t.name: {"original": template.n_samples[t.name].original,
                                "effective": t.samples} for t in tallies},
-        "config": {**template["config"], "shard": None},
+        "config": {**template.config, "shard": None},
         "failures": {t.name: t.failure_counts() for t in tallies},
         "outcomes": outcomes,
-        "failure_rate": failure_rate(template["failure_rate"]["max"], outcomes),
-        "usage": _summed_usage([s.results["usage"] for s in shards]),
+        "failure_rate": failure_rate(template.failure_rate["max"], outcomes),
+        "usage": _summed_usage([s.results.usage for s in shards]),
         "date": time.time(),
         "merged_from": [str(s.path) for s in sorted(shards, key=lambda s: s.index)],
     }
-    path = out / template["model_name_sanitized"] / f"results_{timestamp()}.json"
+    path = out / template.model_name_sanitized / f"results_{timestamp()}.json"
     for task, lines in lines_by_task.items():
         with partial_file(samples_path(path, task)) as fh:
-            fh.writelines(json.dumps(line) + "\n" for line in lines)
-    write_json_atomic(path, merged)
+            fh.writelines(line.to_json() + "\n" for line in lines)
+    ResultsFile.model_validate(merged).write(path)
     return path
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from covip_eval.metrics import metric
 from covip_eval.registry import TaskIndex, scorer_class
-from covip_eval.tally import per_count_rows
+from covip_eval.result_files import per_count_rows
 from covip_eval.taskconfig import TaskConfig
 
 

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
@@ -21,7 +20,12 @@ from typing import IO, Any
 from benchmark import CapEvalSample, Sample
 from covip_eval.evaluator import SampleRecord, TaskRun
 from covip_eval.requests import ChatRequest, ImagePart, stable_hash
-from covip_eval.tally import per_count_name
+from covip_eval.result_files import (
+    ResultsFile,
+    SamplesLine,
+    per_count_name,
+    read_samples,
+)
 
 
 def timestamp() -> str:
@@ -48,13 +52,6 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
-    os.replace(tmp, path)
-
-
 @contextmanager
 def partial_file(path: Path) -> Iterator[IO[str]]:
     """An append-only file under `<path>.partial`, renamed to `path` when the block succeeds."""
@@ -65,7 +62,7 @@ def partial_file(path: Path) -> Iterator[IO[str]]:
     os.replace(tmp, path)
 
 
-def sample_record(run: TaskRun, record: SampleRecord) -> dict[str, Any]:
+def sample_record(run: TaskRun, record: SampleRecord) -> SamplesLine:
     """One line of the samples file. `prompt_hash` is the request whose reply was scored;
     `caption_prompt_hash` the caption request (CapEval-QA, and CAG's stage 1); `caption` the
     caption a later stage answered from."""
@@ -81,7 +78,7 @@ def sample_record(run: TaskRun, record: SampleRecord) -> dict[str, Any]:
            "query_image_sha256": sample.query_image.sha256}
     caption = record.caption if run.task.reply.name != "caption" else None
     parts = dict(score.metrics) if score else {}
-    return {
+    return SamplesLine.of({
         "doc_id": record.index,
         "doc": doc,
         "target": target,
@@ -89,8 +86,6 @@ def sample_record(run: TaskRun, record: SampleRecord) -> dict[str, Any]:
                                      "arg_1": request.params.set_options() if request else {}}},
         "resps": [[text]],
         "filtered_resps": [text],
-        "filter": "none",
-        **{metric: (n / d if d else None) for metric, (n, d) in parts.items()},
         "caption": caption.text if caption is not None else None,
         "failure": record.failure,
         "cut": record.cut,
@@ -104,7 +99,7 @@ def sample_record(run: TaskRun, record: SampleRecord) -> dict[str, Any]:
         "caption_prompt_hash": stable_hash(caption_request.canonical()) if caption_request
         else None,
         "target_hash": stable_hash(target),
-    }
+    })
 
 
 def prompt_text(request: ChatRequest | None) -> str | None:
@@ -132,22 +127,25 @@ def samples_for_lm_eval(results_file: Path) -> dict[str, list[dict[str, Any]]]:
     """The samples of a run as lm-eval holds them in memory (for its own tools, such as its
     W&B logger's `log_eval_samples`): every row of the results, each per-count row with the
     samples of its number of concepts, and `arguments` as a list of tuples."""
-    results = json.loads(results_file.read_text())
+    results = ResultsFile.read(results_file)
     samples: dict[str, list[dict[str, Any]]] = {}
-    for task in results["n-samples"]:
+    for task in results.n_samples:
         path = samples_path(results_file, task)
         if not path.exists():
             continue
-        records = [json.loads(line) for line in path.read_text().splitlines()]
-        for record in records:
-            record["arguments"] = [tuple(args.values())
-                                   for args in record["arguments"].values()]
-        samples[task] = records
-        for n in {r["doc"].get("n_concepts") for r in records} - {None}:
+        lines = list(read_samples(path))
+        samples[task] = [_for_lm_eval(line) for line in lines]
+        for n in sorted({line.doc.n_concepts for line in lines}):
             row = per_count_name(task, n)
-            if row in results["results"]:
-                samples[row] = [r for r in records if r["doc"].get("n_concepts") == n]
+            if row in results.results:
+                samples[row] = [_for_lm_eval(line) for line in lines if line.doc.n_concepts == n]
     return samples
+
+
+def _for_lm_eval(line: SamplesLine) -> dict[str, Any]:
+    record = line.dump()
+    record["arguments"] = [tuple(args.values()) for args in line.arguments.values()]
+    return record
 
 
 def results_path(samples_file: Path) -> tuple[Path, str]:
@@ -167,8 +165,7 @@ class SamplesWriter:
                        for name, path in self.paths.items()}
 
     def write(self, run: TaskRun, record: SampleRecord) -> None:
-        self._files[run.name].write(json.dumps(sample_record(run, record), ensure_ascii=False,
-                                               default=str) + "\n")
+        self._files[run.name].write(sample_record(run, record).to_json() + "\n")
 
     def __enter__(self) -> SamplesWriter:
         return self
@@ -178,55 +175,54 @@ class SamplesWriter:
 
 
 def _fmt(value: Any) -> str:
-    if value is None or value == "N/A":
+    if value is None:
         return "n/a"
     return f"{100 * value:.1f}" if isinstance(value, float) else str(value)
 
 
-def format_controls(results: dict[str, Any]) -> str:
+def _typed(results: ResultsFile | dict[str, Any]) -> ResultsFile:
+    return results if isinstance(results, ResultsFile) else ResultsFile.model_validate(results)
+
+
+def format_controls(results: ResultsFile | dict[str, Any]) -> str:
     """Each task's metrics under every visual-reliance control, and the drop from the normal
     run (what looking at the photo is worth; a model that does not look loses nothing)."""
-    controls = results.get("controls") or {}
-    if not controls:
+    typed = _typed(results)
+    if not typed.controls:
         return ""
-    outcomes = results.get("control_outcomes") or {}
-    head = "".join(f"{c}|Δ|{c} failed|" for c in controls)
+    head = "".join(f"{c}|Δ|{c} failed|" for c in typed.controls)
     lines = [f"|Task|Metric|Normal|{head}",
-             "|----|------|-----:|" + "----:|---:|---:|" * len(controls)]
-    for name, row in results["results"].items():
-        for key, value in row.items():
-            if not key.endswith(",none") or "_stderr" in key:
-                continue
+             "|----|------|-----:|" + "----:|---:|---:|" * len(typed.controls)]
+    for name, row in typed.results.items():
+        for metric in row.metrics():
+            value = row.value(metric)
             cells = ""
-            for control, rows in controls.items():
-                other = rows.get(name, {}).get(key)
+            for control in typed.controls:
+                other = typed.control_value(control, name, metric)
                 cells += (f"{_fmt(other)}|{100 * (other - value):+.1f}|"
-                          if isinstance(other, float) and isinstance(value, float) else "-|-|")
-                counts = outcomes.get(control, {}).get(name)  # per-count rows have none
-                cells += (f"{counts['generation_failures'] + counts['judge_failures']}|"
-                          if counts else "|")
-            lines.append(f"|{name}|{key[:-5]}|{_fmt(value)}|{cells}")
+                          if other is not None and value is not None else "-|-|")
+                counts = typed.control_outcomes.get(control, {}).get(name)  # per-count: none
+                cells += f"{counts.failed}|" if counts else "|"
+            lines.append(f"|{name}|{metric}|{_fmt(value)}|{cells}")
     return "\n".join(lines)
 
 
-def format_table(results: dict[str, Any]) -> str:
+def format_table(results: ResultsFile | dict[str, Any]) -> str:
     """A markdown table like lm-eval's, one row per metric, with the per-concept rows."""
+    typed = _typed(results)
     lines = ["|Task|Version|Metric|Value| |Stderr|Scored|Gen fail|Judge fail|Parse fail|Cut|",
              "|----|------:|------|----:|-|-----:|-----:|-------:|---------:|---------:|--:|"]
-    for name, row in results["results"].items():
-        version = results["versions"].get(name, "")
-        outcome = results.get("outcomes", {}).get(name, {})  # per-count rows have none
-        gen_failed = outcome.get("generation_failures", "")
-        judge_failed = outcome.get("judge_failures", "")
-        cut = outcome.get("cut_replies", "")
-        metrics = [k[:-5] for k in row if k.endswith(",none") and "_stderr" not in k]
-        counts = results.get("counts", {}).get(name, {})
-        for metric in metrics:
-            value, err = row[f"{metric},none"], row.get(f"{metric}_stderr,none")
-            label = name if name in results.get("outcomes", {}) else f" - {row['alias']}"
+    for name, row in typed.results.items():
+        version = typed.versions.get(name, "")
+        outcome = typed.outcomes.get(name)  # per-count rows have none
+        failed = (f"{outcome.generation_failures}|{outcome.judge_failures}" if outcome
+                  else "|")
+        counts = typed.counts.get(name, {})
+        label = name if outcome is not None else f" - {row.alias}"
+        for metric in row.metrics():
             lines.append(
-                f"|{label}|{version}|{metric}|{_fmt(value)}|±|{_fmt(err)}|"
-                f"{counts.get('n_scored', '')}|{gen_failed}|{judge_failed}|"
-                f"{counts.get('judge_parse_failures', 0)}|{cut}|"
+                f"|{label}|{version}|{metric}|{_fmt(row.value(metric))}|±|"
+                f"{_fmt(row.stderr(metric))}|{counts.get('n_scored', '')}|{failed}|"
+                f"{counts.get('judge_parse_failures', 0)}|{outcome.cut_replies if outcome else ''}|"
             )
     return "\n".join(lines)

@@ -28,15 +28,9 @@ from covip_eval.judges.base import Judge
 from covip_eval.models.base import ModelAdapter
 from covip_eval.redaction import redact
 from covip_eval.registry import TaskIndex, make_judge, make_model
+from covip_eval.result_files import ResultsFile
 from covip_eval.result_parts import config_records, failure_rate, task_tables
-from covip_eval.results import (
-    SamplesWriter,
-    git_hash,
-    package_versions,
-    prompt_text,
-    timestamp,
-    write_json_atomic,
-)
+from covip_eval.results import SamplesWriter, git_hash, package_versions, prompt_text, timestamp
 from covip_eval.tally import TaskTally, metric_rows, sample_counts
 
 DEFAULT_OFFLINE_JUDGE = "lexical"
@@ -159,11 +153,12 @@ def evaluate(settings: EvalSettings) -> EvalOutcome:
         with writer or nullcontext():
             evaluation = _Evaluation(settings, runs, writer)
             _run_steps(settings, runs, runner, judge, evaluation)
-        results = _results(settings, runs, evaluation, model, judge, runner, index)
-        results["usage"]["image_decodes"] = decode_count() - decodes_before
+        built = _results(settings, runs, evaluation, model, judge, runner, index)
+        built["usage"]["image_decodes"] = decode_count() - decodes_before
+        results = ResultsFile.model_validate(built)
         if path is not None:
-            write_json_atomic(path, results)
-        return EvalOutcome(results, runs, evaluation.tallies, path,
+            results.write(path)
+        return EvalOutcome(results.dump(), runs, evaluation.tallies, path,
                            list(writer.paths.values()) if writer else [],
                            evaluation.first_prompts, evaluation.records)
     finally:

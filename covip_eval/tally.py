@@ -12,6 +12,7 @@ from typing import Any
 
 from covip_eval.evaluator import SampleRecord
 from covip_eval.metrics import Parts, metric
+from covip_eval.result_files import MetricRow, SamplesLine, per_count_name
 from covip_eval.taskconfig import TaskConfig
 
 
@@ -49,13 +50,12 @@ class TaskTally:
                   score.metrics if record.scored and score is not None else None,
                   score.counts if score is not None else {}, record.cut)
 
-    def add_line(self, line: Mapping[str, Any]) -> None:
+    def add_line(self, line: SamplesLine) -> None:
         """One line of a samples file (`results.sample_record`)."""
-        stage, failure = line.get("failure_stage"), line.get("failure")
-        metrics = {k: (v[0], v[1]) for k, v in (line.get("metrics") or {}).items()}
-        self._add(line["doc_id"], line["doc"]["n_concepts"], failure, stage == "generation",
-                  metrics if failure is None and metrics else None, line.get("counts") or {},
-                  bool(line.get("cut")))
+        self._add(line.doc_id, line.doc.n_concepts, line.failure,
+                  line.failure_stage == "generation",
+                  line.metrics if line.failure is None and line.metrics else None, line.counts,
+                  line.cut)
 
     def _add(self, index: int, n_concepts: int, failure: str | None, generation_failed: bool,
              metrics: Parts | None, counts: Mapping[str, int], cut: bool) -> None:
@@ -85,15 +85,14 @@ class TaskTally:
         return {name: self._row(alias, scored, seed) for name, alias, scored in self.rows()}
 
     def _row(self, alias: str, scored: list[Scored], seed: int) -> dict[str, Any]:
-        row: dict[str, Any] = {"alias": alias}
+        estimates = {}
         for name in self.config.metrics:
             declared = metric(name)
             # a sample the metric does not apply to (n/a) is left out of it
             applies = [s.metrics for s in scored if all(p in s.metrics for p in declared.parts)]
             found = declared.estimate(applies, seed)
-            row[f"{name},none"] = "N/A" if found.value is None else found.value
-            row[f"{name}_stderr,none"] = "N/A" if found.stderr is None else found.stderr
-        return row
+            estimates[name] = (found.value, found.stderr)
+        return MetricRow.of(alias, estimates).dump()
 
     def count_rows(self) -> dict[str, dict[str, int]]:
         """Beside each metric row, how many samples it scored and what the scorer counted
@@ -124,17 +123,6 @@ class TaskTally:
             "samples_with_parse_failures": sum(p > 0 for p in parse),
             "cut_replies": self.cut_replies,
         }
-
-
-def per_count_name(task: str, n: int) -> str:
-    """The row of a task's samples with `n` concepts: a subtask as lm-eval names them."""
-    return f"{task}_n{n}"
-
-
-def per_count_rows(task: str, rows: Iterable[str]) -> list[str]:
-    """The per-count rows of `task` among result rows."""
-    prefix = per_count_name(task, 0)[:-1]
-    return [row for row in rows if row.startswith(prefix) and row[len(prefix):].isdigit()]
 
 
 def metric_rows(tallies: Iterable[TaskTally], seed: int) -> dict[str, Any]:

@@ -19,8 +19,8 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")  # with tab10: ten 
 def sample_points(run: Run) -> tuple[np.ndarray, np.ndarray]:
     """Recognition F1 and Acc+ of each logged sample, in percent."""
     xs, ys = [], []
-    for record in run.samples("capeval_qa"):
-        metrics = record.get("metrics") or {}
+    for line in run.samples("capeval_qa"):
+        metrics = line.metrics
         if "recognition_f1" not in metrics or not metrics.get("acc_pos"):
             continue
         num, den = metrics["acc_pos"]

@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from covip_eval.result_files import SamplesLine
 from leaderboard.render import to_html
 from leaderboard.runs import Run
 from leaderboard.tables import Table
@@ -88,8 +89,8 @@ def _thumbnail(data: bytes, size: int) -> str:
 
 def _dataset_samples(run: Run, task: str) -> dict[str, Any]:
     """The dataset's samples by id, when the dataset can still be loaded here."""
-    info = run.data["datasets"].get(task)
-    return _load_samples(info.get("location") or info["spec"], info["config"]) if info else {}
+    info = run.results.datasets.get(task)
+    return _load_samples(info.location or info.spec, info.config) if info else {}
 
 
 @cache
@@ -121,14 +122,12 @@ def _questions(details: dict[str, Any]) -> str:
             f"<th>judge</th><th></th></tr>{''.join(rows)}</table>")
 
 
-def _sample_html(task: str, record: dict[str, Any], sample: Any, open_: bool,
+def _sample_html(task: str, record: SamplesLine, sample: Any, open_: bool,
                  store: _Store) -> str:
-    failure = record.get("failure")
-    doc = record["doc"]
-    metrics = ", ".join(f"{k} {n / d:.2f}" for k, (n, d) in (record.get("metrics") or {}).items()
-                        if d)
-    parts = [f"<summary><b>{html.escape(doc['sample_id'])}</b> · {html.escape(task)} · "
-             f"{html.escape(str(doc['n_concepts']))} concept(s) · {html.escape(metrics) or ''}"
+    failure = record.failure
+    metrics = ", ".join(f"{k} {n / d:.2f}" for k, (n, d) in record.metrics.items() if d)
+    parts = [f"<summary><b>{html.escape(record.doc.sample_id)}</b> · {html.escape(task)} · "
+             f"{record.doc.n_concepts} concept(s) · {html.escape(metrics) or ''}"
              f"{' · <span class=fail>failed</span>' if failure else ''}</summary>"]
     if sample is not None:
         figures = []
@@ -139,15 +138,15 @@ def _sample_html(task: str, record: dict[str, Any], sample: Any, open_: bool,
                            "</figcaption></figure>")
         parts.append(f"<div class=ctx>{''.join(figures)}<figure><b>query</b>"
                      f"{store.image(sample.query_image, 220)}</figure></div>")
-    if record.get("caption"):
+    if record.caption:
         parts.append(f"<p><b>caption (CAG stage 1)</b></p><div class=out>"
-                     f"{html.escape(record['caption'])}</div>")
-    output = (record.get("filtered_resps") or [None])[0]
+                     f"{html.escape(record.caption)}</div>")
+    output = (record.filtered_resps or [None])[0]
     parts.append(f"<p><b>output</b></p><div class=out>{html.escape(output or '')}</div>")
     if failure:
         parts.append(f"<p class=fail>failure: {html.escape(failure)}</p>")
-    parts.append(_questions(record.get("details") or {}))
-    target = record.get("target")
+    parts.append(_questions(record.details))
+    target = record.target
     if isinstance(target, dict):
         parts.append(f"<p class=note>present: {html.escape(', '.join(target['names']))}</p>")
     elif target is not None:
@@ -161,17 +160,17 @@ def write_report(runs: list[Run], tables: list[Table], figure: Path | None, out:
                  max_samples: int = 25) -> Path:
     sections, tasks, store = [], set(), _Store()
     for run in runs:
-        config, judge = run.data["config"], run.data["judge"] or {}
+        config, judge = run.results.config, run.results.judge or {}
         facts = (f"{run.path.name} · judge {judge.get('judge')} · seed {config['seed']} · "
-                 f"{_when(run.data.get('date'))} · git {run.data.get('git_hash')}")
+                 f"{_when(run.results.date)} · git {run.results.git_hash}")
         sections.append(f"<h2>{html.escape(run.model)}</h2><p class=note>{html.escape(facts)}</p>")
-        for task in run.data["results"]:
+        for task in run.results.results:
             if "/" in task or not run.samples_file(task):
                 continue
             tasks.add(task)
             by_id = _dataset_samples(run, task)
             for n, record in enumerate(run.samples(task)[:max_samples]):
-                sample = by_id.get(record["doc"]["sample_id"])
+                sample = by_id.get(record.doc.sample_id)
                 sections.append(_sample_html(task, record, sample, n == 0, store))
     options = "".join(f"<option>{html.escape(t)}</option>" for t in sorted(tasks))
     figure_html = ""

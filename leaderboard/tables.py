@@ -10,9 +10,9 @@ import csv
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from covip_eval.metrics import Estimate, metric
+from covip_eval.result_files import SamplesLine
 from leaderboard.runs import ResultFileError, Run
 
 REFERENCE_DIR = Path(__file__).parent / "reference"
@@ -116,10 +116,9 @@ def _measured_row(run: Run, table: str) -> Row:
     else:
         values = {f"{t}_{mode}": _percent(run.metric(f"{t}_{mode}", DOWNSTREAM_METRIC[t]))
                   for t in ("lsd", "lar", "itr") for mode in ("direct", "cag")}
-    outcomes = [run.data.get("outcomes", {}).get(t, {}) for t in _tasks(table)]
-    values["n_scored"] = float(sum(o.get("scored", 0) for o in outcomes))
-    values["failed"] = float(sum(o.get("generation_failures", 0) + o.get("judge_failures", 0)
-                                 for o in outcomes))
+    outcomes = [o for t in _tasks(table) if (o := run.results.outcomes.get(t)) is not None]
+    values["n_scored"] = float(sum(o.scored for o in outcomes))
+    values["failed"] = float(sum(o.failed for o in outcomes))
     return Row(run.model, "measured", f"measured: {run.path.name}", values)
 
 
@@ -158,12 +157,12 @@ def _first_difference(runs: list[Run], fields: Callable[[Run], dict[str, str]]) 
 
 
 def _measured_note(run: Run) -> str:
-    judge = run.data["judge"] or {}
+    judge = run.results.judge or {}
     name = judge.get("judge", "none")
     if name == "model":
         name = f"{judge['model'].get('adapter')} {judge['model'].get('model', '')}".strip()
     kind = " (offline, deterministic)" if judge.get("deterministic") and name == "lexical" else ""
-    specs = sorted({d["spec"] for d in run.data["datasets"].values()})
+    specs = sorted({d.spec for d in run.results.datasets.values()})
     return f"Measured rows: judge {name}{kind}; dataset {', '.join(specs)}."
 
 
@@ -202,9 +201,9 @@ def _delta(rows: list[Row], base: str, target: str, columns: list[tuple[str, str
 
 def _paired(base: Run, target: Run, table: str, keys: list[str]) -> dict[str, Estimate]:
     found: dict[str, Estimate] = {}
-    logged: dict[tuple[int, str], list[dict[str, Any]]] = {}  # each samples file read once
+    logged: dict[tuple[int, str], list[SamplesLine]] = {}  # each samples file read once
 
-    def records(run: Run, task: str) -> list[dict[str, Any]]:
+    def records(run: Run, task: str) -> list[SamplesLine]:
         if (id(run), task) not in logged:
             logged[id(run), task] = run.samples(task)
         return logged[id(run), task]
@@ -236,19 +235,17 @@ def _column_metric(table: str, key: str) -> tuple[str, str, int | None]:
     return key, DOWNSTREAM_METRIC[task], None
 
 
-def _sample_parts(records: list[dict[str, Any]], count: int | None
+def _sample_parts(records: list[SamplesLine], count: int | None
                   ) -> dict[str, dict[str, tuple[float, float]] | None] | None:
     """Each logged sample's metric parts by its content hash (None: not scored), or None
     when the run logged no samples of the task."""
     if not records:
         return None
     parts: dict[str, dict[str, tuple[float, float]] | None] = {}
-    for record in records:
-        if count is not None and (record.get("doc") or {}).get("n_concepts") != count:
+    for line in records:
+        if count is not None and line.doc.n_concepts != count:
             continue
-        metrics = record.get("metrics")
-        parts[record["doc_hash"]] = None if not metrics else {
-            m: (float(p[0]), float(p[1])) for m, p in metrics.items()}
+        parts[line.doc_hash] = dict(line.metrics) or None
     return parts
 
 
@@ -257,11 +254,11 @@ def build_table(table: str, runs: list[Run], reference: bool, base: str | None,
     columns = CAPEVAL_COLUMNS if table == "capeval" else DOWNSTREAM_COLUMNS
     title = ("CapEval-QA: Acc+ / Acc- (%) by number of concepts" if table == "capeval"
              else "Downstream tasks (%): LSD token F1, LAR accuracy, ITR keyword recall")
-    relevant = [r for r in runs if any(t in r.data["results"] for t in _tasks(table))]
+    relevant = [r for r in runs if any(t in r.results.results for t in _tasks(table))]
     _check_comparable(relevant, table, allow_mismatch)
     if relevant:
         columns = columns + COUNT_COLUMNS
-    if table == "capeval" and any(r.data.get("controls") for r in relevant):
+    if table == "capeval" and any(r.results.controls for r in relevant):
         columns = columns + CONTROL_COLUMNS
     result = Table(table, title, columns)
     if allow_mismatch and _first_difference(relevant, lambda r: r.sample_set(_tasks(table))):

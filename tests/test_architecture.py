@@ -12,7 +12,8 @@ PACKAGES = {
     "benchmark": set(),
     "tasks": {"benchmark"},
     "covip_eval": {"benchmark", "tasks"},
-    "leaderboard": {"benchmark", "covip_eval.metrics"},  # the metric declarations alone
+    # the metric declarations and the result files' models alone
+    "leaderboard": {"benchmark", "covip_eval.metrics", "covip_eval.result_files"},
     "coviP_train": {"benchmark", "tasks", "covip_eval"},
 }
 # Inside the engine a module imports only from its own layer or lower ones. A new module
@@ -36,6 +37,7 @@ ENGINE_LAYERS = [
     ("covip_eval.cache", 1), ("covip_eval.taskconfig", 1),
     ("covip_eval.errors", 0), ("covip_eval.requests", 0), ("covip_eval.prompts", 0),
     ("covip_eval.redaction", 0), ("covip_eval.metrics", 0), ("covip_eval.aliases", 0),
+    ("covip_eval.result_files", 0),
     ("covip_eval.visual_match", 0), ("covip_eval.tiny_models", 0), ("covip_eval.open_weights", 0),
     ("covip_eval.tiny_families", 0), ("covip_eval.seeded_sampling", 0),
     ("covip_eval.qwen3vl_attention", 0),

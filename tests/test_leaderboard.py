@@ -224,9 +224,9 @@ def test_delta_of_two_runs_has_paired_standard_errors(runs: Path, capsys) -> Non
     delta = rows["Δ retrieval vs blind"]
 
     def one_concept(model: str) -> dict:
-        run = next(r for r in load_runs([runs]) if r.data["config"]["model"] == model)
-        return {r["doc_hash"]: {k: tuple(v) for k, v in r["metrics"].items()}
-                for r in run.samples("capeval_qa") if r["doc"]["n_concepts"] == 1}
+        run = next(r for r in load_runs([runs]) if r.results.config["model"] == model)
+        return {r.doc_hash: dict(r.metrics)
+                for r in run.samples("capeval_qa") if r.doc.n_concepts == 1}
 
     expected = metric("acc_pos").paired_difference(one_concept("blind"),
                                                    one_concept("retrieval"), seed=0)
