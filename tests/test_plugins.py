@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel, ConfigDict
 
 from benchmark import DiagnosticSample, Sample, load_benchmark
 from covip_eval import (
@@ -46,6 +47,28 @@ class EchoModel(ModelAdapter):
 
     def generate(self, requests):
         return [Generation(text="You were feeding the ducks.") for _ in requests]
+
+
+class GreetingOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    greeting: str = "hello"
+
+
+class GreetingModel(ModelAdapter[GreetingOptions]):
+    """An adapter whose `--model_args` are its type argument."""
+
+    name = "greeting-plugin"
+
+    def generate(self, requests):
+        return [Generation(text=self.options.greeting) for _ in requests]
+
+
+def test_an_adapter_takes_its_options_from_its_type_argument() -> None:
+    assert GreetingModel.Options is GreetingOptions
+    assert GreetingModel(greeting="hi").options.greeting == "hi"
+    assert GreetingModel().identity == {"adapter": "greeting-plugin", "greeting": "hello"}
+    with pytest.raises(ConfigError, match="--model_args for 'greeting-plugin'"):
+        GreetingModel(greting="hi")
 
 
 def said_first_word(item: JudgeItem) -> Verdict:

@@ -49,10 +49,8 @@ def temperature_only(model: str) -> bool:
     return bool(re.search(r"4[-.]5", model))
 
 
-class AnthropicModel(APIModel):
+class AnthropicModel(APIModel[AnthropicOptions]):
     name = "anthropic"
-    Options = AnthropicOptions
-    options: AnthropicOptions  # the parsed --model_args
     default_key_env = "ANTHROPIC_API_KEY"
     capabilities = Capabilities(
         max_images=100, sampling_options=frozenset({"temperature"}))

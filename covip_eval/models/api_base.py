@@ -22,7 +22,7 @@ from abc import abstractmethod
 from collections import Counter
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -98,7 +98,10 @@ def classify(exc: BaseException) -> tuple[bool, float | None, str]:
     return True, wait, f"{type(exc).__name__}: {message}"
 
 
-class APIModel(ModelAdapter):
+APIOptionsT = TypeVar("APIOptionsT", bound=APIOptions)
+
+
+class APIModel(ModelAdapter[APIOptionsT]):
     """An adapter for a remote API: `_complete` makes one call; the rest is shared.
 
     One event loop (on a thread of its own) and one client serve the adapter for its whole
@@ -106,8 +109,7 @@ class APIModel(ModelAdapter):
     and each result is handed back as soon as it completes (`stream`), so there is no batch
     barrier and a crash loses only the calls in flight."""
 
-    Options = APIOptions
-    options: APIOptions  # the parsed --model_args
+    Options: ClassVar[type[BaseModel]] = APIOptions
     default_key_env: str = ""
     requires_key: bool = True
     default_concurrency: int = 8  # providers' rate limits; local servers take more

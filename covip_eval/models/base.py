@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -32,19 +32,26 @@ class NoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ModelAdapter(ABC):
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
+
+
+class ModelAdapter(ABC, Generic[OptionsT]):
     """Generates text for chat requests with interleaved images.
 
     Local adapters batch `batch_size` requests per `generate` call; API adapters keep that
     many calls in flight and hand results back as they complete (`APIModel.stream`). Either
     way `generate` returns one `Generation` per request, in order, with a failure reason
     instead of text where a request failed.
+
+    An adapter names the pydantic model of its `--model_args` as its type argument
+    (`class Mine(ModelAdapter[MyOptions])`): that is its `Options`, and `self.options` is
+    typed as one.
     """
 
     name: ClassVar[str]
     capabilities: Capabilities = Capabilities()  # an adapter's options may narrow its own
     Options: ClassVar[type[BaseModel]] = NoOptions
-    options: BaseModel  # the parsed --model_args, of the adapter's own Options
+    options: OptionsT  # the parsed --model_args
     batch_size: int = 16
     # what results record of the adapter's work (`usage`): adapters that stream, retry,
     # split batches or spread calls over endpoints set their own
@@ -65,9 +72,19 @@ class ModelAdapter(ABC):
                 "token_splits": self.token_splits,
                 **({"endpoints": endpoints} if endpoints else {})}
 
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if "Options" not in cls.__dict__:
+            for base in cls.__dict__.get("__orig_bases__", ()):
+                found = [a for a in get_args(base)
+                         if isinstance(a, type) and issubclass(a, BaseModel)]
+                if found:
+                    cls.Options = found[0]
+
     def __init__(self, **model_args: Any):
         try:
-            self.options = self.Options(**model_args)
+            # an instance of the type argument, which `__init_subclass__` made `Options`
+            self.options = cast(OptionsT, self.Options(**model_args))
         except ValidationError as exc:
             raise ConfigError(validation_message(exc, f"--model_args for {self.name!r}")
                               ) from None

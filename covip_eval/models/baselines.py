@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from benchmark import ImageData
 from benchmark.timeline import MONTHS
 from covip_eval.errors import ConfigError
-from covip_eval.models.base import Capabilities, ModelAdapter
+from covip_eval.models.base import Capabilities, ModelAdapter, NoOptions, OptionsT
 from covip_eval.requests import ChatRequest, Generation, ImagePart, RequestKind, TextPart
 from covip_eval.visual_match import dominant_colours, hue_signature, presence_score
 
@@ -107,7 +107,7 @@ def _latest(memories: Sequence[Memory]) -> Memory | None:
     return memories[-1] if memories else None
 
 
-class ExtractiveBaseline(ModelAdapter):
+class ExtractiveBaseline(ModelAdapter[OptionsT]):
     """Writes every answer from the memories that `recall` selects."""
 
     batch_size = 64
@@ -154,21 +154,21 @@ class ExtractiveBaseline(ModelAdapter):
         return f"You were {action}."
 
 
-class BlindModel(ExtractiveBaseline):
+class BlindModel(ExtractiveBaseline[NoOptions]):
     name = "blind"
 
     def recall(self, request: ChatRequest, seen: Seen) -> list[Memory]:
         return []
 
 
-class TextOnlyModel(ExtractiveBaseline):
+class TextOnlyModel(ExtractiveBaseline[NoOptions]):
     name = "text-only"
 
     def recall(self, request: ChatRequest, seen: Seen) -> list[Memory]:
         return list(seen.memories)
 
 
-class OracleModel(ExtractiveBaseline):
+class OracleModel(ExtractiveBaseline[NoOptions]):
     """Reads the ground truth: which entries are present (and nothing else of it)."""
 
     name = "oracle"
@@ -188,12 +188,10 @@ class RetrievalOptions(BaseModel):
     threshold: float = Field(0.9, ge=0, le=1, description="presence score needed for a match")
 
 
-class RetrievalModel(ExtractiveBaseline):
+class RetrievalModel(ExtractiveBaseline[RetrievalOptions]):
     """Looks at pixels to choose what to recall."""
 
     name = "retrieval"
-    Options = RetrievalOptions
-    options: RetrievalOptions  # the parsed --model_args
 
     def __init__(self, **model_args: Any):
         super().__init__(**model_args)

@@ -65,10 +65,8 @@ def read_captions(path: Path) -> dict[str | int, str]:
     raise ConfigError(f"--captions {path}: expected a list or an object of captions")
 
 
-class CaptionFileModel(ModelAdapter):
+class CaptionFileModel(ModelAdapter[CaptionFileOptions]):
     name = "captions"
-    Options = CaptionFileOptions
-    options: CaptionFileOptions  # the parsed --model_args
     capabilities = Capabilities(reads_ground_truth=True)
     batch_size = 256
 

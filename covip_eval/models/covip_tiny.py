@@ -20,10 +20,8 @@ class CovipTinyOptions(HFOptions):
     dtype: str = "float32"
 
 
-class CovipTinyModel(HFModel):
+class CovipTinyModel(HFModel[CovipTinyOptions]):
     name = "covip-tiny"
-    Options = CovipTinyOptions
-    options: CovipTinyOptions  # the parsed --model_args
 
     def __init__(self, processor: Any = None, model: Any = None, **model_args: Any):
         super().__init__(processor, model, **model_args)

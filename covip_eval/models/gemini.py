@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from covip_eval.models.api_base import APIModel, NotAnAnswer, import_sdk
+from covip_eval.models.api_base import APIModel, APIOptions, NotAnAnswer, import_sdk
 from covip_eval.models.base import Capabilities
 from covip_eval.requests import ChatRequest, Generation, ImagePart
 
 
-class GeminiModel(APIModel):
+class GeminiModel(APIModel[APIOptions]):
     name = "gemini"
     default_key_env = "GEMINI_API_KEY"
     capabilities = Capabilities(

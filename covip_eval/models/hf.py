@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -204,12 +204,14 @@ def generate_kwargs(requests: list[ChatRequest], params: GenParams) -> dict[str,
     return kwargs
 
 
-class HFModel(ModelAdapter):
+HFOptionsT = TypeVar("HFOptionsT", bound=HFOptions)
+
+
+class HFModel(ModelAdapter[HFOptionsT]):
     name = "hf"
     capabilities = Capabilities(
         sampling_options=frozenset({"temperature", "top_p", "top_k", "min_p", "seed"}))
-    Options = HFOptions
-    options: HFOptions  # the parsed --model_args
+    Options: ClassVar[type[BaseModel]] = HFOptions  # the adapter itself; subclasses name theirs
     identity_excludes = _NOT_IN_IDENTITY
 
     def __init__(self, processor: Any = None, model: Any = None, **model_args: Any):

@@ -62,10 +62,8 @@ def async_client(openai: Any, **kwargs: Any) -> Any:
     return openai.AsyncOpenAI(**kwargs)
 
 
-class OpenAIModel(APIModel):
+class OpenAIModel(APIModel[OpenAIOptions]):
     name = "openai"
-    Options = OpenAIOptions
-    options: OpenAIOptions  # the parsed --model_args
     default_key_env = "OPENAI_API_KEY"
     capabilities = Capabilities(
         sampling_options=frozenset({"temperature", "top_p", "presence_penalty", "seed"}))

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from benchmark.mini.dialogue import NOUNS
 from benchmark.timeline import MONTHS
-from covip_eval.models.base import ModelAdapter
+from covip_eval.models.base import ModelAdapter, NoOptions
 from covip_eval.models.baselines import ExtractiveBaseline, Memory, Seen
 from covip_eval.requests import ChatRequest, Generation
 
@@ -57,7 +57,7 @@ def _of_name(memories: list[ReadMemory], name: str) -> list[Memory]:
     return [m for m in memories if m.told_name == name]
 
 
-class NameFrequencyProbe(ExtractiveBaseline):
+class NameFrequencyProbe(ExtractiveBaseline[NoOptions]):
     """Recalls the individual told about most often (the first told, among ties)."""
 
     name = "probe-name-frequency"
@@ -71,7 +71,7 @@ class NameFrequencyProbe(ExtractiveBaseline):
         return _of_name(memories, max(names, key=lambda n: (counts[n], -names.index(n))))
 
 
-class CategoryUniquenessProbe(ExtractiveBaseline):
+class CategoryUniquenessProbe(ExtractiveBaseline[NoOptions]):
     """Recalls the memories whose kind ("my dog") another memory shares: plays the rule
     that a kind seen once in a context is an absent look-alike's."""
 
@@ -89,14 +89,12 @@ class OneIndividualOptions(BaseModel):
                                            "order (modulo their number)")
 
 
-class OneIndividualProbe(ExtractiveBaseline):
+class OneIndividualProbe(ExtractiveBaseline[OneIndividualOptions]):
     """Recalls one individual of the context, whichever `pick` says. Over every pick it is a
     uniform guess among the individuals: the chance that a task with several individuals
     leaves to a model that does not look (the audit averages the picks)."""
 
     name = "probe-one-individual"
-    Options = OneIndividualOptions
-    options: OneIndividualOptions  # the parsed --model_args
 
     def recall(self, request: ChatRequest, seen: Seen) -> list[Memory]:
         memories = _read(seen)
@@ -106,7 +104,7 @@ class OneIndividualProbe(ExtractiveBaseline):
         return _of_name(memories, names[self.options.pick % len(names)])  # type: ignore[attr-defined]
 
 
-class FactsUnnamedProbe(ExtractiveBaseline):
+class FactsUnnamedProbe(ExtractiveBaseline[NoOptions]):
     """Names every individual of the context, then tells every memory's facts without
     saying whose: credit for it would mean the judge pays for recall without attribution."""
 
@@ -134,12 +132,10 @@ class ConstantOptions(BaseModel):
     answer: str = Field(min_length=1, description="the text given to every request")
 
 
-class ConstantProbe(ModelAdapter):
+class ConstantProbe(ModelAdapter[ConstantOptions]):
     """Gives the same answer to every request: the constant-answer floor of a metric."""
 
     name = "probe-constant"
-    Options = ConstantOptions
-    options: ConstantOptions  # the parsed --model_args
     batch_size = 256
 
     def generate(self, requests: list[ChatRequest]) -> list[Generation]:

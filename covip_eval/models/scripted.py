@@ -26,10 +26,8 @@ class ScriptedOptions(BaseModel):
     batch_size: int = Field(8, ge=1)
 
 
-class ScriptedModel(ModelAdapter):
+class ScriptedModel(ModelAdapter[ScriptedOptions]):
     name = "scripted"
-    Options = ScriptedOptions
-    options: ScriptedOptions  # the parsed --model_args
 
     def __init__(self, **model_args: object):
         super().__init__(**model_args)

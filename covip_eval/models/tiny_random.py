@@ -18,10 +18,8 @@ class TinyRandomOptions(HFOptions):
     dtype: str = "float32"
 
 
-class TinyRandomModel(HFModel):
+class TinyRandomModel(HFModel[TinyRandomOptions]):
     name = "tiny-random"
-    Options = TinyRandomOptions
-    options: TinyRandomOptions  # the parsed --model_args
 
     def _pretrained(self) -> str:
         return str(tiny_random_path(self.options.seed, self.options.family))

@@ -45,10 +45,8 @@ class VLLMOptions(BaseModel):
     trust_remote_code: bool = False
 
 
-class VLLMModel(ModelAdapter):
+class VLLMModel(ModelAdapter[VLLMOptions]):
     name = "vllm"
-    Options = VLLMOptions
-    options: VLLMOptions  # the parsed --model_args
     capabilities = Capabilities()
     identity_excludes = {"tensor_parallel_size", "pipeline_parallel_size", "batch_size",
                          "distributed_executor_backend", "gpu_memory_utilization",
