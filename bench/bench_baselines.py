@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from covip_eval.engine.run import EvalSettings, evaluate
 from covip_eval.result_files import ResultsFile
-from covip_eval.run import EvalSettings, evaluate
 
 MODELS = ("oracle", "text-only", "retrieval", "blind")
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from benchmark.loading import builtin_folder
-from covip_eval.run import EvalSettings, evaluate
+from covip_eval.engine.run import EvalSettings, evaluate
 
 
 def main() -> None:

@@ -23,12 +23,12 @@ import torch
 from qwen3vl_shapes import TEXT_8B, VISION_8B
 
 from benchmark import load_benchmark
+from covip_eval.engine.request_builder import caption_request
 from covip_eval.models.covip_tiny import COVIP_TINY_DIR
 from covip_eval.models.hf import HFModel
+from covip_eval.models.tiny_models import build_processor, random_qwen3vl
 from covip_eval.registry import TaskIndex
-from covip_eval.request_builder import caption_request
 from covip_eval.requests import GenParams
-from covip_eval.tiny_models import build_processor, random_qwen3vl
 
 HBM_BYTES_PER_S = 4.8e12  # H200 datasheet
 

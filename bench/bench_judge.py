@@ -25,9 +25,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from benchmark import load_benchmark
-from covip_eval.cache import RequestCache
+from covip_eval.engine.cache import RequestCache
+from covip_eval.engine.scoring import mcqa_item
 from covip_eval.registry import make_judge
-from covip_eval.scoring import mcqa_item
 
 CAPTION = "In this photo I can see a friend of mine at the lake."
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 from benchmark.options import parse_options
-from covip_eval.cache import RequestCache
+from covip_eval.engine.cache import RequestCache
 from covip_eval.judges.corpus import CORPUS, HELD_OUT, load_cases, score_judge
 from covip_eval.registry import make_judge
 

@@ -89,7 +89,7 @@ def distinct_images(dataset: str, task: str) -> int:
 # the child reports its own peak: a forked child's ru_maxrss starts at its parent's size
 PEAK = ("status = open('/proc/self/status').read()\n"
         "print('PEAK_KB', status.split('VmHWM:')[1].split()[0], file=sys.stderr)\n")
-CHILD = ("import sys\nfrom covip_eval.cli import main\ncode = main(sys.argv[1:])\n" + PEAK
+CHILD = ("import sys\nfrom covip_eval.cli.evaluate import main\ncode = main(sys.argv[1:])\n" + PEAK
          + "sys.exit(code)\n")
 TRAIN_CHILD = ("import sys\nfrom benchmark.images import decode_count\n"
                "from coviP_train.config import CovipArguments\n"

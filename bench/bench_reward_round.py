@@ -15,7 +15,7 @@ import time
 from bench_judge import LatencyServer
 
 from benchmark import load_benchmark
-from covip_eval.cache import RequestCache
+from covip_eval.engine.cache import RequestCache
 from covip_eval.registry import make_judge
 from coviP_train.config import load_config
 from coviP_train.reward import CaptionReward, RewardWeights

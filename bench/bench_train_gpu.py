@@ -26,7 +26,7 @@ import torch
 from bench_judge import LatencyServer
 from qwen3vl_shapes import TEXT_2B, VISION_2B
 
-from covip_eval.tiny_models import build_processor, random_qwen3vl
+from covip_eval.models.tiny_models import build_processor, random_qwen3vl
 from coviP_train.config import load_config
 from coviP_train.trainer import build_trainer
 

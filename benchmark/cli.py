@@ -1,6 +1,6 @@
 """The dataset commands of `coviP-build` (mini, push, import-official, export-official).
 
-They need no model, so they live with the data; `covip_eval.build_cli` adds them to the
+They need no model, so they live with the data; `covip_eval.cli.build` adds them to the
 `coviP-build` parser beside the commands that drive models.
 """
 

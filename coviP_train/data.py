@@ -21,8 +21,8 @@ from typing import Any
 
 from benchmark import CapEvalSample, ImageData, Sample, load_benchmark
 from benchmark.images import open_image
+from covip_eval.engine.request_builder import caption_request
 from covip_eval.registry import TaskIndex
-from covip_eval.request_builder import caption_request
 from covip_eval.requests import ChatRequest, GenParams, ImagePart
 
 CAPTION_TASK = "capeval_qa"

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmark import CapEvalSample
+from covip_eval.engine.prompts import PromptTemplate, load_template
 from covip_eval.errors import ConfigError
-from covip_eval.prompts import PromptTemplate, load_template
 from covip_eval.requests import ChatRequest, ImagePart, Message, TextPart
 from coviP_train.data import (
     PromptSet,

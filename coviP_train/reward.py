@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmark import CapEvalSample
+from covip_eval.engine.scoring import CapEvalMCQAScorer, score_outputs
 from covip_eval.errors import CovipError
 from covip_eval.judges import Judge
-from covip_eval.scoring import CapEvalMCQAScorer, score_outputs
 from tasks.metrics import tokens
 
 NEGATIVE_SCALES = ("total", "per_question")

@@ -10,11 +10,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from covip_eval.cache import RequestCache
+from covip_eval.engine.cache import RequestCache
 from covip_eval.errors import ConfigError, CovipError, MissingDependencyError
-from covip_eval.qwen3vl_attention import use_grouped_vision_attention
+from covip_eval.models.qwen3vl_attention import use_grouped_vision_attention
+from covip_eval.models.tiny_models import write_auto_processor
 from covip_eval.registry import make_judge
-from covip_eval.tiny_models import write_auto_processor
 from coviP_train.config import COVIP_TINY_INIT, TrainConfig
 from coviP_train.data import build_prompts
 from coviP_train.repic import RepicRewards, box_format, build_repic_prompts
@@ -38,7 +38,7 @@ def load_model_and_processor(config: TrainConfig) -> tuple[Any, Any]:
     from transformers import AutoModelForImageTextToText
 
     from covip_eval.models.hf import load_processor
-    from covip_eval.tiny_families import tiny_random_path
+    from covip_eval.models.tiny_families import tiny_random_path
 
     source = str(tiny_random_path(config.seed)) if config.model == "tiny-random" else config.model
     processor = load_processor(source)
@@ -91,7 +91,7 @@ def build_sft_trainer(config: TrainConfig) -> Any:
     trl = _require_trl()
     data = sft_rows(config.dataset, config.sft_configs, config.limit, config.concept_counts)
     if config.model == COVIP_TINY_INIT:
-        from covip_eval.tiny_models import (
+        from covip_eval.models.tiny_models import (
             COVIP_TINY_MAX_PIXELS,
             build_covip_tiny,
             build_processor,
@@ -165,7 +165,7 @@ def _judge_options(config: TrainConfig) -> dict[str, Any]:
 def _tiny_marker(config: TrainConfig) -> str | None:
     """The marker file's text that makes a folder load as one of the project's tiny models
     (their processors are image-only), or None for any other model."""
-    from covip_eval.tiny_families import MARKER, tiny_random_path
+    from covip_eval.models.tiny_families import MARKER, tiny_random_path
 
     if config.model == "tiny-random":
         return (tiny_random_path(config.seed) / MARKER).read_text()
@@ -177,7 +177,7 @@ def _tiny_marker(config: TrainConfig) -> str | None:
 
 
 def _write_tiny_marker(folder: Path, marker: str | None) -> None:
-    from covip_eval.tiny_families import MARKER
+    from covip_eval.models.tiny_families import MARKER
 
     if marker is not None:
         (folder / MARKER).write_text(marker)

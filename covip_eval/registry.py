@@ -23,17 +23,17 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from benchmark.options import validation_message
-from covip_eval.aliases import aliases, resolve_alias
-from covip_eval.cache import RequestCache
+from covip_eval.engine.cache import RequestCache
+from covip_eval.engine.generation import GenerationRunner
+from covip_eval.engine.scoring import Scorer
+from covip_eval.engine.stages import Chain
+from covip_eval.engine.task import Task
+from covip_eval.engine.taskconfig import load_task_file
 from covip_eval.errors import ConfigError, UnknownNameError
-from covip_eval.generation import GenerationRunner
 from covip_eval.judges.base import Judge
 from covip_eval.judges.llm import JudgeSettings, ModelJudge, split_judge_args
+from covip_eval.models.aliases import aliases, resolve_alias
 from covip_eval.models.base import ModelAdapter
-from covip_eval.scoring import Scorer
-from covip_eval.stages import Chain
-from covip_eval.task import Task
-from covip_eval.taskconfig import load_task_file
 from tasks import TASKS_DIR
 
 MODELS: dict[str, str | type[ModelAdapter]] = {
@@ -63,18 +63,18 @@ JUDGES: dict[str, str | type[Judge]] = {
 }
 
 SCORERS: dict[str, str | type[Scorer]] = {
-    "capeval_mcqa": "covip_eval.scoring:CapEvalMCQAScorer",
-    "lsd_token_f1": "covip_eval.scoring:LSDScorer",
-    "lsd_token_f1_lenient": "covip_eval.scoring:LenientLSDScorer",
-    "lar_judge": "covip_eval.scoring:LARScorer",
-    "itr_keyword": "covip_eval.scoring:ITRScorer",
-    "itr_keyword_lenient": "covip_eval.scoring:LenientITRScorer",
+    "capeval_mcqa": "covip_eval.engine.scoring:CapEvalMCQAScorer",
+    "lsd_token_f1": "covip_eval.engine.scoring:LSDScorer",
+    "lsd_token_f1_lenient": "covip_eval.engine.scoring:LenientLSDScorer",
+    "lar_judge": "covip_eval.engine.scoring:LARScorer",
+    "itr_keyword": "covip_eval.engine.scoring:ITRScorer",
+    "itr_keyword_lenient": "covip_eval.engine.scoring:LenientITRScorer",
 }
 
 MODES: dict[str, str | Chain] = {
-    "direct": "covip_eval.stages:DIRECT",
-    "caption": "covip_eval.stages:CAPTION",
-    "cag": "covip_eval.stages:CAG",
+    "direct": "covip_eval.engine.stages:DIRECT",
+    "caption": "covip_eval.engine.stages:CAPTION",
+    "cag": "covip_eval.engine.stages:CAG",
 }
 
 T = TypeVar("T")

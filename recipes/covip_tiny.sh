@@ -52,7 +52,7 @@ ONE_CONCEPT_DATA="${ONE_CONCEPT_DATA:-builtin:mini?seed=5&capeval_per_count=6000
 MORE_DATA="${MORE_DATA:-builtin:mini?seed=6&capeval_per_count=12000&capeval_counts=1&lsd=0&lar=0&itr=0}"
 
 evaluate() {  # model folder, results folder[, tasks: covip[, dataset]]
-    python -m covip_eval.cli --model hf \
+    python -m covip_eval.cli.evaluate --model hf \
         --model_args "pretrained=$1,device_map=$DEVICE,batch_size=128,dtype=float32" \
         --gen_kwargs "max_new_tokens=$MAX_NEW_TOKENS" \
         --tasks "${3:-covip}" --output_path "$2" --log_samples --use_cache none --no_progress \

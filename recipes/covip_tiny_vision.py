@@ -45,7 +45,7 @@ from transformers import AutoModelForImageTextToText
 from benchmark import CapEvalSample, load_benchmark
 from benchmark.mini import MiniSizes, generate
 from covip_eval.models.hf import load_processor
-from covip_eval.qwen3vl_attention import use_grouped_vision_attention
+from covip_eval.models.qwen3vl_attention import use_grouped_vision_attention
 
 HELD_OUT = 200
 
@@ -302,7 +302,7 @@ def main() -> None:
 def histogram_recall(samples: list[CapEvalSample]) -> dict[str, float]:
     """Top-n recall of the `retrieval` baseline's colour match (its presence score), the
     measure the tower must beat."""
-    from covip_eval.visual_match import hue_signature, presence_score
+    from covip_eval.models.visual_match import hue_signature, presence_score
 
     right: dict[str, list[int]] = {}
     for sample in samples:

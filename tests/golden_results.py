@@ -26,7 +26,7 @@ def normalized(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def baseline_results() -> dict[str, Any]:
-    from covip_eval.run import EvalSettings, evaluate
+    from covip_eval.engine.run import EvalSettings, evaluate
 
     return {m: normalized(evaluate(EvalSettings(model=m, tasks=["covip"], progress=False))
                           .results) for m in BASELINES}

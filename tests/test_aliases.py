@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from covip_eval.aliases import aliases, cost_estimate, resolve_alias
 from covip_eval.errors import UnknownNameError
+from covip_eval.models.aliases import aliases, cost_estimate, resolve_alias
 from covip_eval.registry import model_class
 
 REQUIRED = ("qwen3-vl-8b", "qwen3-vl-30b-a3b", "covip-qwen3-vl-8b", "gpt-4o", "gpt-5",
@@ -20,7 +20,7 @@ def test_required_aliases_resolve_to_registered_adapters() -> None:
 
 
 def test_open_alias_says_which_engine(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("covip_eval.aliases.open_model_engine", lambda: "hf")
+    monkeypatch.setattr("covip_eval.models.aliases.open_model_engine", lambda: "hf")
     adapter, args, note = resolve_alias("covip-qwen3-vl-8b", {"dtype": "bfloat16"})
     assert adapter == "hf"
     assert args == {"pretrained": "Yeongtak/CoViP-Qwen3-VL-8B-GSPO", "dtype": "bfloat16"}
@@ -28,7 +28,7 @@ def test_open_alias_says_which_engine(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_open_aliases_belong_to_tested_families() -> None:
-    from covip_eval.tiny_families import FAMILIES
+    from covip_eval.models.tiny_families import FAMILIES
 
     vlms = {name: entry for name, entry in aliases().items()
             if "open" in entry and not name.endswith("-judge")}
@@ -60,7 +60,7 @@ def test_lm_evals_model_types_name_ours(name: str, adapter: str) -> None:
 
 
 def test_lm_evals_flags(capsys: pytest.CaptureFixture[str]) -> None:
-    from covip_eval.cli import main
+    from covip_eval.cli.evaluate import main
 
     with pytest.raises(SystemExit) as stopped:
         main(["--version"])

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from benchmark import load_benchmark
+from covip_eval.engine.prompts import load_template
+from covip_eval.engine.request_builder import cag_request, caption_request
 from covip_eval.errors import ConfigError
-from covip_eval.prompts import load_template
 from covip_eval.registry import make_model
-from covip_eval.request_builder import cag_request, caption_request
 from covip_eval.requests import GenParams, ImagePart
 from tests.fake_providers import FakeProviders
 
@@ -208,7 +208,7 @@ def test_image_limit_refuses_instead_of_dropping(server, monkeypatch, requests) 
 
 def test_key_never_reaches_logs_or_results(server, monkeypatch, small_dataset, tmp_path,
                                            capfd) -> None:
-    from covip_eval.cli import main
+    from covip_eval.cli.evaluate import main
 
     monkeypatch.setenv("OPENAI_COMPATIBLE_API_KEY", KEY)
     server.reply_text = "\\boxed{A} In this photo I can see it."
@@ -239,7 +239,7 @@ def test_no_key_of_any_provider_reaches_any_file_a_run_writes(server, monkeypatc
                                                                capfd) -> None:
     """Keys for every provider set; runs through each, with a cache, samples and a report;
     then every file written, and everything printed, is searched for every key."""
-    from covip_eval.cli import main
+    from covip_eval.cli.evaluate import main
     from leaderboard.cli import main as board
 
     keys = {env: f"secret-{env.lower()}-0123456789" for env in

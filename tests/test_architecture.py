@@ -19,28 +19,30 @@ PACKAGES = {
 # Inside the engine a module imports only from its own layer or lower ones. A new module
 # gets a line here.
 ENGINE_LAYERS = [
-    ("covip_eval", 6), ("covip_eval.cli", 6), ("covip_eval.build_cli", 6),  # entry points
-    ("covip_eval.run", 5), ("covip_eval.merge", 5),  # settings to results; shards to one
-    ("covip_eval.audit", 5),  # evaluations of probe models
-    ("covip_eval.evaluator", 4), ("covip_eval.tally", 4), ("covip_eval.results", 4),
-    ("covip_eval.result_parts", 4),
-    ("covip_eval.construction*", 4),
-    ("covip_eval.loggers", 4),  # where results go besides the output folder
-    ("covip_eval.controls", 4), ("covip_eval.judge_agreement", 4),  # reruns and re-judging
-    ("covip_eval.lmeval_*", 4),  # what the registries serve
+    ("covip_eval", 6), ("covip_eval.cli.*", 6),  # the public API and the command lines
+    ("covip_eval.engine.run", 5), ("covip_eval.engine.merge", 5),  # settings to results
+    ("covip_eval.engine.audit", 5),  # evaluations of probe models
+    ("covip_eval.engine.evaluator", 4), ("covip_eval.engine.tally", 4),
+    ("covip_eval.engine.results", 4), ("covip_eval.engine.result_parts", 4),
+    ("covip_eval.engine.controls", 4), ("covip_eval.engine.judge_agreement", 4),
+    ("covip_eval.construction*", 4),  # the dataset pipeline's model-backed stages
+    ("covip_eval.integrations.*", 4),  # lm-eval, W&B and the Hub
     ("covip_eval.registry", 3),  # names to objects
     ("covip_eval.models.base", 1), ("covip_eval.judges.base", 1),
     ("covip_eval.models", 1), ("covip_eval.judges", 1),  # interfaces
+    ("covip_eval.engine.generation", 2), ("covip_eval.engine.request_builder", 2),
+    ("covip_eval.engine.scoring", 2), ("covip_eval.engine.stages", 2),
+    ("covip_eval.engine.task", 2),  # a task: its chain of stages, its scorer, its metrics
+    ("covip_eval.engine.cache", 1), ("covip_eval.engine.taskconfig", 1),
+    # the adapters' support code, beside them: plain helpers that import no adapter
+    ("covip_eval.models.aliases", 0), ("covip_eval.models.visual_match", 0),
+    ("covip_eval.models.tiny_models", 0), ("covip_eval.models.tiny_families", 0),
+    ("covip_eval.models.open_weights", 0), ("covip_eval.models.seeded_sampling", 0),
+    ("covip_eval.models.qwen3vl_attention", 0),
     ("covip_eval.models.*", 2), ("covip_eval.judges.*", 2),  # adapters and judges
-    ("covip_eval.generation", 2), ("covip_eval.request_builder", 2), ("covip_eval.scoring", 2),
-    ("covip_eval.stages", 2), ("covip_eval.task", 2),  # a task: its chain, scorer, metrics
-    ("covip_eval.cache", 1), ("covip_eval.taskconfig", 1),
-    ("covip_eval.errors", 0), ("covip_eval.requests", 0), ("covip_eval.prompts", 0),
-    ("covip_eval.redaction", 0), ("covip_eval.metrics", 0), ("covip_eval.aliases", 0),
-    ("covip_eval.result_files", 0),
-    ("covip_eval.visual_match", 0), ("covip_eval.tiny_models", 0), ("covip_eval.open_weights", 0),
-    ("covip_eval.tiny_families", 0), ("covip_eval.seeded_sampling", 0),
-    ("covip_eval.qwen3vl_attention", 0),
+    ("covip_eval.errors", 0), ("covip_eval.requests", 0), ("covip_eval.engine.prompts", 0),
+    ("covip_eval.redaction", 0), ("covip_eval.metrics", 0), ("covip_eval.result_files", 0),
+    ("covip_eval.engine", 0), ("covip_eval.integrations", 0), ("covip_eval.cli", 0),
 ]
 
 

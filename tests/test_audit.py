@@ -13,9 +13,9 @@ import pytest
 from benchmark import load_benchmark
 from benchmark.rows import sample_to_row
 from benchmark.storage import read_manifest, write_config, write_manifest
-from covip_eval.audit import Auditor, Estimate, estimate
-from covip_eval.cli import main
-from covip_eval.run import EvalSettings
+from covip_eval.cli.evaluate import main
+from covip_eval.engine.audit import Auditor, Estimate, estimate
+from covip_eval.engine.run import EvalSettings
 
 
 def _settings(dataset: Path) -> EvalSettings:

@@ -14,8 +14,8 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from covip_eval.engine.run import EvalSettings, evaluate  # noqa: E402
 from covip_eval.models.covip_tiny import COVIP_TINY_DIR  # noqa: E402
-from covip_eval.run import EvalSettings, evaluate  # noqa: E402
 
 RECORDED = Path(__file__).parent / "data" / "covip_tiny_outputs.json"
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"

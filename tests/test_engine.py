@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from covip_eval.cli import main as eval_main
+from covip_eval.cli.evaluate import main as eval_main
+from covip_eval.engine.results import samples_for_lm_eval
+from covip_eval.engine.run import EvalSettings, evaluate
 from covip_eval.errors import ConfigError, UnknownNameError
-from covip_eval.results import samples_for_lm_eval
-from covip_eval.run import EvalSettings, evaluate
 
 
 def _run(**kwargs) -> dict:

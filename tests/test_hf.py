@@ -11,11 +11,11 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from benchmark import load_benchmark  # noqa: E402
+from covip_eval.engine.prompts import load_template  # noqa: E402
+from covip_eval.engine.request_builder import cag_request, caption_request  # noqa: E402
+from covip_eval.engine.run import EvalSettings, evaluate  # noqa: E402
 from covip_eval.models.tiny_random import TinyRandomModel  # noqa: E402
-from covip_eval.prompts import load_template  # noqa: E402
-from covip_eval.request_builder import cag_request, caption_request  # noqa: E402
 from covip_eval.requests import GenParams, ImagePart, TextPart  # noqa: E402
-from covip_eval.run import EvalSettings, evaluate  # noqa: E402
 
 ROLES = {"memory_header": "memory_header", "memory_dialogue": "memory_dialogue",
          "query_header": "query_header", "caption": "caption_instruction",
@@ -187,7 +187,7 @@ def test_retrained_weights_are_never_served_from_the_cache(tmp_path: Path,
                                                            small_dataset: Path) -> None:
     import os
 
-    from covip_eval.tiny_families import save_tiny_random
+    from covip_eval.models.tiny_families import save_tiny_random
 
     folder = save_tiny_random(tmp_path / "model", seed=0)
     settings = dict(model="hf", model_args={"pretrained": str(folder)}, tasks=["lsd_direct"],
@@ -208,7 +208,7 @@ def test_retrained_weights_are_never_served_from_the_cache(tmp_path: Path,
     ("nobody/no-such-model-covip", "cannot load model 'nobody/no-such-model-covip'"),
 ])
 def test_model_loading_errors_are_one_line(name: str, message: str, capsys) -> None:
-    from covip_eval.cli import main
+    from covip_eval.cli.evaluate import main
 
     code = main(["--model", "hf", "--model_args", f"pretrained={name}", "--tasks",
                  "lsd_direct", "--limit", "1", "--no_progress"])

@@ -13,9 +13,9 @@ from benchmark import DatasetError, load_benchmark
 from benchmark.loading import _undecoded
 from benchmark.official import export_capeval, export_downstream, guess_name, import_capeval
 from benchmark.rows import RowReader
-from covip_eval.build_cli import main as build_main
-from covip_eval.cli import main as eval_main
-from covip_eval.run import EvalSettings, evaluate
+from covip_eval.cli.build import main as build_main
+from covip_eval.cli.evaluate import main as eval_main
+from covip_eval.engine.run import EvalSettings, evaluate
 
 
 def test_push_dry_run_round_trip(small_dataset: Path, tmp_path: Path) -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from benchmark.rows import RowReader
-from covip_eval.cache import RequestCache
+from covip_eval.engine.cache import RequestCache
+from covip_eval.engine.scoring import lar_item, mcqa_item
 from covip_eval.judges.lexical import LexicalJudge
 from covip_eval.registry import make_judge
-from covip_eval.scoring import lar_item, mcqa_item
 
 EXCERPT = Path(__file__).parent / "data" / "official_qas_excerpt.json"
 
@@ -121,8 +121,8 @@ def test_offline_judge_on_the_held_out_corpus() -> None:
 
 
 def test_judge_agreement_rejudges_a_run(small_dataset: Path, tmp_path: Path, capsys) -> None:
-    from covip_eval.cli import main as eval_main
-    from covip_eval.run import EvalSettings, evaluate
+    from covip_eval.cli.evaluate import main as eval_main
+    from covip_eval.engine.run import EvalSettings, evaluate
 
     evaluate(EvalSettings(model="retrieval", tasks=["capeval_qa", "lar_direct"],
                           dataset=str(small_dataset), judge="lexical", output_path=tmp_path,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from covip_eval.run import EvalSettings, evaluate
+from covip_eval.engine.run import EvalSettings, evaluate
 from leaderboard.cli import main
 from leaderboard.tables import REFERENCE_DIR
 

@@ -15,12 +15,12 @@ import pytest
 pytest.importorskip("lm_eval")
 pytest.importorskip("torch")
 
-from covip_eval.lmeval_bridge import request  # noqa: E402
-from covip_eval.lmeval_export import export_lmeval  # noqa: E402
+from covip_eval.engine.run import EvalSettings, evaluate  # noqa: E402
+from covip_eval.integrations.lmeval_bridge import request  # noqa: E402
+from covip_eval.integrations.lmeval_export import export_lmeval  # noqa: E402
 from covip_eval.models.hf import to_hf_messages  # noqa: E402
+from covip_eval.models.tiny_families import tiny_random_path  # noqa: E402
 from covip_eval.models.tiny_random import TinyRandomModel  # noqa: E402
-from covip_eval.run import EvalSettings, evaluate  # noqa: E402
-from covip_eval.tiny_families import tiny_random_path  # noqa: E402
 
 LIMIT = 2
 
@@ -123,7 +123,7 @@ def test_export_keeps_the_protocol_settings_and_directions(tmp_path: Path,
 
 def test_bridge_scores_equal_covip_evals_with_a_failing_judge(small_dataset: Path) -> None:
     """Judge calls that fail leave their documents out in both harnesses."""
-    from covip_eval import lmeval_bridge as bridge
+    from covip_eval.integrations import lmeval_bridge as bridge
 
     judge_args = {"reply": "\\boxed{A}", "fail_every": 3}
     outcome = evaluate(EvalSettings(model="oracle", tasks=["capeval_qa", "lar_direct"],

@@ -157,7 +157,7 @@ def test_hub_offline_loads_a_cached_revision(small_dataset: Path, tmp_path: Path
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
 def test_a_damaged_data_file_is_a_one_line_error_naming_it(small_dataset: Path, tmp_path: Path,
                                                            damage: str) -> None:
-    from covip_eval.cli import main
+    from covip_eval.cli.evaluate import main
 
     damaged = tmp_path / "damaged"
     shutil.copytree(small_dataset, damaged)

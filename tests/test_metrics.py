@@ -71,9 +71,9 @@ def test_unknown_names_make_recognition_n_a_and_one_count_keeps_its_row(small_da
     from dataclasses import replace
 
     from benchmark import load_benchmark
-    from covip_eval.results import format_table
-    from covip_eval.run import EvalSettings, evaluate
-    from covip_eval.scoring import CapEvalMCQAScorer
+    from covip_eval.engine.results import format_table
+    from covip_eval.engine.run import EvalSettings, evaluate
+    from covip_eval.engine.scoring import CapEvalMCQAScorer
 
     sample = load_benchmark(str(small_dataset), "capeval_qa").samples[0]
     nameless = replace(sample, context=tuple(replace(c, name="") for c in sample.context))
@@ -111,11 +111,11 @@ def test_itr_leak_and_clean_are_n_a_without_keywords_planted_elsewhere(small_dat
     from types import MappingProxyType
 
     from benchmark import load_benchmark
-    from covip_eval.evaluator import SampleRecord
+    from covip_eval.engine.evaluator import SampleRecord
+    from covip_eval.engine.stages import DIRECT
+    from covip_eval.engine.tally import TaskTally
     from covip_eval.registry import TaskIndex, scorer_class
     from covip_eval.requests import ChatRequest, Generation, GenParams, Message, TextPart
-    from covip_eval.stages import DIRECT
-    from covip_eval.tally import TaskTally
 
     itr = load_benchmark(str(small_dataset), "itr").samples[0]
     bare = replace(itr, context=tuple(

@@ -11,7 +11,7 @@ from benchmark import CapEvalSample, DatasetError, DiagnosticSample, load_benchm
 from benchmark.mini import MiniSizes, build_mini
 from benchmark.mini.generate import describe
 from benchmark.storage import MANIFEST
-from covip_eval.build_cli import main as build_main
+from covip_eval.cli.build import main as build_main
 from tests.conftest import SMALL
 
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from covip_eval.cache import RequestCache
-from covip_eval.cli import main
-from covip_eval.generation import GenerationRunner
+from covip_eval.cli.evaluate import main
+from covip_eval.engine.cache import RequestCache
+from covip_eval.engine.generation import GenerationRunner
+from covip_eval.engine.results import format_controls, format_table
+from covip_eval.engine.run import EvalSettings, evaluate
 from covip_eval.models.base import ModelAdapter
 from covip_eval.registry import register_model
 from covip_eval.requests import ChatRequest, Generation
-from covip_eval.results import format_controls, format_table
-from covip_eval.run import EvalSettings, evaluate
 
 
 class _CutEverything(ModelAdapter):

@@ -16,7 +16,7 @@ from benchmark.mini.appearance import sample_appearance
 from benchmark.mini.render import context_image, draw_sprite, sample_view
 from benchmark.records import ImageData
 from benchmark.storage import read_manifest
-from covip_eval.build_cli import main
+from covip_eval.cli.build import main
 from covip_eval.construction.image_generation import SceneJob, make_image_generator
 from covip_eval.construction.pipeline import rejections_path
 from tests.fake_providers import FakeProviders

@@ -22,14 +22,18 @@ from covip_eval import (
     ModelAdapter,
     SampleScore,
     Scorer,
+    Stage,
     Verdict,
     evaluate,
     register_metric,
+    register_mode,
     register_model,
     register_scorer,
 )
+from covip_eval.engine.stages import Caption
 from covip_eval.errors import ConfigError
 from covip_eval.registry import JUDGES, MODELS, SCORERS
+from covip_eval.requests import ChatRequest, Message, TextPart
 
 
 def test_registries_are_full_on_import_and_import_no_backend() -> None:
@@ -130,6 +134,41 @@ def test_a_plugin_model_and_a_new_judged_task(tmp_path: Path, small_dataset: Pat
                               include_path=[tmp_path], progress=False))
 
 
+class AnswerFromNotes(Stage):
+    """A plugin's stage: the question asked again over the earlier stage's notes alone."""
+
+    name = "answer"
+    settings = "generation"
+    prompts = ("question",)
+
+    def request(self, sample, prompts, params, earlier):
+        text = f"Notes: {earlier[-1].text}\n\n{prompts['question'].render()}"
+        return ChatRequest((Message("user", (TextPart(text),)),), params)
+
+
+def test_a_plugin_mode_chains_a_built_in_stage_with_its_own(tmp_path: Path,
+                                                          small_dataset: Path) -> None:
+    register_mode("notes", (Caption(), AnswerFromNotes()))
+    (tmp_path / "lsd_notes.yaml").write_text(
+        "task: lsd_notes\ninclude: " + str(Path("tasks/_context.yaml").resolve()) + "\n"
+        f"dataset: {small_dataset}\ndataset_config: lsd\nmode: notes\n"
+        "prompts: {question: lsd_question}\nscorer: lsd_token_f1\nmetrics: [token_f1]\n")
+    outcome = evaluate(EvalSettings(model="echo-plugin", tasks=["lsd_notes"], progress=False,
+                                    include_path=[tmp_path], keep_records=True))
+    records = outcome.records["lsd_notes"]
+    assert records and all(len(r.requests) == len(r.outputs) == 2 for r in records)
+    second = records[0].requests[1]
+    assert "Notes: You were feeding the ducks." in second.messages[0].parts[0].text
+    assert not second.images  # the plugin's stage shows no image
+    assert outcome.results["outcomes"]["lsd_notes"]["scored"] == len(records)
+    # a mode nobody registered is an error naming the file
+    (tmp_path / "lsd_notes.yaml").write_text(
+        (tmp_path / "lsd_notes.yaml").read_text().replace("mode: notes", "mode: nots"))
+    with pytest.raises(ConfigError, match=r"lsd_notes.yaml: mode: unknown mode 'nots'.*'notes'"):
+        evaluate(EvalSettings(model="echo-plugin", tasks=["lsd_notes"], progress=False,
+                              include_path=[tmp_path]))
+
+
 def test_a_name_is_registered_once() -> None:
     register_model("echo-plugin", EchoModel)  # the same entry again: nothing changes
     with pytest.raises(ConfigError, match="model 'blind' is registered already "
@@ -153,7 +192,7 @@ def test_an_installed_package_adds_a_model_with_no_code(tmp_path: Path,
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-plugin\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text("[covip_eval.models]\nep-echo = ep_plugin:Echo\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path.cwd())])}
-    done = subprocess.run([sys.executable, "-m", "covip_eval.cli", "--model", "ep-echo",
+    done = subprocess.run([sys.executable, "-m", "covip_eval.cli.evaluate", "--model", "ep-echo",
                            "--tasks", "lsd_direct", "--dataset", str(small_dataset),
                            "--use_cache", "none", "--no_progress"],
                           capture_output=True, text=True, env=env, timeout=300)

@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 from fault_server import FAULTS, FaultServer
 
+from covip_eval.engine.run import EvalSettings, evaluate
 from covip_eval.models.base import ModelAdapter
-from covip_eval.run import EvalSettings, evaluate
 
 DATA = "builtin:mini?seed=5&capeval_per_count=6&lsd=10&lar=10&itr=10"
 SEEN_AS = {"429": "HTTP 429", "500": "HTTP 500", "hang": "TimeoutError",
@@ -67,8 +67,8 @@ class _OneBadRequest(ModelAdapter):
 
 
 def test_one_bad_request_fails_alone() -> None:
-    from covip_eval.cache import RequestCache
-    from covip_eval.generation import GenerationRunner
+    from covip_eval.engine.cache import RequestCache
+    from covip_eval.engine.generation import GenerationRunner
     from covip_eval.requests import ChatRequest, Message, TextPart
 
     requests = [ChatRequest((Message("user", (TextPart(f"request {i}"

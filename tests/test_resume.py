@@ -15,7 +15,7 @@ REPLIES = ["In this photo I can see {}.", "A quiet scene. \\boxed{the planetariu
 
 
 def _command(dataset: Path, cache: Path, out: Path, replies: Path, delay: float) -> list[str]:
-    return [sys.executable, "-m", "covip_eval.cli", "--model", "scripted",
+    return [sys.executable, "-m", "covip_eval.cli.evaluate", "--model", "scripted",
             "--model_args", f"replies_file={replies},delay={delay},batch_size=1",
             "--tasks", "capeval_qa,lsd_cag,lar_direct", "--dataset", str(dataset),
             "--judge", "lexical", "--use_cache", str(cache), "--output_path", str(out),

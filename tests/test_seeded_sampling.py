@@ -12,11 +12,11 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from benchmark import load_benchmark  # noqa: E402
+from covip_eval.engine.request_builder import direct_request  # noqa: E402
 from covip_eval.models.covip_tiny import CovipTinyModel  # noqa: E402
+from covip_eval.models.seeded_sampling import PerRequestSampler, request_seed  # noqa: E402
 from covip_eval.registry import TaskIndex  # noqa: E402
-from covip_eval.request_builder import direct_request  # noqa: E402
 from covip_eval.requests import GenParams  # noqa: E402
-from covip_eval.seeded_sampling import PerRequestSampler, request_seed  # noqa: E402
 
 SAMPLED = GenParams(max_new_tokens=24, temperature=0.7, top_p=0.8, top_k=20, seed=0)
 

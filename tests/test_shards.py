@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from covip_eval.cli import main as eval_main
+from covip_eval.cli.evaluate import main as eval_main
 
 # what differs between any two runs, merged or not
 VOLATILE = ("date", "usage", "merged_from", "git_hash", "config", "package_versions")

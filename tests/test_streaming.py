@@ -12,9 +12,9 @@ import benchmark.storage as storage
 from benchmark import CapEvalSample, DiagnosticSample
 from benchmark.loading import ParquetSamples
 from benchmark.mini import MiniSizes, build_mini
-from covip_eval.evaluator import SampleRecord
-from covip_eval.generation import GenerationRunner
-from covip_eval.run import EvalSettings, evaluate
+from covip_eval.engine.evaluator import SampleRecord
+from covip_eval.engine.generation import GenerationRunner
+from covip_eval.engine.run import EvalSettings, evaluate
 
 TASKS = ["capeval_qa", "lsd_direct", "lar_cag", "itr_direct"]
 

@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("trl")
 pytest.importorskip("peft")
 
+from covip_eval.engine.run import EvalSettings, evaluate  # noqa: E402
 from covip_eval.errors import ConfigError  # noqa: E402
-from covip_eval.run import EvalSettings, evaluate  # noqa: E402
 from coviP_train.cli import main as train_main  # noqa: E402
 from coviP_train.config import load_config  # noqa: E402
 
@@ -135,7 +135,7 @@ def test_freeze_vision_trains_the_language_model_alone(tmp_path: Path,
     import torch
     from safetensors.torch import load_file
 
-    from covip_eval.tiny_families import tiny_random_path
+    from covip_eval.models.tiny_families import tiny_random_path
     from coviP_train.trainer import freeze_vision_tower
 
     source = tiny_random_path(0)
@@ -307,9 +307,12 @@ def test_grouped_vision_attention_equals_the_per_image_loop() -> None:
 
     import torch
 
-    from covip_eval.qwen3vl_attention import VISION_ATTENTION_NAME, use_grouped_vision_attention
-    from covip_eval.tiny_models import COVIP_TINY_TEXT, build_processor, random_qwen3vl
-    from covip_eval.tiny_models import COVIP_TINY_VISION as VISION
+    from covip_eval.models.qwen3vl_attention import (
+        VISION_ATTENTION_NAME,
+        use_grouped_vision_attention,
+    )
+    from covip_eval.models.tiny_models import COVIP_TINY_TEXT, build_processor, random_qwen3vl
+    from covip_eval.models.tiny_models import COVIP_TINY_VISION as VISION
 
     processor = build_processor(max_pixels=96 * 96)
     torch.manual_seed(0)
@@ -342,8 +345,8 @@ def test_grouped_vision_attention_by_family(family: str, grouped: bool, tmp_path
     from transformers import AutoModelForImageTextToText
 
     from covip_eval.models.hf import load_processor
-    from covip_eval.qwen3vl_attention import use_grouped_vision_attention
-    from covip_eval.tiny_families import save_tiny_random
+    from covip_eval.models.qwen3vl_attention import use_grouped_vision_attention
+    from covip_eval.models.tiny_families import save_tiny_random
 
     folder = save_tiny_random(tmp_path / family, seed=0, servable=False, name=family)
     model = AutoModelForImageTextToText.from_pretrained(folder)

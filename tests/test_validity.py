@@ -17,11 +17,11 @@ from benchmark.mini import generate, vocab
 from benchmark.mini.appearance import PALETTE
 from benchmark.mini.dialogue import NOUNS
 from benchmark.timeline import MONTHS
-from covip_eval.cache import RequestCache
-from covip_eval.generation import GenerationRunner
+from covip_eval.engine.cache import RequestCache
+from covip_eval.engine.generation import GenerationRunner
+from covip_eval.engine.request_builder import cag_request, caption_request, direct_request
 from covip_eval.models.base import Capabilities, ModelAdapter
 from covip_eval.registry import TaskIndex, make_model
-from covip_eval.request_builder import cag_request, caption_request, direct_request
 from covip_eval.requests import ChatRequest, Generation, GenParams
 from tests.conftest import SMALL
 

@@ -24,9 +24,9 @@ import pytest
 pytest.importorskip("vllm")
 pytestmark = pytest.mark.vllm
 
+from covip_eval.engine.run import EvalSettings, evaluate  # noqa: E402
+from covip_eval.models.tiny_families import save_tiny_random  # noqa: E402
 from covip_eval.registry import make_model  # noqa: E402
-from covip_eval.run import EvalSettings, evaluate  # noqa: E402
-from covip_eval.tiny_families import save_tiny_random  # noqa: E402
 
 ENGINE_ARGS = {"max_model_len": 16384, "kv_cache_memory_bytes": 256 * 2**20,
                "dtype": "float32", "limit_images": 16, "enable_chunked_prefill": False}
@@ -109,8 +109,8 @@ def _scored_or_empty(results: dict, tasks: tuple[str, ...]) -> None:
 
 def test_offline_engine_is_deterministic_and_refuses_too_many_images(model_dir, small_dataset):
     from benchmark import load_benchmark
+    from covip_eval.engine.request_builder import caption_request
     from covip_eval.registry import TaskIndex
-    from covip_eval.request_builder import caption_request
     from covip_eval.requests import GenParams
 
     model = make_model("vllm", {"pretrained": str(model_dir), **ENGINE_ARGS, "limit_images": 8})
@@ -124,7 +124,7 @@ def test_offline_engine_is_deterministic_and_refuses_too_many_images(model_dir, 
 
 
 def test_server_as_model_and_judge(server: str, small_dataset: Path, tmp_path: Path) -> None:
-    from covip_eval.cli import main
+    from covip_eval.cli.evaluate import main
 
     code = main(["--model", "openai-compatible", "--model_args",
                  f"base_url={server},model={_served_name(server)},max_concurrency=4",

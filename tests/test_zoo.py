@@ -13,14 +13,14 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from benchmark import load_benchmark  # noqa: E402
+from covip_eval.engine.request_builder import caption_request, direct_request  # noqa: E402
+from covip_eval.engine.run import EvalSettings, evaluate  # noqa: E402
 from covip_eval.errors import ConfigError  # noqa: E402
 from covip_eval.models.hf import processor_inputs, to_hf_messages  # noqa: E402
+from covip_eval.models.tiny_families import FAMILIES  # noqa: E402
 from covip_eval.models.tiny_random import TinyRandomModel  # noqa: E402
 from covip_eval.registry import TaskIndex  # noqa: E402
-from covip_eval.request_builder import caption_request, direct_request  # noqa: E402
 from covip_eval.requests import GenParams, ImagePart, TextPart  # noqa: E402
-from covip_eval.run import EvalSettings, evaluate  # noqa: E402
-from covip_eval.tiny_families import FAMILIES  # noqa: E402
 
 # what each family's own template writes: the marker of one image, the end of a turn (also the
 # stop token) and the generation prompt

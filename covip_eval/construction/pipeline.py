@@ -33,10 +33,10 @@ from benchmark.mini import vocab
 from benchmark.records import QA, CapEvalSample, Concept, DiagnosticSample, ImageData
 from benchmark.rows import RowReader, sample_to_row
 from benchmark.storage import AtomicFolder, write_config, write_manifest
-from covip_eval.aliases import cost_estimate
-from covip_eval.cache import RequestCache
 from covip_eval.construction.image_generation import SceneJob, make_image_generator
-from covip_eval.generation import GenerationRunner
+from covip_eval.engine.cache import RequestCache
+from covip_eval.engine.generation import GenerationRunner
+from covip_eval.models.aliases import cost_estimate
 from covip_eval.registry import make_model
 from covip_eval.requests import ChatRequest, GenParams, ImagePart, Message, TextPart
 

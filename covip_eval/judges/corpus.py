@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmark import QA
+from covip_eval.engine.scoring import lar_item, mcqa_item
 from covip_eval.judges.base import Judge, JudgeItem
-from covip_eval.scoring import lar_item, mcqa_item
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "judge_corpus.json"  # development
 HELD_OUT = CORPUS.with_name("judge_corpus_heldout.json")  # never used to change a rule

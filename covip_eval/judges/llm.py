@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from covip_eval.generation import GenerationRunner
+from covip_eval.engine.generation import GenerationRunner
+from covip_eval.engine.prompts import PromptTemplate, load_template
 from covip_eval.judges.base import Judge, JudgeItem, JudgeTemplate, Verdict
-from covip_eval.prompts import PromptTemplate, load_template
 from covip_eval.requests import ChatRequest, GenParams, Message, TextPart
 
 JUDGE_KEYS = ("samples", "temperature", "top_p", "top_k", "min_p", "max_new_tokens", "seed")

@@ -31,8 +31,8 @@ from benchmark import ImageData
 from benchmark.timeline import MONTHS
 from covip_eval.errors import ConfigError
 from covip_eval.models.base import Capabilities, ModelAdapter, NoOptions, OptionsT
+from covip_eval.models.visual_match import dominant_colours, hue_signature, presence_score
 from covip_eval.requests import ChatRequest, Generation, ImagePart, RequestKind, TextPart
-from covip_eval.visual_match import dominant_colours, hue_signature, presence_score
 
 _USER_TURN = re.compile(r"^\s*user\s*:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
 _SPOKEN_DATE = re.compile(r"\b(\d{1,2}) (" + "|".join(MONTHS) + r") (\d{4})\b")

@@ -5,7 +5,7 @@
 The processor's chat template places each image exactly where the request has it. Greedy
 requests decode greedily; sampled ones apply temperature, top_p, top_k and min_p through
 transformers' own warpers, each request drawing from a generator of its own
-(`covip_eval/seeded_sampling.py`), so that its output does not depend on the batch it runs in
+(`covip_eval/models/seeded_sampling.py`), so that its output does not depend on the batch it runs in
 (presence_penalty has no transformers equivalent and is reported as ignored).
 
 On a GPU, decoding uses a static KV cache by default, whose step transformers compiles once
@@ -14,7 +14,7 @@ and its new tokens, so that the shapes, and the compilations, stay few and are r
 prompt itself is not padded, so prefill computes no padding (an older transformers, which
 sizes the cache to each call, gets the prompt padded to a bucket instead). Batches hold
 requests of similar lengths (the runner sorts them). Qwen3-VL models also get attention paths
-with fewer launches and fewer bytes moved on a GPU (`covip_eval/qwen3vl_attention.py`). On a
+with fewer launches and fewer bytes moved on a GPU (`covip_eval/models/qwen3vl_attention.py`). On a
 CPU the dynamic cache and transformers' attention stay the defaults.
 """
 
@@ -29,10 +29,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from covip_eval.errors import ConfigError, MissingDependencyError
 from covip_eval.models.base import Capabilities, ModelAdapter
-from covip_eval.open_weights import load_checked, weights_fingerprint
-from covip_eval.qwen3vl_attention import use_grouped_decode_attention, use_grouped_vision_attention
+from covip_eval.models.open_weights import load_checked, weights_fingerprint
+from covip_eval.models.qwen3vl_attention import (
+    use_grouped_decode_attention,
+    use_grouped_vision_attention,
+)
+from covip_eval.models.seeded_sampling import PerRequestSampler, request_seed
 from covip_eval.requests import ChatRequest, Generation, GenParams, chat_dicts
-from covip_eval.seeded_sampling import PerRequestSampler, request_seed
 
 AUTO_BATCH_SIZE = 64
 CPU_MAX_BATCH_TOKENS = 32768
@@ -92,7 +95,7 @@ def to_hf_messages(request: ChatRequest) -> tuple[list[dict[str, Any]], list[Any
 def load_processor(path: str, revision: str | None = None, trust_remote_code: bool = False
                    ) -> Any:
     """A model's processor, left-padding; a `tiny-random` folder gets its offline processor."""
-    from covip_eval.tiny_families import MARKER, load_tiny_processor
+    from covip_eval.models.tiny_families import MARKER, load_tiny_processor
 
     if (Path(path) / MARKER).exists():
         processor = load_tiny_processor(Path(path))

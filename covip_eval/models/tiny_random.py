@@ -1,5 +1,5 @@
 """`tiny-random`: the transformers adapter on a tiny random-weight model of one open VLM family
-(Qwen3-VL by default), built offline on first use (see `covip_eval.tiny_families`). Its text is
+(Qwen3-VL by default), built offline on first use (see `tiny_families.py` beside it). Its text is
 noise: it runs the family's real code path with no hub and no weights, for smoke runs and tests.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from covip_eval.models.hf import HFModel, HFOptions
-from covip_eval.tiny_families import FAMILIES, tiny_random_path
+from covip_eval.models.tiny_families import FAMILIES, tiny_random_path
 
 
 class TinyRandomOptions(HFOptions):

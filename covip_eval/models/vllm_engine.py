@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from covip_eval.errors import MissingDependencyError
 from covip_eval.models.base import Capabilities, ModelAdapter
+from covip_eval.models.open_weights import load_checked, weights_fingerprint
 from covip_eval.models.openai_chat import to_openai_messages
-from covip_eval.open_weights import load_checked, weights_fingerprint
 from covip_eval.requests import ChatRequest, Generation, GenParams
 
 

@@ -10,10 +10,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from covip_eval.evaluator import SampleRecord
+from covip_eval.engine.evaluator import SampleRecord
+from covip_eval.engine.taskconfig import TaskConfig
 from covip_eval.metrics import Parts, metric
 from covip_eval.result_files import MetricRow, SamplesLine, per_count_name
-from covip_eval.taskconfig import TaskConfig
 
 
 @dataclass(frozen=True)

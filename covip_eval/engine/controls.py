@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from benchmark import ImageData, Sample
+from covip_eval.engine.evaluator import TaskStep
 from covip_eval.errors import ConfigError
-from covip_eval.evaluator import TaskStep
 
 GREY = (128, 128, 128)
 

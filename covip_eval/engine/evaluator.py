@@ -19,14 +19,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from benchmark import LoadedDataset, Sample, load_benchmark
-from covip_eval.generation import GenerationRunner
+from covip_eval.engine.generation import GenerationRunner
+from covip_eval.engine.prompts import PromptTemplate
+from covip_eval.engine.scoring import SampleScore, Scorer, score_outputs
+from covip_eval.engine.stages import Chain
+from covip_eval.engine.task import Task
+from covip_eval.engine.taskconfig import TaskConfig
 from covip_eval.judges.base import Judge
-from covip_eval.prompts import PromptTemplate
 from covip_eval.requests import ChatRequest, Generation, GenParams
-from covip_eval.scoring import SampleScore, Scorer, score_outputs
-from covip_eval.stages import Chain
-from covip_eval.task import Task
-from covip_eval.taskconfig import TaskConfig
 
 
 @dataclass(frozen=True)

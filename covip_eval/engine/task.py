@@ -11,14 +11,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from benchmark.options import validation_message
+from covip_eval.engine.prompts import PromptTemplate
+from covip_eval.engine.scoring import Scorer
+from covip_eval.engine.stages import Chain, Stage, required_prompts
+from covip_eval.engine.taskconfig import GenerationConfig, TaskConfig
 from covip_eval.errors import ConfigError
 from covip_eval.judges.base import JudgeTemplate
 from covip_eval.metrics import Metric, metric
-from covip_eval.prompts import PromptTemplate
 from covip_eval.requests import GenParams
-from covip_eval.scoring import Scorer
-from covip_eval.stages import Chain, Stage, required_prompts
-from covip_eval.taskconfig import GenerationConfig, TaskConfig
 
 # lm-eval's names for generation settings, as users type them in --gen_kwargs
 LMEVAL_GEN_NAMES = {"max_gen_toks": "max_new_tokens"}

@@ -21,7 +21,7 @@ from typing import Any
 from benchmark.loading import cache_dir
 from benchmark.storage import AtomicFolder
 from covip_eval.errors import ConfigError
-from covip_eval.tiny_models import (
+from covip_eval.models.tiny_models import (
     SPECIAL_TOKENS,
     TINY_TEXT,
     TINY_VISION,
@@ -36,7 +36,7 @@ from covip_eval.tiny_models import (
 FACTORY_VERSION = "5"
 MARKER = "covip_tiny_random.json"
 RANK_WAIT_SECONDS = 300
-TEMPLATES = Path(__file__).parent / "data" / "chat_templates"
+TEMPLATES = Path(__file__).parent.parent / "data" / "chat_templates"
 CHATML = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 # a small Llama/Qwen2-style text model; each family adds its own fields
 TEXT = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,

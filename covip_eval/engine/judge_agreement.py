@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmark import load_benchmark
+from covip_eval.engine.results import results_path
 from covip_eval.errors import ConfigError
 from covip_eval.judges.base import Judge, JudgeItem
 from covip_eval.registry import scorer_class
 from covip_eval.result_files import ResultsFile, read_samples
-from covip_eval.results import results_path
 
 FAILED = "(failed)"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from covip_eval.engine.taskconfig import TaskConfig
 from covip_eval.metrics import metric
 from covip_eval.registry import TaskIndex, scorer_class
 from covip_eval.result_files import per_count_rows
-from covip_eval.taskconfig import TaskConfig
 
 
 def task_tables(configs: list[TaskConfig], rows: dict[str, Any], index: TaskIndex,

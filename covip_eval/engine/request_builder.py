@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from benchmark import Sample
-from covip_eval.prompts import PromptTemplate
+from covip_eval.engine.prompts import PromptTemplate
 from covip_eval.requests import (
     ChatRequest,
     GenParams,

@@ -21,19 +21,19 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.options import parse_options
-from covip_eval.controls import parse_controls
-from covip_eval.errors import ConfigError, CovipError, MissingDependencyError
-from covip_eval.loggers import HubLogArgs, log_to_wandb, push_to_hub
-from covip_eval.registry import TaskIndex, model_option_names
-from covip_eval.result_files import ResultsFile, per_count_name
-from covip_eval.results import format_controls, format_table
-from covip_eval.run import (
+from covip_eval.engine.controls import parse_controls
+from covip_eval.engine.results import format_controls, format_table
+from covip_eval.engine.run import (
     DEFAULT_STEP_SIZE,
     EvalOutcome,
     EvalSettings,
     default_cache_path,
     evaluate,
 )
+from covip_eval.errors import ConfigError, CovipError, MissingDependencyError
+from covip_eval.integrations.loggers import HubLogArgs, log_to_wandb, push_to_hub
+from covip_eval.registry import TaskIndex, model_option_names
+from covip_eval.result_files import ResultsFile, per_count_name
 
 
 def _positive_int(text: str) -> int:
@@ -255,7 +255,7 @@ def _add_merge(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_merge(args: argparse.Namespace) -> int:
-    from covip_eval.merge import merge
+    from covip_eval.engine.merge import merge
 
     path = merge(args.paths, args.output_path, args.include_path)
     results = ResultsFile.read(path)
@@ -283,9 +283,9 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_audit(args: argparse.Namespace) -> int:
-    from covip_eval.audit import Auditor, format_audit, report
+    from covip_eval.engine.audit import Auditor, format_audit, report
+    from covip_eval.engine.results import timestamp
     from covip_eval.result_files import write_json_atomic
-    from covip_eval.results import timestamp
 
     settings = EvalSettings(
         model="blind", dataset=args.dataset, judge=args.judge,
@@ -332,7 +332,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_export_lmeval(args: argparse.Namespace) -> int:
-    from covip_eval.lmeval_export import export_lmeval
+    from covip_eval.integrations.lmeval_export import export_lmeval
 
     folder = export_lmeval(args.out, args.dataset, args.judge,
                            parse_options(args.judge_args, "--judge_args"), args.for_model)
@@ -344,11 +344,11 @@ def _run_export_lmeval(args: argparse.Namespace) -> int:
 
 
 def _run_judge_agreement(args: argparse.Namespace) -> int:
-    from covip_eval.cache import RequestCache
-    from covip_eval.judge_agreement import compare, decisions, failed_judges, format_report
+    from covip_eval.engine.cache import RequestCache
+    from covip_eval.engine.judge_agreement import compare, decisions, failed_judges, format_report
+    from covip_eval.engine.results import timestamp
     from covip_eval.registry import make_judge
     from covip_eval.result_files import write_json_atomic
-    from covip_eval.results import timestamp
 
     found = decisions(args.samples)
     cache = RequestCache(_cache_path(args.use_cache))

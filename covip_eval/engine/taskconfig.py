@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from benchmark import CONFIGS
 from benchmark.options import validation_message
+from covip_eval.engine.prompts import PromptTemplate, load_template
 from covip_eval.errors import ConfigError
 from covip_eval.metrics import metric
-from covip_eval.prompts import PromptTemplate, load_template
 from covip_eval.requests import GenParams
 
 

@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from typing import ClassVar, Literal
 
 from benchmark import Sample
-from covip_eval.prompts import PromptTemplate
-from covip_eval.request_builder import cag_request, caption_request, direct_request
+from covip_eval.engine.prompts import PromptTemplate
+from covip_eval.engine.request_builder import cag_request, caption_request, direct_request
 from covip_eval.requests import ChatRequest, Generation, GenParams
 
 Prompts = Mapping[str, PromptTemplate]

@@ -1,6 +1,6 @@
 """Writes an lm-eval task folder for the direct-mode tasks (CapEval-QA's caption, LSD, LAR, ITR
 direct). The folder holds flat YAML files and a `utils.py` of one-line functions that call
-`covip_eval.lmeval_bridge`; CAG needs two generation stages and stays with coviP-eval.
+`covip_eval.integrations.lmeval_bridge`; CAG needs two generation stages and stays with coviP-eval.
 
     coviP-eval export-lmeval --out lmeval_tasks [--dataset SPEC] [--judge NAME --judge_args ...]
     lm_eval --include_path lmeval_tasks --tasks covip_lsd_direct --model hf-multimodal \\
@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
+from covip_eval.engine.task import Task
 from covip_eval.registry import TaskIndex
 from covip_eval.result_files import write_json_atomic
-from covip_eval.task import Task
 
 TASKS = ("capeval_qa", "lsd_direct", "lar_direct", "itr_direct")
 STOP = "<|im_end|>"
@@ -31,7 +31,7 @@ def _utils(tasks: dict[str, Task], dataset: str, judge: str, judge_args: dict[st
     lines = [
         '"""Written by `coviP-eval export-lmeval`: lm-eval calls these, they call covip-eval."""',
         "",
-        "from covip_eval import lmeval_bridge as bridge",
+        "from covip_eval.integrations import lmeval_bridge as bridge",
         "",
         f"DATASET = {dataset!r}",
         f"JUDGE = {judge!r}",
@@ -105,7 +105,7 @@ def export_lmeval(out: Path, dataset: str, judge: str, judge_args: dict[str, Any
                   for_model: str | None = None) -> Path:
     """The task folder; `for_model` (an lm-eval model type) leaves out the settings it cannot
     take, and the export record says which and why."""
-    from covip_eval.lmeval_bridge import system_instruction
+    from covip_eval.integrations.lmeval_bridge import system_instruction
 
     left_out = CANNOT_TAKE.get(for_model or "", {})
     class Dumper(yaml.SafeDumper):

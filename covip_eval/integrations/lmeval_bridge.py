@@ -10,13 +10,13 @@ from functools import cache
 from typing import Any
 
 from benchmark import Sample, load_benchmark
-from covip_eval.cache import RequestCache
+from covip_eval.engine.cache import RequestCache
+from covip_eval.engine.prompts import PromptTemplate
+from covip_eval.engine.scoring import SampleScore, score_outputs
+from covip_eval.engine.task import Task
 from covip_eval.metrics import ratio_of_sums
-from covip_eval.prompts import PromptTemplate
 from covip_eval.registry import TaskIndex, make_judge
 from covip_eval.requests import ChatRequest, GenParams, ImagePart
-from covip_eval.scoring import SampleScore, score_outputs
-from covip_eval.task import Task
 
 IMAGE_PLACEHOLDER = "<image>"  # lm-eval's default, replaced in place by hf-multimodal
 

@@ -11,10 +11,9 @@ from typing import Any
 
 from benchmark.images import DEFAULT_MAX_IMAGE_PIXELS, decode_count, set_max_image_pixels
 from benchmark.loading import BUILTIN_PREFIX, cache_dir
-from covip_eval.cache import RequestCache
-from covip_eval.controls import control_steps
-from covip_eval.errors import ConfigError
-from covip_eval.evaluator import (
+from covip_eval.engine.cache import RequestCache
+from covip_eval.engine.controls import control_steps
+from covip_eval.engine.evaluator import (
     SampleRecord,
     TaskRun,
     TaskStep,
@@ -23,15 +22,22 @@ from covip_eval.evaluator import (
     score_steps,
     steps,
 )
-from covip_eval.generation import GenerationRunner
+from covip_eval.engine.generation import GenerationRunner
+from covip_eval.engine.result_parts import config_records, failure_rate, task_tables
+from covip_eval.engine.results import (
+    SamplesWriter,
+    git_hash,
+    package_versions,
+    prompt_text,
+    timestamp,
+)
+from covip_eval.engine.tally import TaskTally, metric_rows, sample_counts
+from covip_eval.errors import ConfigError
 from covip_eval.judges.base import Judge
 from covip_eval.models.base import ModelAdapter
 from covip_eval.redaction import redact
 from covip_eval.registry import TaskIndex, make_judge, make_model
 from covip_eval.result_files import ResultsFile
-from covip_eval.result_parts import config_records, failure_rate, task_tables
-from covip_eval.results import SamplesWriter, git_hash, package_versions, prompt_text, timestamp
-from covip_eval.tally import TaskTally, metric_rows, sample_counts
 
 DEFAULT_OFFLINE_JUDGE = "lexical"
 DEFAULT_STEP_SIZE = 64

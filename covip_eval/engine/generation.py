@@ -7,9 +7,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from covip_eval.aliases import cost_estimate
-from covip_eval.cache import RequestCache, request_key
+from covip_eval.engine.cache import RequestCache, request_key
 from covip_eval.errors import CovipError
+from covip_eval.models.aliases import cost_estimate
 from covip_eval.models.base import ModelAdapter
 from covip_eval.requests import ChatRequest, Generation, TextPart
 

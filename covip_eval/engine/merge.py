@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmark import load_benchmark
+from covip_eval.engine.result_parts import config_records, failure_rate, task_tables
+from covip_eval.engine.results import partial_file, samples_path, timestamp
+from covip_eval.engine.tally import TaskTally, metric_rows, sample_counts
+from covip_eval.engine.taskconfig import TaskConfig
 from covip_eval.errors import ConfigError
 from covip_eval.registry import TaskIndex
 from covip_eval.result_files import ResultsFile, read_samples
-from covip_eval.result_parts import config_records, failure_rate, task_tables
-from covip_eval.results import partial_file, samples_path, timestamp
-from covip_eval.tally import TaskTally, metric_rows, sample_counts
-from covip_eval.taskconfig import TaskConfig
 
 # what every shard must agree on for their numbers to be one run's
 SAME = ("model_identity", "limit", "seed", "gen_kwargs", "predict_only")

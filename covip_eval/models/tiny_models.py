@@ -3,7 +3,7 @@
 the benchmarks' 2B and 8B shapes) and covip-tiny's architecture and BPE tokenizer.
 
 The real architecture (vision tower, deepstack, M-RoPE) runs with no hub and no weights; the
-other families, and the cached tiny-random folders, are in `covip_eval.tiny_families`.
+other families, and the cached tiny-random folders, are in `covip_eval.models.tiny_families`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ TINY_VISION = {
     "spatial_merge_size": 2, "temporal_patch_size": 2, "out_hidden_size": 64,
     "deepstack_visual_indexes": [1], "num_position_embeddings": 64,
 }
-CHAT_TEMPLATE = Path(__file__).parent / "data" / "chat_templates" / "qwen3_vl.jinja"
+CHAT_TEMPLATE = Path(__file__).parent.parent / "data" / "chat_templates" / "qwen3_vl.jinja"
 
 
 def _byte_symbols() -> list[str]:

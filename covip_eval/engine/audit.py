@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 
 from benchmark import Sample
+from covip_eval.engine.evaluator import TaskRun
+from covip_eval.engine.run import EvalSettings, evaluate
+from covip_eval.engine.tally import TaskTally
 from covip_eval.errors import ConfigError
-from covip_eval.evaluator import TaskRun
 from covip_eval.metrics import Parts, metric
 from covip_eval.result_files import MetricRow, ResultsFile
-from covip_eval.run import EvalSettings, evaluate
-from covip_eval.tally import TaskTally
 
 PROBES = ("text-only", "probe-name-frequency", "probe-category-uniqueness",
           "probe-facts-unnamed")

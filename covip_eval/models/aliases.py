@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent.parent / "data"
 
 
 @cache

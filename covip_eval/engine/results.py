@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from benchmark import CapEvalSample, Sample
-from covip_eval.evaluator import SampleRecord, TaskRun
+from covip_eval.engine.evaluator import SampleRecord, TaskRun
 from covip_eval.requests import ChatRequest, ImagePart, stable_hash
 from covip_eval.result_files import (
     ResultsFile,

@@ -1,0 +1,1 @@
+"""The command lines: `coviP-eval` (`evaluate`) and `coviP-build` (`build`)."""
