@@ -3,17 +3,21 @@ which way is better. One declaration serves the evaluator, merge, the lm-eval ex
 bridge, the audit and the leaderboard.
 
 A scorer gives each sample, per metric, a pair (numerator, denominator): Acc+ counts the
-questions about present concepts answered right out of those asked. A metric's value is the
-ratio of the sums over samples (questions of all samples weigh alike, as the paper counts
-them); a metric made of `components` is the mean of their ratios (CapEval-QA's mean of Acc+ and
-Acc-). Standard errors are bootstrap estimates that resample whole samples, since the
-questions of one caption move together.
+questions about present concepts answered right out of those asked. A metric's `aggregation`
+makes its value from its samples' pairs: by default the ratio of the sums over samples
+(questions of all samples weigh alike, as the paper counts them); a metric made of
+`components` is the mean of their ratios (CapEval-QA's mean of Acc+ and Acc-). A plugin's
+metric may bring an aggregation of its own (an `Aggregation` subclass). Standard errors are
+bootstrap estimates that resample whole samples, since the questions of one caption move
+together.
 """
 
 from __future__ import annotations
 
+import math
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,13 +36,48 @@ class Estimate:
     stderr: float | None = None
 
 
+class Aggregation(ABC):
+    """How a metric's samples make its value, from the (numerator, denominator) of each of its
+    parts in each sample."""
+
+    @abstractmethod
+    def of_arrays(self, nums: np.ndarray, dens: np.ndarray) -> np.ndarray:
+        """Numerators and denominators shaped (parts, ..., samples) to the metric over the last
+        axis, shaped (...): NaN where it is undefined. It makes the value from (parts,
+        samples) and the bootstrap's draws from (parts, resamples, samples)."""
+
+    def value(self, nums: np.ndarray, dens: np.ndarray) -> float | None:
+        found = float(self.of_arrays(nums, dens))
+        return None if math.isnan(found) else found
+
+
+@dataclass(frozen=True)
+class RatioOfSums(Aggregation):
+    """Each part's sum of numerators over its sum of denominators, and the mean over parts."""
+
+    def of_arrays(self, nums: np.ndarray, dens: np.ndarray) -> np.ndarray:
+        sums, totals = nums.sum(axis=-1), dens.sum(axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratios = np.where(totals > 0, sums / np.where(totals > 0, totals, 1.0), np.nan)
+        return ratios.mean(axis=0)
+
+    def value(self, nums: np.ndarray, dens: np.ndarray) -> float | None:
+        # Python's float sum, not numpy's pairwise one: the values stay those of every
+        # earlier run to the last digit
+        ratios = [ratio_of_sums(list(zip(n.tolist(), d.tolist()))) for n, d in zip(nums, dens)]
+        if any(r is None for r in ratios):
+            return None
+        return ratios[0] if len(ratios) == 1 else sum(ratios) / len(ratios)  # type: ignore
+
+
 @dataclass(frozen=True)
 class Metric:
     name: str
     description: str
     higher_is_better: bool = True
     per_count: bool = False  # also a row per number of concepts (CapEval-QA's subtasks)
-    components: tuple[str, ...] = ()  # a mean of these metrics' ratios; () = its own parts
+    components: tuple[str, ...] = ()  # the parts it aggregates, if not its own
+    aggregation: Aggregation = field(default=RatioOfSums())
 
     @property
     def parts(self) -> tuple[str, ...]:
@@ -46,12 +85,8 @@ class Metric:
         return self.components or (self.name,)
 
     def value(self, samples: Sequence[Parts]) -> float | None:
-        """None when a part has no denominator in any sample (nothing to score)."""
-        ratios = [ratio_of_sums([s.get(part, (0.0, 0.0)) for s in samples])
-                  for part in self.parts]
-        if any(r is None for r in ratios):
-            return None
-        return ratios[0] if len(ratios) == 1 else sum(ratios) / len(ratios)  # type: ignore
+        """None when there is nothing to score (a part has no denominator in any sample)."""
+        return self.aggregation.value(*self._arrays(samples))
 
     def estimate(self, samples: Sequence[Parts], seed: int,
                  iterations: int = BOOTSTRAP_ITERATIONS) -> Estimate:
@@ -93,14 +128,7 @@ class Metric:
 
     def _draws(self, nums: np.ndarray, dens: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """The metric over each resample (a row of sample indices)."""
-        return self._ratios(nums[:, rows].sum(axis=-1), dens[:, rows].sum(axis=-1))
-
-    @staticmethod
-    def _ratios(nums: np.ndarray, dens: np.ndarray) -> np.ndarray:
-        """The mean over parts of each part's ratio; NaN where a part has no denominator."""
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratios = np.where(dens > 0, nums / np.where(dens > 0, dens, 1.0), np.nan)
-        return ratios.mean(axis=0)
+        return self.aggregation.of_arrays(nums[:, rows], dens[:, rows])
 
 
 def ratio_of_sums(pairs: Sequence[tuple[float, float]]) -> float | None:

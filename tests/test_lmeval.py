@@ -97,8 +97,8 @@ def test_outputs_and_scores_agree(lmeval_run, covip_run) -> None:
             # tokens: the same greedy tokens give the same text
             assert record["resps"][0][0] == records[i].response
             ours = records[i].score.metrics
-            for metric in metrics:  # (numerator, denominator) in both harnesses
-                assert tuple(record[metric]) == tuple(ours.get(metric, (0.0, 0.0)))
+            for metric in metrics:  # each part's (numerator, denominator) in both harnesses
+                assert tuple(record[metric][metric]) == tuple(ours.get(metric, (0.0, 0.0)))
 
 
 
@@ -137,7 +137,7 @@ def test_bridge_scores_equal_covip_evals_with_a_failing_judge(small_dataset: Pat
                                     [{"idx": r.index} for r in outcome.records[run.name]])
         for metric in run.config.metrics:
             ours = outcome.results["results"][run.name][f"{metric},none"]
-            theirs = bridge.ratio([p[metric] for p in parts])
+            theirs = bridge.aggregate(metric, [p[metric] for p in parts])
             assert theirs == pytest.approx(ours) if ours != "N/A" else theirs != theirs  # nan
 
 

@@ -7,8 +7,10 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pydantic import BaseModel, ConfigDict
 
@@ -32,6 +34,7 @@ from covip_eval import (
 )
 from covip_eval.engine.stages import Caption
 from covip_eval.errors import ConfigError
+from covip_eval.metrics import Aggregation
 from covip_eval.registry import JUDGES, MODELS, SCORERS
 from covip_eval.requests import ChatRequest, Message, TextPart
 
@@ -167,6 +170,39 @@ def test_a_plugin_mode_chains_a_built_in_stage_with_its_own(tmp_path: Path,
     with pytest.raises(ConfigError, match=r"lsd_notes.yaml: mode: unknown mode 'nots'.*'notes'"):
         evaluate(EvalSettings(model="echo-plugin", tasks=["lsd_notes"], progress=False,
                               include_path=[tmp_path]))
+
+
+@dataclass(frozen=True)
+class MeanOfSampleRatios(Aggregation):
+    """A plugin's aggregation: each sample's ratio, then their mean (every sample weighs
+    alike, however many questions it asked)."""
+
+    def of_arrays(self, nums: np.ndarray, dens: np.ndarray) -> np.ndarray:
+        asked = dens > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratios = np.where(asked, nums / np.where(asked, dens, 1.0), 0.0)
+            return (ratios.sum(axis=-1) / asked.sum(axis=-1)).mean(axis=0)
+
+
+def test_a_plugin_metric_aggregates_its_own_way(tmp_path: Path, small_dataset: Path) -> None:
+    register_metric(Metric("acc_pos_macro", "Acc+, each sample weighing alike",
+                           components=("acc_pos",), aggregation=MeanOfSampleRatios()))
+    (tmp_path / "capeval_macro.yaml").write_text(
+        "task: capeval_macro\ninclude: " + str(Path("tasks/_context.yaml").resolve()) + "\n"
+        f"dataset: {small_dataset}\ndataset_config: capeval_qa\nmode: caption\n"
+        "scorer: capeval_mcqa\nmetrics: [acc_pos, acc_pos_macro]\n")
+    outcome = evaluate(EvalSettings(model="retrieval", tasks=["capeval_macro"], judge="lexical",
+                                    include_path=[tmp_path], progress=False, keep_records=True))
+    parts = [r.score.metrics["acc_pos"] for r in outcome.records["capeval_macro"]
+             if r.scored and r.score is not None]
+    row = outcome.results["results"]["capeval_macro"]
+    macro = sum(n / d for n, d in parts if d) / sum(1 for _, d in parts if d)
+    micro = sum(n for n, _ in parts) / sum(d for _, d in parts)
+    assert macro != pytest.approx(micro)  # the data tell the two apart
+    assert row["acc_pos_macro,none"] == pytest.approx(macro)
+    assert row["acc_pos,none"] == pytest.approx(micro)
+    assert isinstance(row["acc_pos_macro_stderr,none"], float)  # the bootstrap uses it too
+    assert outcome.results["higher_is_better"]["capeval_macro"]["acc_pos_macro"] is True
 
 
 def test_a_name_is_registered_once() -> None:

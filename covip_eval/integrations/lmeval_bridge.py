@@ -14,7 +14,7 @@ from covip_eval.engine.cache import RequestCache
 from covip_eval.engine.prompts import PromptTemplate
 from covip_eval.engine.scoring import SampleScore, score_outputs
 from covip_eval.engine.task import Task
-from covip_eval.metrics import ratio_of_sums
+from covip_eval.metrics import Parts, metric
 from covip_eval.registry import TaskIndex, make_judge
 from covip_eval.requests import ChatRequest, GenParams, ImagePart
 
@@ -71,12 +71,13 @@ def system_instruction(task: str) -> str | None:
     return prompts["system"].render() if "system" in _task(task).reply.prompts else None
 
 
-def _parts(task: str, score: SampleScore) -> dict[str, tuple[float, float]]:
-    """Every metric of the task as (numerator, denominator). A document coviP-eval leaves
-    out (its judge call failed) or a metric that does not apply to it (n/a) is (0, 0): it
-    moves neither side of the ratio, as in coviP-eval."""
+def _parts(task: str, score: SampleScore) -> dict[str, Parts]:
+    """Each metric of the task with the (numerator, denominator) of every part it aggregates.
+    A document coviP-eval leaves out (its judge call failed) or a part that does not apply to
+    it (n/a) is (0, 0): it counts for nothing, as in coviP-eval."""
     left_out = score.judge_failure is not None
-    return {m.name: (0.0, 0.0) if left_out else score.metrics.get(m.name, (0.0, 0.0))
+    return {m.name: {p: (0.0, 0.0) if left_out else score.metrics.get(p, (0.0, 0.0))
+                     for p in m.parts}
             for m in _task(task).metrics}
 
 
@@ -98,8 +99,9 @@ def score(spec: str, task: str, doc: dict[str, Any], text: str) -> dict[str, Any
     return _parts(task, score_outputs([(scorer, _sample(spec, task, doc), text)], None)[0])
 
 
-def ratio(items: list[tuple[float, float]]) -> float:
-    """lm-eval's aggregation of a metric: coviP-eval's ratio of sums over documents (Acc+ and
-    Acc- count questions, not documents); NaN where nothing was scored."""
-    value = ratio_of_sums(items)
+def aggregate(name: str, items: list[Parts]) -> float:
+    """lm-eval's aggregation of a metric: the metric's own, as declared (Acc+ and Acc- are
+    ratios of sums over documents: they count questions, not documents); NaN where nothing
+    was scored."""
+    value = metric(name).value(items)
     return float("nan") if value is None else value

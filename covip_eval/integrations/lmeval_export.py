@@ -36,11 +36,10 @@ def _utils(tasks: dict[str, Task], dataset: str, judge: str, judge_args: dict[st
         f"DATASET = {dataset!r}",
         f"JUDGE = {judge!r}",
         f"JUDGE_ARGS = {judge_args!r}",
-        "",
-        "",
-        "def ratio(items):",
-        "    return bridge.ratio(items)",
     ]
+    for name in dict.fromkeys(m.name for task in TASKS for m in tasks[task].metrics):
+        lines += ["", "", f"def aggregate_{name}(items):",
+                  f"    return bridge.aggregate({name!r}, items)"]
     for task in TASKS:
         lines += ["", "", f"def load_{task}(**_):",
                   f"    return bridge.load_docs(DATASET, {task!r})",
@@ -53,7 +52,7 @@ def _utils(tasks: dict[str, Task], dataset: str, judge: str, judge_args: dict[st
                       f"    return bridge.judge_filter(DATASET, {task!r}, JUDGE, JUDGE_ARGS, "
                       "resps, docs)",
                       "", "", f"def results_{task}(doc, results):",
-                      "    return {k: tuple(v) for k, v in results[0].items()}"]
+                      "    return results[0]"]
         else:
             lines += ["", "", f"def results_{task}(doc, results):",
                       f"    return bridge.score(DATASET, {task!r}, doc, results[0])"]
@@ -90,7 +89,7 @@ def _task_yaml(resolved: Task, left_out: set[str]) -> dict[str, Any]:
         "doc_to_target": "sample_id",
         "process_results": _Function(f"utils.results_{task}"),
         "generation_kwargs": generation,
-        "metric_list": [{"metric": m.name, "aggregation": _Function("utils.ratio"),
+        "metric_list": [{"metric": m.name, "aggregation": _Function(f"utils.aggregate_{m.name}"),
                          "higher_is_better": m.higher_is_better}
                         for m in resolved.metrics],
         "metadata": {"version": int(resolved.config.version)},
