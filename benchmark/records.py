@@ -142,6 +142,11 @@ class CapEvalSample:
     def positive_names(self) -> tuple[str, ...]:
         return tuple(self.context[i].name for i in self.positive_indices)
 
+    @property
+    def target(self) -> dict[str, list]:
+        """What it is scored against: the concepts present (their indices and names)."""
+        return {"positives": list(self.positive_indices), "names": list(self.positive_names)}
+
 
 @dataclass(frozen=True)
 class DiagnosticSample:
@@ -167,6 +172,15 @@ class DiagnosticSample:
     @property
     def n_concepts(self) -> int:
         return 1
+
+    @property
+    def target(self) -> str:
+        """What it is scored against: its task's field."""
+        return str(getattr(self, TARGET_FIELDS[self.task]))
+
+
+# the field of a diagnostic sample that its task scores against
+TARGET_FIELDS: dict[str, str] = {"lsd": "answer", "lar": "last_action", "itr": "keyword"}
 
 
 Sample = CapEvalSample | DiagnosticSample

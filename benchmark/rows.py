@@ -19,6 +19,7 @@ from benchmark.images import check_size, open_image
 from benchmark.records import (
     OPTION_LETTERS,
     QA,
+    TARGET_FIELDS,
     Box,
     CapEvalSample,
     Concept,
@@ -197,7 +198,7 @@ class RowReader:
 
     def diagnostic(self, row: Mapping[str, Any], index: int, task: str) -> DiagnosticSample:
         context = self.context(row, index, with_qas=False)
-        target_field = {"lsd": "answer", "lar": "last_action", "itr": "keyword"}[task]
+        target_field = TARGET_FIELDS[task]
         if not str(row.get(target_field) or "").strip():
             raise self.error(index, target_field, f"missing (a {task.upper()} item needs it)")
         return DiagnosticSample(

@@ -1,10 +1,11 @@
 """The shortcut audit: how much of each task's score is reachable without looking.
 
-For every task it measures one headline metric, the one only looking should raise
-(`HEADLINES`), for:
-- the floor: the better of a constant answer (`blind`; for LSD also boxed runs of the
-  answers' most common tokens) and chance, a uniform guess among the individuals of each
-  sample's context, in expectation (`probe-one-individual` at every pick, averaged per sample);
+For every task it measures each headline metric, one only looking should raise (its scorer's
+`headlines`), for:
+- the floor: the better of a constant answer (`blind`, and the scorer's `constant_answers`:
+  for LSD, boxed runs of the answers' most common tokens) and chance, a uniform guess among
+  the individuals of each sample's context, in expectation (`probe-one-individual` at every
+  pick, averaged per sample);
 - the text-only probes (`PROBES`), each under the blank and swap controls too, which must not
   move them (they never look);
 - the oracle, the ceiling.
@@ -15,7 +16,6 @@ the answer. Standard errors are bootstrap estimates over samples.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -34,18 +34,6 @@ PROBES = ("text-only", "probe-name-frequency", "probe-category-uniqueness",
           "probe-facts-unnamed")
 CONTROLS = ("blank", "swap")
 SIGMAS = 2.0
-_LSD = ("token_f1", "token_f1_content")
-# scorer -> the metrics that only looking should raise (acc_mean: the mean of Acc+ and Acc-,
-# which saying nothing and saying everything both put at 50; ITR's keyword_clean: reciting
-# every instruction reaches keyword_recall 100)
-HEADLINES: dict[str, tuple[str, ...]] = {
-    "capeval_mcqa": ("acc_mean",),
-    "lsd_token_f1": _LSD,
-    "lsd_token_f1_lenient": _LSD,
-    "lar_judge": ("accuracy",),
-    "itr_keyword": ("keyword_clean",),
-    "itr_keyword_lenient": ("keyword_clean",),
-}
 
 @dataclass(frozen=True)
 class Estimate:
@@ -138,16 +126,15 @@ class Auditor:
         blind, results = self.runs("blind", tasks)
         self.provenance = {key: results[key] for key in
                            ("judge", "datasets", "prompts", "git_hash", "package_versions")}
-        unknown = [name for name, ran in blind.items()
-                   if ran.run.config.scorer not in HEADLINES]
+        unknown = [name for name, ran in blind.items() if not ran.run.scorer.headlines]
         if unknown:
             raise ConfigError(f"the audit has no headline metric for task(s) "
-                              f"{', '.join(unknown)} (scorers it knows: {', '.join(HEADLINES)})")
+                              f"{', '.join(unknown)}: their scorers declare no `headlines`")
         audits = [TaskAudit(name, headline, metric(headline).parts,
                             self._constant(ran, headline), self._chance(ran, headline),
                             self._oracle(name, headline))
                   for name, ran in blind.items()
-                  for headline in HEADLINES[ran.run.config.scorer]]
+                  for headline in ran.run.scorer.headlines]
         for probe in PROBES:
             runs, results = self.runs(probe, list(blind), controls=CONTROLS)
             for audit in audits:
@@ -157,16 +144,11 @@ class Auditor:
         return audits
 
     def _constant(self, blind: Ran, headline: str) -> Estimate:
-        """The best constant answer: nothing (`blind`), and for LSD a box of the answers'
-        most common tokens (one, two or three of them)."""
+        """The best constant answer: nothing (`blind`), or one of the scorer's
+        `constant_answers`."""
         seed = self.base.seed
         best = estimate(list(blind.scored.values()), headline, seed, "blind")
-        if not blind.run.config.scorer.startswith("lsd"):
-            return best
-        common = Counter(t for _, s in blind.samples() for t in set(
-            getattr(s, "answer", "").lower().split())).most_common(3)
-        for k in range(1, len(common) + 1):
-            answer = "\\boxed{" + " ".join(t for t, _ in common[:k]) + "}"
+        for answer in blind.run.scorer.constant_answers(s for _, s in blind.samples()):
             runs, _ = self.runs("probe-constant", [blind.tally.name], {"answer": answer})
             found = estimate(list(runs[blind.tally.name].scored.values()), headline, seed,
                              answer)

@@ -17,7 +17,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
-from benchmark import CapEvalSample, Sample
 from covip_eval.engine.evaluator import SampleRecord, TaskRun
 from covip_eval.requests import ChatRequest, ImagePart, stable_hash
 from covip_eval.result_files import (
@@ -67,7 +66,7 @@ def sample_record(run: TaskRun, record: SampleRecord) -> SamplesLine:
     `caption_prompt_hash` the caption request (CapEval-QA, and CAG's stage 1); `caption` the
     caption a later stage answered from."""
     sample = record.sample
-    target = _target(sample)
+    target = sample.target
     score = record.score
     output = record.final_output
     text = output.text if output is not None else None
@@ -108,13 +107,6 @@ def prompt_text(request: ChatRequest | None) -> str | None:
         return None
     return "\n\n".join(f"{m.role}: " + "".join("<image>" if isinstance(p, ImagePart) else p.text
                                                 for p in m.parts) for m in request.messages)
-
-
-def _target(sample: Sample) -> Any:
-    """What a sample is scored against, for the samples file."""
-    if isinstance(sample, CapEvalSample):
-        return {"positives": list(sample.positive_indices), "names": list(sample.positive_names)}
-    return {"lsd": sample.answer, "lar": sample.last_action, "itr": sample.keyword}[sample.task]
 
 
 def samples_path(results_file: Path, task: str) -> Path:

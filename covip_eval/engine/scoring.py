@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -66,6 +66,13 @@ class Scorer(ABC):
     judge_templates: ClassVar[tuple[JudgeTemplate, ...]] = ()  # the templates its items use
     metrics: ClassVar[tuple[str, ...]]
     rule: ClassVar[str] = ""  # how outputs are read, where rules differ; recorded in results
+    # the metrics only looking should raise, which the shortcut audit holds the task to
+    headlines: ClassVar[tuple[str, ...]] = ()
+
+    def constant_answers(self, samples: Iterable[Sample]) -> list[str]:
+        """Replies worth trying as the same answer to every sample, for the audit's floor
+        (beside replying nothing)."""
+        return []
 
     def judge_items(self, sample: Sample, text: str) -> list[JudgeItem]:
         """What the judge must decide for this output (nothing, unless `needs_judge`)."""
@@ -84,6 +91,8 @@ class CapEvalMCQAScorer(Scorer):
     needs_judge = True
     judge_templates = (MCQA_JUDGE,)
     metrics = ("acc_pos", "acc_neg", "recognition_f1")
+    # the mean of Acc+ and Acc-, which saying nothing and saying everything both put at 50
+    headlines = ("acc_mean",)
 
     @staticmethod
     def _questions(sample: Sample) -> list[tuple[int, Concept, QA, bool]]:
@@ -140,6 +149,14 @@ class LSDScorer(Scorer):
 
     metrics = ("token_f1", "token_f1_content")
     rule = "official: last boxed answer, lower-cased whitespace tokens"
+    headlines = ("token_f1", "token_f1_content")
+
+    def constant_answers(self, samples: Iterable[Sample]) -> list[str]:
+        """Boxes of the answers' most common tokens: one, two and three of them."""
+        common = Counter(t for s in samples if isinstance(s, DiagnosticSample)
+                         for t in set(s.answer.lower().split())).most_common(3)
+        return ["\\boxed{" + " ".join(t for t, _ in common[:k]) + "}"
+                for k in range(1, len(common) + 1)]
 
     def extract(self, text: str) -> str | None:
         return last_boxed(text)
@@ -182,6 +199,7 @@ class LARScorer(Scorer):
     needs_judge = True
     judge_templates = (LAR_JUDGE,)
     metrics = ("accuracy",)
+    headlines = ("accuracy",)
 
     def judge_items(self, sample: Sample, text: str) -> list[JudgeItem]:
         assert isinstance(sample, DiagnosticSample)
@@ -210,6 +228,7 @@ class ITRScorer(Scorer):
     and no other."""
 
     metrics = ("keyword_recall", "keyword_leak", "keyword_clean")
+    headlines = ("keyword_clean",)  # reciting every instruction reaches keyword_recall 100
     rule = "official: plain containment, case aside"
 
     def contains(self, text: str, keyword: str) -> bool:
