@@ -152,6 +152,9 @@ class AnswerFromNotes(Stage):
 def test_a_plugin_mode_chains_a_built_in_stage_with_its_own(tmp_path: Path,
                                                           small_dataset: Path) -> None:
     register_mode("notes", (Caption(), AnswerFromNotes()))
+    register_mode("notes", (Caption(), AnswerFromNotes()))  # the same chain again: harmless
+    with pytest.raises(ConfigError, match="mode 'notes' is registered already"):
+        register_mode("notes", (AnswerFromNotes(),))
     (tmp_path / "lsd_notes.yaml").write_text(
         "task: lsd_notes\ninclude: " + str(Path("tasks/_context.yaml").resolve()) + "\n"
         f"dataset: {small_dataset}\ndataset_config: lsd\nmode: notes\n"

@@ -1,4 +1,5 @@
-"""Result files in lm-eval's layout (plus ours), written so that nothing half-done looks whole.
+"""Writing a run's files (their models are `result_files.py`), so that nothing half-done
+looks whole, and the tables printed from them.
 
 - `results_<timestamp>.json`: written to a temporary file, then renamed.
 - `samples_<task>_<timestamp>.jsonl`: appended record by record, as they complete, to

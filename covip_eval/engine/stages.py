@@ -45,6 +45,14 @@ class Stage(ABC):
         """Why a sample failed when this stage's output did."""
         return error
 
+    # a stage holds no state: two of one class are the same stage (a chain registered again
+    # with new instances is the same chain)
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
 
 class Caption(Stage):
     name = "caption"
