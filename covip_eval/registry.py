@@ -93,7 +93,11 @@ def _register(table: dict[str, Any], kind: str, name: str, target: Any) -> Any:
 
 
 def _describe(target: Any) -> str:
-    return target if isinstance(target, str) else f"{target.__module__}:{target.__qualname__}"
+    if isinstance(target, str):
+        return target
+    if isinstance(target, tuple):  # a chain of stages
+        return f"the chain ({', '.join(type(stage).__name__ for stage in target)})"
+    return f"{target.__module__}:{target.__qualname__}"
 
 
 def register_model(name: str, target: str | type[ModelAdapter] | None = None) -> Any:
