@@ -29,7 +29,7 @@ _EXPORTS = {
     "register_scorer": "covip_eval.registry", "register_mode": "covip_eval.registry",
     "ChatRequest": "covip_eval.requests", "Generation": "covip_eval.requests",
     "GenParams": "covip_eval.requests",
-    "EvalOutcome": "covip_eval.engine.run", "EvalSettings": "covip_eval.engine.run",
+    "EvalOutcome": "covip_eval.engine.run", "EvalSettings": "covip_eval.engine.settings",
     "evaluate": "covip_eval.engine.run",
     "SampleScore": "covip_eval.engine.scoring", "Scorer": "covip_eval.engine.scoring",
     "Stage": "covip_eval.engine.stages",
@@ -42,8 +42,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from covip_eval.engine.run import EvalOutcome, EvalSettings, evaluate
+    from covip_eval.engine.run import EvalOutcome, evaluate
     from covip_eval.engine.scoring import SampleScore, Scorer
+    from covip_eval.engine.settings import EvalSettings
     from covip_eval.engine.stages import Stage
     from covip_eval.errors import CovipError
     from covip_eval.judges.base import Judge, JudgeItem, JudgeTemplate, Verdict

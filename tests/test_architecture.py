@@ -34,6 +34,7 @@ ENGINE_LAYERS = [
     ("covip_eval.engine.scoring", 2), ("covip_eval.engine.stages", 2),
     ("covip_eval.engine.task", 2),  # a task: its chain of stages, its scorer, its metrics
     ("covip_eval.engine.cache", 1), ("covip_eval.engine.taskconfig", 1),
+    ("covip_eval.engine.settings", 0),
     # the adapters' support code, beside them: plain helpers that import no adapter
     ("covip_eval.models.aliases", 0), ("covip_eval.models.visual_match", 0),
     ("covip_eval.models.tiny_models", 0), ("covip_eval.models.tiny_families", 0),

@@ -23,13 +23,8 @@ from typing import Any
 from benchmark.options import parse_options
 from covip_eval.engine.controls import parse_controls
 from covip_eval.engine.results import format_controls, format_table
-from covip_eval.engine.run import (
-    DEFAULT_STEP_SIZE,
-    EvalOutcome,
-    EvalSettings,
-    default_cache_path,
-    evaluate,
-)
+from covip_eval.engine.run import EvalOutcome, default_cache_path, evaluate
+from covip_eval.engine.settings import DEFAULT_STEP_SIZE, EvalSettings
 from covip_eval.errors import ConfigError, CovipError, MissingDependencyError
 from covip_eval.integrations.loggers import HubLogArgs, log_to_wandb, push_to_hub
 from covip_eval.registry import TaskIndex, model_option_names

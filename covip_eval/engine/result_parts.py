@@ -1,14 +1,95 @@
-"""The parts of a results file built from task configurations and outcomes, shared by a run
-and by merge: lm-eval's per-task tables and configurations, and the failure-rate check."""
+"""A results file built from an evaluation's tallies (`run_results`), and the parts of it that
+merge builds alike from shards: lm-eval's per-task tables and configurations, and the
+failure-rate check."""
 
 from __future__ import annotations
 
+import re
+import time
+from collections.abc import Mapping
 from typing import Any
 
+from covip_eval.engine.evaluator import TaskRun
+from covip_eval.engine.results import git_hash, package_versions
+from covip_eval.engine.settings import EvalSettings
+from covip_eval.engine.tally import TaskTally, metric_rows, sample_counts
 from covip_eval.engine.taskconfig import TaskConfig
+from covip_eval.judges.base import Judge
 from covip_eval.metrics import metric
+from covip_eval.models.base import ModelAdapter
+from covip_eval.redaction import redact
 from covip_eval.registry import TaskIndex, scorer_class
 from covip_eval.result_files import per_count_rows
+
+
+def run_results(settings: EvalSettings, runs: list[TaskRun], tallies: list[TaskTally],
+                controls: Mapping[str, Mapping[str, TaskTally]], model: ModelAdapter,
+                judge: Judge | None, model_usage: dict[str, Any], index: TaskIndex
+                ) -> dict[str, Any]:
+    """The results of one evaluation, in lm-eval's layout plus ours (`ResultsFile`)."""
+    scored = not settings.predict_only
+    rows = metric_rows(tallies, settings.seed) if scored else {}
+    outcomes = {t.name: t.outcomes() for t in tallies}
+    control_outcomes = {c: {t.name: t.outcomes() for t in under.values()}
+                        for c, under in controls.items()}
+    name = model_name(settings, model)
+    return {
+        "results": rows,
+        "counts": sample_counts(tallies) if scored else {},
+        **task_tables([r.config for r in runs], rows, index, settings.tasks),
+        "configs": config_records([r.config for r in runs], rows),
+        "n-samples": {r.name: {"original": len(r.dataset.samples), "effective": len(r)}
+                      for r in runs},
+        "config": _run_config(settings, model),
+        "judge": redact(judge.identity) if judge else None,
+        "prompts": {r.name: {role: t.record() for role, t in r.prompts.items()} for r in runs},
+        "datasets": {r.name: {"spec": r.dataset.spec, "config": r.dataset.config,
+                              "revision": r.dataset.revision, "location": r.dataset.location}
+                     for r in runs},
+        "failures": {t.name: t.failure_counts() for t in tallies},
+        "outcomes": outcomes,
+        "usage": {"model": model_usage, "judge": judge.usage() if judge else None},
+        "git_hash": git_hash(),
+        "date": time.time(),  # a float, as lm-eval writes it
+        "model_name": name,
+        "model_name_sanitized": sanitized(name),
+        "package_versions": package_versions(),
+        "controls": {c: metric_rows(under.values(), settings.seed) if scored else {}
+                     for c, under in controls.items()},
+        "control_outcomes": control_outcomes,
+        "failure_rate": failure_rate(settings.max_failure_rate, outcomes, control_outcomes),
+    }
+
+
+def _run_config(settings: EvalSettings, model: ModelAdapter) -> dict[str, Any]:
+    """What was run: the model as named and as it identifies itself, and the run's settings
+    that change numbers (secrets redacted)."""
+    return {
+        "model": settings.model,
+        "model_args": redact(settings.model_args),
+        "model_identity": redact(model.identity),
+        "reads_ground_truth": model.capabilities.reads_ground_truth,
+        "batch_size": model.batch_size,
+        "limit": settings.limit,
+        "shard": list(settings.shard) if settings.shard else None,
+        "seed": settings.seed,
+        "gen_kwargs": settings.gen_kwargs,
+        "predict_only": settings.predict_only,
+        **({"ignored_flags": settings.ignored_flags} if settings.ignored_flags else {}),
+        **({"max_image_pixels": settings.max_image_pixels}
+           if settings.max_image_pixels else {}),
+    }
+
+
+def model_name(settings: EvalSettings, model: ModelAdapter) -> str:
+    """What the results are about: the weights' path or id, the API model, or the adapter."""
+    identity = model.identity
+    return str(identity.get("pretrained") or identity.get("model") or settings.model)
+
+
+def sanitized(name: str) -> str:
+    """A model name as a folder name, the way lm-eval makes one."""
+    return re.sub(r"[\"<>:/|\\?*\[\]]+", "__", name)
 
 
 def task_tables(configs: list[TaskConfig], rows: dict[str, Any], index: TaskIndex,

@@ -1,11 +1,12 @@
-"""One evaluation from settings to results: the Python entry point behind `coviP-eval`."""
+"""One evaluation from settings to results: the Python entry point behind `coviP-eval`.
+
+The settings are `settings.EvalSettings`; the results file is built by
+`result_parts.run_results`."""
 
 from __future__ import annotations
 
-import re
-import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,54 +24,19 @@ from covip_eval.engine.evaluator import (
     steps,
 )
 from covip_eval.engine.generation import GenerationRunner
-from covip_eval.engine.result_parts import config_records, failure_rate, task_tables
-from covip_eval.engine.results import (
-    SamplesWriter,
-    git_hash,
-    package_versions,
-    prompt_text,
-    timestamp,
-)
-from covip_eval.engine.tally import TaskTally, metric_rows, sample_counts
+from covip_eval.engine.result_parts import model_name, run_results, sanitized
+from covip_eval.engine.results import SamplesWriter, prompt_text, timestamp
+from covip_eval.engine.settings import EvalSettings
+from covip_eval.engine.tally import TaskTally
 from covip_eval.errors import ConfigError
 from covip_eval.judges.base import Judge
-from covip_eval.models.base import ModelAdapter
-from covip_eval.redaction import redact
 from covip_eval.registry import TaskIndex, make_judge, make_model
 from covip_eval.result_files import ResultsFile
 
+# EvalSettings is imported from here too, as it always was
+__all__ = ["EvalOutcome", "EvalSettings", "default_cache_path", "evaluate"]
+
 DEFAULT_OFFLINE_JUDGE = "lexical"
-DEFAULT_STEP_SIZE = 64
-
-
-@dataclass
-class EvalSettings:
-    model: str
-    model_args: dict[str, Any] = field(default_factory=dict)
-    tasks: list[str] = field(default_factory=lambda: ["covip"])
-    judge: str | None = None
-    judge_args: dict[str, Any] = field(default_factory=dict)
-    dataset: str | None = None
-    limit: int | float | None = None  # a number of samples, or a fraction below 1
-    seed: int = 0
-    gen_kwargs: dict[str, Any] = field(default_factory=dict)
-    include_path: list[Path] = field(default_factory=list)
-    cache_path: Path | None = None  # None: no persistent cache
-    output_path: Path | None = None
-    log_samples: bool = False
-    predict_only: bool = False
-    progress: bool = True
-    # above this share of failed samples (generation or judge) in a task, the run still writes
-    # its results but marks them, and the CLI exits non-zero
-    max_failure_rate: float = 0.05
-    system_instruction: str | None = None  # replaces the tasks' system prompt (and its hash)
-    controls: list[str] = field(default_factory=list)  # visual-reliance controls (controls.py)
-    shard: tuple[int, int] | None = None  # (index, count): this process's slice (merge.py)
-    ignored_flags: list[str] = field(default_factory=list)  # flags the model has no use for
-    max_image_pixels: int | None = None  # None: benchmark.images' default
-    # samples of each task evaluated together, then tallied and let go: bounds memory
-    step_size: int = DEFAULT_STEP_SIZE
-    keep_records: bool = False  # keep every finished record in the outcome (small runs only)
 
 
 def default_cache_path() -> Path:
@@ -159,7 +125,8 @@ def evaluate(settings: EvalSettings) -> EvalOutcome:
         with writer or nullcontext():
             evaluation = _Evaluation(settings, runs, writer)
             _run_steps(settings, runs, runner, judge, evaluation)
-        built = _results(settings, runs, evaluation, model, judge, runner, index)
+        built = run_results(settings, runs, list(evaluation.tallies.values()),
+                            evaluation.controls, model, judge, runner.usage(), index)
         built["usage"]["image_decodes"] = decode_count() - decodes_before
         results = ResultsFile.model_validate(built)
         if path is not None:
@@ -193,66 +160,3 @@ def _generated_and_scored(settings: EvalSettings, step: list[TaskStep],
                           runner: GenerationRunner, judge: Judge | None) -> list[TaskStep]:
     step = generate_outputs(step, runner)
     return step if settings.predict_only else score_steps(step, judge)
-
-
-def _results(settings: EvalSettings, runs: list[TaskRun], evaluation: _Evaluation,
-             model: ModelAdapter, judge: Judge | None, runner: GenerationRunner,
-             index: TaskIndex) -> dict[str, Any]:
-    tallies = list(evaluation.tallies.values())
-    rows = {} if settings.predict_only else metric_rows(tallies, settings.seed)
-    outcomes = {t.name: t.outcomes() for t in tallies}
-    control_outcomes = {c: {t.name: t.outcomes() for t in under.values()}
-                        for c, under in evaluation.controls.items()}
-    name = model_name(settings, model)
-    return {
-        "results": rows,
-        "counts": {} if settings.predict_only else sample_counts(tallies),
-        **task_tables([r.config for r in runs], rows, index, settings.tasks),
-        "configs": config_records([r.config for r in runs], rows),
-        "n-samples": {r.name: {"original": len(r.dataset.samples), "effective": len(r)}
-                      for r in runs},
-        "config": {
-            "model": settings.model,
-            "model_args": redact(settings.model_args),
-            "model_identity": redact(model.identity),
-            "reads_ground_truth": model.capabilities.reads_ground_truth,
-            "batch_size": model.batch_size,
-            "limit": settings.limit,
-            "shard": list(settings.shard) if settings.shard else None,
-            "seed": settings.seed,
-            "gen_kwargs": settings.gen_kwargs,
-            "predict_only": settings.predict_only,
-            **({"ignored_flags": settings.ignored_flags} if settings.ignored_flags else {}),
-            **({"max_image_pixels": settings.max_image_pixels}
-               if settings.max_image_pixels else {}),
-        },
-        "judge": redact(judge.identity) if judge else None,
-        "prompts": {r.name: {role: t.record() for role, t in r.prompts.items()} for r in runs},
-        "datasets": {r.name: {"spec": r.dataset.spec, "config": r.dataset.config,
-                              "revision": r.dataset.revision, "location": r.dataset.location}
-                     for r in runs},
-        "failures": {t.name: t.failure_counts() for t in tallies},
-        "outcomes": outcomes,
-        "usage": {"model": runner.usage(), "judge": judge.usage() if judge else None},
-        "git_hash": git_hash(),
-        "date": time.time(),  # a float, as lm-eval writes it
-        "model_name": name,
-        "model_name_sanitized": sanitized(name),
-        "package_versions": package_versions(),
-        "controls": {c: {} if settings.predict_only else metric_rows(under.values(),
-                                                                     settings.seed)
-                     for c, under in evaluation.controls.items()},
-        "control_outcomes": control_outcomes,
-        "failure_rate": failure_rate(settings.max_failure_rate, outcomes, control_outcomes),
-    }
-
-
-def model_name(settings: EvalSettings, model: ModelAdapter) -> str:
-    """What the results are about: the weights' path or id, the API model, or the adapter."""
-    identity = model.identity
-    return str(identity.get("pretrained") or identity.get("model") or settings.model)
-
-
-def sanitized(name: str) -> str:
-    """A model name as a folder name, the way lm-eval makes one."""
-    return re.sub(r"[\"<>:/|\\?*\[\]]+", "__", name)
