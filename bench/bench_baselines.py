@@ -14,8 +14,8 @@ from covip_eval.result_files import ResultsFile
 MODELS = ("oracle", "text-only", "retrieval", "blind")
 
 
-def cell(results: dict, row: str, metric: str) -> str:
-    value = ResultsFile.model_validate(results).value(row, metric)
+def cell(results: ResultsFile, row: str, metric: str) -> str:
+    value = results.value(row, metric)
     return "-" if value is None else f"{100 * value:.1f}"
 
 
@@ -24,9 +24,9 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="builtin:mini")
     args = parser.parse_args()
-    runs = {m: evaluate(EvalSettings(model=m, tasks=["covip"], dataset=args.dataset,
-                                     judge="lexical", cache_path=None, progress=False)).results
-            for m in MODELS}
+    runs = {m: ResultsFile.model_validate(evaluate(EvalSettings(
+        model=m, tasks=["covip"], dataset=args.dataset, judge="lexical", cache_path=None,
+        progress=False)).results) for m in MODELS}
     print(f"dataset: {args.dataset}; judge: lexical\n")
     print("| model | Acc+ | Acc- | n1 Acc+/Acc- | n2 | n3 | n4 | F1 | LSD direct/CAG "
           "| LSD content | LAR direct/CAG | ITR recall | ITR leak | ITR clean |")

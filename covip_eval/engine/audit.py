@@ -137,10 +137,11 @@ class Auditor:
                   for headline in ran.run.scorer.headlines]
         for probe in PROBES:
             runs, results = self.runs(probe, list(blind), controls=CONTROLS)
+            typed = ResultsFile.model_validate(results)
             for audit in audits:
                 audit.probes[probe] = estimate(list(runs[audit.task].scored.values()),
                                                audit.metric, seed, probe)
-                audit.control_shift[probe] = _control_shift(results, audit.task, audit.parts)
+                audit.control_shift[probe] = _control_shift(typed, audit.task, audit.parts)
         return audits
 
     def _constant(self, blind: Ran, headline: str) -> Estimate:
@@ -183,7 +184,7 @@ class Auditor:
         return estimate(list(runs[task].scored.values()), headline, self.base.seed, "oracle")
 
 
-def _control_shift(results: dict[str, Any], task: str, parts: Sequence[str]) -> float | None:
+def _control_shift(results: ResultsFile, task: str, parts: Sequence[str]) -> float | None:
     """The largest change of the headline under any control (0 for a model that never looks)."""
     def headline(rows: Mapping[str, MetricRow]) -> float | None:
         row = rows.get(task)
@@ -191,9 +192,8 @@ def _control_shift(results: dict[str, Any], task: str, parts: Sequence[str]) -> 
         known = [v for v in values if v is not None]
         return sum(known) / len(known) if len(known) == len(values) else None
 
-    typed = ResultsFile.model_validate(results)
-    base = headline(typed.results)
-    shifts = [headline(rows) for rows in typed.controls.values()]
+    base = headline(results.results)
+    shifts = [headline(rows) for rows in results.controls.values()]
     known = [abs(s - base) for s in shifts if s is not None and base is not None]
     return max(known) if known else None
 

@@ -63,13 +63,15 @@ def find_shards(paths: list[Path]) -> list[Shard]:
 
 def check_shards(shards: list[Shard]) -> None:
     first = shards[0]
+    first_top = first.results.dump()
     for shard in shards[1:]:
         for key in SAME:
             if shard.results.config.get(key) != first.results.config.get(key):
                 raise ConfigError(f"{shard.path} and {first.path} differ in {key}: they are not "
                                   "shards of one run")
+        top = shard.results.dump()
         for key in SAME_TOP:
-            if _tasks_only(shard.results, key) != _tasks_only(first.results, key):
+            if _tasks_only(top, key) != _tasks_only(first_top, key):
                 raise ConfigError(f"{shard.path} and {first.path} differ in {key} (judge, "
                                   "prompts, dataset revision or tasks): not shards of one run")
     counts = {s.count for s in shards}
@@ -91,13 +93,14 @@ def _task_config(record: dict[str, Any]) -> TaskConfig:
     return TaskConfig(**{k: v for k, v in record.items() if k in TaskConfig.model_fields})
 
 
-def _tasks_only(results: ResultsFile, key: str) -> Any:
-    """A top-level entry, the configurations without their per-count rows (a shard has those
-    only for the numbers of concepts among its own samples)."""
-    value = results.dump().get(key)
+def _tasks_only(top: dict[str, Any], key: str) -> Any:
+    """An entry of a results file's top level (as written), the configurations without their
+    per-count rows (a shard has those only for the numbers of concepts among its own
+    samples)."""
+    value = top.get(key)
     if key != "configs" or not isinstance(value, dict):
         return value
-    return {k: v for k, v in value.items() if k in results.n_samples}
+    return {k: v for k, v in value.items() if k in top.get("n-samples", {})}
 
 
 def _chosen(results: ResultsFile) -> list[str]:

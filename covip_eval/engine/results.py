@@ -127,11 +127,12 @@ def samples_for_lm_eval(results_file: Path) -> dict[str, list[dict[str, Any]]]:
         if not path.exists():
             continue
         lines = list(read_samples(path))
-        samples[task] = [_for_lm_eval(line) for line in lines]
+        samples[task] = records = [_for_lm_eval(line) for line in lines]
         for n in sorted({line.doc.n_concepts for line in lines}):
             row = per_count_name(task, n)
             if row in results.results:
-                samples[row] = [_for_lm_eval(line) for line in lines if line.doc.n_concepts == n]
+                samples[row] = [record for record, line in zip(records, lines)
+                                if line.doc.n_concepts == n]
     return samples
 
 
